@@ -1,0 +1,8 @@
+"""``python -m spectro``: the same entry point as the ``spectro`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""``preprocess``: a source of signals becomes a feature store.
+
+Work is split into chunks of files. Each worker process decodes, resamples
+and cuts its chunk, computes all of the chunk's STFT images in one batch and
+sends back float16 images (a 64 x 101 image is 13 KB; the one-second signal
+behind it, 64 KB), so nothing heavy crosses between processes. Each worker
+runs single-threaded: with two cores, two busy workers each using a BLAS or
+OpenMP pool of its own would oversubscribe the machine several times over.
+With ``device="cuda"`` the workers only decode and the STFTs run batched on
+the GPU in the main process.
+
+Rows of unchanged files (same relative path, size and mtime) are copied from
+the previous store when its FeatureConfig fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .audio import BadInput, check_signal, load_array_signal, load_audio, segments
+from .config import FeatureConfig
+from .data import assign_folds
+from .errors import SpectroError
+from .features import SpectrogramImage, compute_images
+from .sources import Item, Source, discover
+from .store import StoreWriter, open_store
+
+__all__ = ["preprocess", "PreprocessResult"]
+
+
+@dataclass
+class PreprocessResult:
+    """What a preprocess run did."""
+
+    store: str
+    written: int
+    files: int
+    reused_files: int
+    classes: int
+    skipped: Counter = field(default_factory=Counter)  # reason kind -> count
+    ignored: Counter = field(default_factory=Counter)  # extension -> count
+    seconds: float = 0.0
+
+    def summary_line(self) -> str:
+        line = (
+            f"wrote {self.written} images from {self.files} files ({self.classes} classes) to {self.store} "
+            f"in {self.seconds:.1f} s"
+        )
+        if self.reused_files:
+            line += f", {self.reused_files} files reused unchanged"
+        n_skipped = sum(self.skipped.values())
+        if n_skipped:
+            reasons = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common())
+            line += f"; skipped {n_skipped} ({reasons}): see {os.path.join(self.store, 'errors.csv')}"
+        else:
+            line += "; skipped 0"
+        if self.ignored:
+            exts = ", ".join(f"{n} {ext}" for ext, n in self.ignored.most_common())
+            line += f"; ignored non-signal files: {exts}"
+        return line
+
+
+def preprocess(
+    source: str,
+    out: str,
+    *,
+    config: FeatureConfig = FeatureConfig(),
+    k_folds: int = 5,
+    seed: int = 0,
+    workers: Optional[int] = None,
+    device: str = "cpu",
+    progress: bool = True,
+    chunk_size: int = 32,
+    **source_options: Any,
+) -> PreprocessResult:
+    """Build (or refresh) the store ``out`` from ``source``.
+
+    Parameters
+    ----------
+    source : str
+        A folder, a data set root, or a .npz file (see :func:`spectro.sources.discover`).
+    out : str
+        Store directory; replaced atomically when the run completes.
+    config : FeatureConfig
+    k_folds, seed : int
+        Folds assigned when the source gives none: ``k_folds`` stratified,
+        group-aware folds, shuffled with ``seed``.
+    workers : int, optional
+        Decoding processes (default: one per CPU); 0 or 1 works in-process.
+    device : str
+        Where the STFTs run: ``"cpu"`` (inside the workers) or ``"cuda"``.
+    **source_options
+        ``manifest``, ``path_col``, ``label_col``, ``fold_col``, ``group_col``,
+        ``label_regex``, ``group_regex``: passed to ``discover``.
+    """
+    t0 = time.perf_counter()
+    if k_folds < 2:
+        raise SpectroError(f"--folds must be at least 2, got {k_folds}")
+    device = _check_device(device)
+    src = discover(source, **source_options)
+    reuse, old = _reusable(out, config)
+    writer = StoreWriter(out, config.image_shape)
+    try:
+        rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress, chunk_size)
+        if not rows:
+            raise SpectroError(
+                f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
+                f"({_reason_counts(errors).most_common(3)})"
+            )
+        folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
+        labels = sorted({r["label"] for r in rows}, key=_natural)
+        meta = {
+            "spectro_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "feature_config": config.to_dict(),
+            "fingerprint": config.fingerprint(),
+            "image_shape": list(config.image_shape),
+            "examples": len(rows),
+            "source": {"path": os.path.abspath(source), "kind": src.kind,
+                       **{k: v for k, v in source_options.items() if v is not None}},
+            "folds": folds_meta,
+            "versions": _versions(),
+        }
+        writer.commit(rows, labels, meta, errors)
+    except BaseException:
+        writer.abort()
+        raise
+    return PreprocessResult(
+        store=out,
+        written=len(rows),
+        files=len(item_rows),
+        reused_files=reused,
+        classes=len(labels),
+        skipped=_reason_counts(errors),
+        ignored=src.ignored,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+# -- the work loop ---------------------------------------------------------
+
+
+def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, workers, device, progress, chunk_size):
+    """Stream every item's images into ``writer`` in item order.
+
+    Returns the index rows, ``item -> its row numbers``, the errors and the
+    number of files reused from the previous store.
+    """
+    items = src.items
+    sigs = [_signature(it.path) for it in items]
+    fresh = [reuse.get(it.rel, (None, None, None))[:2] != sig for it, sig in zip(items, sigs)]
+    n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+    n_fresh = sum(fresh)
+    chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
+    chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]
+    work = [[items[i] for i in chunk if fresh[i]] for chunk in chunks]
+    in_worker = device == "cpu"
+    extractor = None if in_worker else SpectrogramImage(cfg).to(device)
+
+    rows: list[dict[str, Any]] = []
+    item_rows: dict[int, list[int]] = {}
+    errors = list(src.errors)
+    bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=not progress, desc="preprocess")
+    pool = None
+    try:
+        if n_workers > 1 and n_fresh > chunk_size:
+            pool = _context().Pool(n_workers, initializer=_init_worker, initargs=(cfg, in_worker))
+            results = pool.imap(_process_chunk, work)
+        else:
+            _init_worker(cfg, in_worker, single_thread=False)
+            results = map(_process_chunk, work)
+        for chunk, done in zip(chunks, results):
+            images = done["images"]
+            if not in_worker and images is not None:
+                images = compute_images(images, extractor)  # segments -> images on the device
+            offset = 0
+            for i in chunk:
+                it = items[i]
+                if not fresh[i]:
+                    old_rows = reuse[it.rel][2]
+                    block = old.features[old_rows]
+                    bounds = np.stack([old.starts[old_rows], old.ends[old_rows]], axis=1)
+                elif it.rel in done["ok"]:
+                    bounds = done["ok"][it.rel]
+                    block = images[offset : offset + len(bounds)]
+                    offset += len(bounds)
+                else:
+                    continue
+                writer.append(block)
+                item_rows[i] = list(range(len(rows), len(rows) + len(bounds)))
+                rows.extend(_index_rows(src, it, sigs[i], bounds))
+            errors.extend(done["errors"])
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    return rows, item_rows, errors, len(items) - n_fresh
+
+
+def _index_rows(src: Source, it: Item, sig: tuple[int, int], bounds: np.ndarray) -> list[dict[str, Any]]:
+    path = os.path.relpath(it.path, src.root)
+    return [
+        {"id": f"{it.rel}@{j}", "path": path, "start": f"{a:.4f}", "end": f"{b:.4f}", "label": it.label,
+         "fold": it.fold, "group": it.group or "", "size": sig[0], "mtime_ns": sig[1]}
+        for j, (a, b) in enumerate(bounds)
+    ]
+
+
+# -- worker side -----------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg: FeatureConfig, in_worker: bool, single_thread: bool = True) -> None:
+    if single_thread:
+        torch.set_num_threads(1)
+        from threadpoolctl import threadpool_limits
+
+        _WORKER["limits"] = threadpool_limits(1)
+    _WORKER["cfg"] = cfg
+    _WORKER["extractor"] = SpectrogramImage(cfg) if in_worker else None
+
+
+def _process_chunk(items: list[Item]) -> dict[str, Any]:
+    """Decode ``items`` and compute their images (or segments) in one batch."""
+    cfg: FeatureConfig = _WORKER["cfg"]
+    ok: dict[str, np.ndarray] = {}
+    errors: list[tuple[str, str]] = []
+    segs = []
+    arrays: dict[str, Any] = {}  # one open array file per chunk: rows of one file come together
+    for it in items:
+        try:
+            y = _load(it, cfg, arrays)
+            y = check_signal(y, min_samples=cfg.n_fft)
+            s, bounds = segments(y, cfg)
+        except BadInput as err:
+            errors.append((it.rel, str(err)))
+            continue
+        except Exception as err:  # noqa: BLE001 - one odd file must not end a long run
+            errors.append((it.rel, f"unexpected error: {type(err).__name__}: {err}"))
+            continue
+        segs.append(s)
+        ok[it.rel] = bounds
+    images = np.concatenate(segs) if segs else None  # (n_segments, samples)
+    if images is not None and _WORKER["extractor"] is not None:
+        images = compute_images(images, _WORKER["extractor"])  # (n_segments, 1, F, T) float16
+    return {"ok": ok, "errors": errors, "images": images}
+
+
+def _load(it: Item, cfg: FeatureConfig, arrays: dict[str, Any]) -> np.ndarray:
+    if it.key is None:
+        return load_audio(it.path, sample_rate=cfg.sample_rate)
+    name, row = it.key
+    try:
+        if it.path not in arrays:
+            arrays.clear()
+            if it.path.lower().endswith(".npy"):
+                arrays[it.path] = {"": np.load(it.path, mmap_mode="r", allow_pickle=False)}
+            else:
+                arrays[it.path] = np.load(it.path, allow_pickle=False)
+        arr = arrays[it.path][name] if name else next(iter(arrays[it.path].values()))
+    except (OSError, ValueError, KeyError) as err:
+        raise BadInput(f"cannot read array: {err}") from None
+    return load_array_signal(arr if row is None else arr[row])
+
+
+def _context():
+    # fork starts workers in milliseconds and shares the imported modules;
+    # spawn is the portable fallback.
+    methods = mp.get_all_start_methods()
+    return mp.get_context("fork" if "fork" in methods else "spawn")
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _signature(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    except OSError:
+        return -1, -1
+
+
+def _reusable(out: str, cfg: FeatureConfig):
+    """``rel -> (size, mtime_ns, rows)`` of the previous store, if its config matches."""
+    try:
+        old = open_store(out)
+    except SpectroError:
+        return {}, None
+    if old.meta.get("fingerprint") != cfg.fingerprint():
+        return {}, None
+    return old.file_rows(), old
+
+
+def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int) -> dict[str, Any]:
+    """Fill in each row's fold; returns what config.json records about folds."""
+    if src.has_folds:
+        return {"from_source": True, "kind": src.kind, "names": src.fold_names}
+    kept = sorted(item_rows)
+    labels = [src.items[i].label for i in kept]
+    groups = [src.items[i].group or os.path.relpath(src.items[i].path, src.root) for i in kept]
+    # Without a group, an item's file is its group: the windows of one
+    # recording (or the rows of one array file) stay in one fold.
+    folds = assign_folds(labels, groups, k=k_folds, seed=seed)
+    for i, fold in zip(kept, folds):
+        for r in item_rows[i]:
+            rows[r]["fold"] = int(fold)
+    return {"from_source": False, "k": int(folds.max()), "seed": seed,
+            "group_aware": any(src.items[i].group for i in kept), "names": None}
+
+
+def _reason_counts(errors) -> Counter:
+    # "cannot decode: Format not recognised" -> "cannot decode"
+    return Counter(reason.split(":")[0].split(" (")[0] for _, reason in errors)
+
+
+def _natural(name: str):
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def _check_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SpectroError(f"--device {device}: no CUDA device is available")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise SpectroError(f"--device must be cpu, cuda or auto, got {device!r}")
+    return device
+
+
+def _versions() -> dict[str, str]:
+    import librosa
+    import soundfile
+    import torchaudio
+
+    return {"torch": torch.__version__, "torchaudio": torchaudio.__version__, "librosa": librosa.__version__,
+            "numpy": np.__version__, "soundfile": soundfile.__version__, "python": sys.version.split()[0]}

@@ -1,0 +1,272 @@
+"""The on-disk feature store: atomic writes, memory-mapped reads.
+
+Layout of a store directory::
+
+    features.npy   float16 (N, 1, F, T), read with mmap
+    index.csv      one row per image: id, path, start, end, label, fold, group,
+                   size, mtime_ns (the last two let a re-run reuse the rows of
+                   unchanged files)
+    labels.json    class names in label-id order
+    config.json    FeatureConfig, its fingerprint, source, folds, versions
+    errors.csv     every input that was skipped, and why
+
+:class:`StoreWriter` builds all of it in a hidden temporary directory beside
+the target and renames it into place only when complete, so a killed run
+leaves the previous store (or none), never a half one that looks whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from .config import FeatureConfig
+from .errors import SpectroError
+
+__all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS"]
+
+INDEX_COLUMNS = ("id", "path", "start", "end", "label", "fold", "group", "size", "mtime_ns")
+ERROR_COLUMNS = ("path", "reason")
+_HEADER_BYTES = 128  # fixed .npy header size, so the header can be rewritten once N is known
+_FORMAT = "spectro-store-1"
+
+
+class Store:
+    """A feature store opened for reading.
+
+    Attributes
+    ----------
+    features : np.memmap [shape=(N, 1, F, T), dtype=float16]
+    y : np.ndarray [shape=(N,), dtype=int64]
+        Label ids, indexing :attr:`labels`.
+    folds : np.ndarray [shape=(N,), dtype=int64]
+    groups : np.ndarray [shape=(N,), dtype=object]
+        Group of each row (speaker, recording...), or its source file.
+    ids, paths : np.ndarray [shape=(N,), dtype=object]
+    labels : list of str
+    config : FeatureConfig
+    meta : dict
+        The whole of config.json.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.meta = _read_json(os.path.join(path, "config.json"))
+        if self.meta.get("format") != _FORMAT:
+            raise SpectroError(f"{path} is not a spectro store (config.json has no {_FORMAT!r} format)")
+        self.config = FeatureConfig.from_dict(self.meta["feature_config"])
+        self.labels: list[str] = _read_json(os.path.join(path, "labels.json"))
+        self.features = np.load(os.path.join(path, "features.npy"), mmap_mode="r")
+        rows = _read_csv(os.path.join(path, "index.csv"))
+        if len(rows) != self.features.shape[0]:
+            raise SpectroError(f"{path} is damaged: {len(rows)} index rows but {self.features.shape[0]} images")
+        label_id = {name: i for i, name in enumerate(self.labels)}
+        self.ids = np.array([r["id"] for r in rows], dtype=object)
+        self.paths = np.array([r["path"] for r in rows], dtype=object)
+        self.starts = np.array([float(r["start"]) for r in rows])
+        self.ends = np.array([float(r["end"]) for r in rows])
+        self.y = np.array([label_id[r["label"]] for r in rows], dtype=np.int64)
+        self.folds = np.array([int(r["fold"]) for r in rows], dtype=np.int64)
+        self.groups = np.array([r["group"] or r["path"] for r in rows], dtype=object)
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.features.shape[1:])
+
+    @property
+    def fold_ids(self) -> list[int]:
+        return sorted(set(self.folds.tolist()))
+
+    def errors(self) -> list[dict[str, str]]:
+        """The rows of errors.csv: inputs skipped when the store was built."""
+        return _read_csv(os.path.join(self.path, "errors.csv"))
+
+    def file_rows(self) -> dict[str, tuple[int, int, list[int]]]:
+        """``id prefix -> (size, mtime_ns, row numbers)`` for reuse by a re-run."""
+        out: dict[str, tuple[int, int, list[int]]] = {}
+        for i, r in enumerate(self._rows):
+            key = r["id"].rsplit("@", 1)[0]
+            entry = out.setdefault(key, (int(r["size"]), int(r["mtime_ns"]), []))
+            entry[2].append(i)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per class and fold, shape and config: what ``spectro info`` prints."""
+        counts = {
+            name: {int(f): int(np.sum((self.y == c) & (self.folds == f))) for f in self.fold_ids}
+            for c, name in enumerate(self.labels)
+        }
+        return {
+            "path": self.path,
+            "examples": len(self),
+            "classes": len(self.labels),
+            "image_shape": list(self.image_shape),
+            "folds": self.fold_ids,
+            "fold_names": self.meta.get("folds", {}).get("names"),
+            "counts": counts,
+            "skipped": len(self.errors()),
+            "feature_config": self.config.to_dict(),
+            "source": self.meta.get("source"),
+            "created": self.meta.get("created"),
+        }
+
+
+def open_store(path: str) -> Store:
+    """Open the store at ``path`` (recovering one left mid-swap by a crash)."""
+    _recover(path)
+    if not os.path.isdir(path):
+        raise SpectroError(f"store not found: {path}")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise SpectroError(f"{path} is not a spectro store (no config.json)")
+    return Store(path)
+
+
+class StoreWriter:
+    """Write a new store beside ``out`` and swap it in on :meth:`commit`.
+
+    Images are appended to a .npy file as they come (memory stays flat
+    whatever the number of files); its header is written last, once the
+    number of rows is known.
+    """
+
+    def __init__(self, out: str, image_shape: tuple[int, int, int]) -> None:
+        self.out = os.path.abspath(out)
+        parent, name = os.path.split(self.out)
+        os.makedirs(parent, exist_ok=True)
+        _recover(self.out)
+        if os.path.exists(self.out) and not os.path.isfile(os.path.join(self.out, "config.json")):
+            if not os.path.isdir(self.out) or os.listdir(self.out):
+                raise SpectroError(f"--out {out} exists and is not a spectro store; choose another path")
+        _clean_stale(parent, name)
+        self.tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=parent)
+        self.image_shape = tuple(image_shape)
+        self.n = 0
+        self._f = open(os.path.join(self.tmp, "features.npy"), "wb")
+        self._f.write(b"\0" * _HEADER_BYTES)
+
+    def append(self, images: np.ndarray) -> None:
+        """Append ``images`` ``(k, 1, F, T)``; cast to float16."""
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"image shape {images.shape[1:]} != store shape {self.image_shape}")
+        self._f.write(np.ascontiguousarray(images, dtype=np.float16).tobytes())
+        self.n += images.shape[0]
+
+    def commit(
+        self,
+        index_rows: list[dict[str, Any]],
+        labels: list[str],
+        meta: dict[str, Any],
+        errors: Iterable[tuple[str, str]],
+    ) -> str:
+        """Write the index, labels, errors and config, then rename into place."""
+        if len(index_rows) != self.n:
+            raise ValueError(f"{len(index_rows)} index rows for {self.n} images")
+        self._f.seek(0)
+        self._f.write(_npy_header((self.n, *self.image_shape)))
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        _write_csv(os.path.join(self.tmp, "index.csv"), INDEX_COLUMNS, index_rows)
+        _write_csv(os.path.join(self.tmp, "errors.csv"), ERROR_COLUMNS,
+                   [{"path": p, "reason": r} for p, r in errors])
+        _write_json(os.path.join(self.tmp, "labels.json"), labels)
+        _write_json(os.path.join(self.tmp, "config.json"), {"format": _FORMAT, **meta})
+        parent, name = os.path.split(self.out)
+        backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
+        if os.path.exists(self.out):
+            os.rename(self.out, backup)
+        os.rename(self.tmp, self.out)
+        if os.path.exists(backup):
+            shutil.rmtree(backup)
+        return self.out
+
+    def abort(self) -> None:
+        """Drop the temporary directory; the previous store is untouched."""
+        if not self._f.closed:
+            self._f.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A version-1.0 .npy header for float16 C-order data, padded to ``_HEADER_BYTES``."""
+    text = repr({"descr": np.dtype(np.float16).str, "fortran_order": False, "shape": tuple(shape)})
+    body_len = _HEADER_BYTES - 10  # magic (6) + version (2) + length (2)
+    text = text.ljust(body_len - 1) + "\n"
+    if len(text) != body_len:
+        raise ValueError(f"shape {shape} does not fit the fixed .npy header")
+    return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + text.encode("latin1")
+
+
+def _recover(path: str) -> None:
+    # A crash between the two renames of commit() leaves the old store only
+    # under its backup name; put it back.
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    if not os.path.exists(path):
+        for backup in sorted(glob.glob(os.path.join(parent, f".{glob.escape(name)}.old-*"))):
+            if os.path.isfile(os.path.join(backup, "config.json")):
+                os.rename(backup, path)
+                return
+
+
+def _clean_stale(parent: str, name: str) -> None:
+    """Remove temporary directories left by killed runs (their process is gone)."""
+    for tmp in glob.glob(os.path.join(parent, f".{glob.escape(name)}.tmp-*")):
+        try:
+            pid = int(os.path.basename(tmp).split(".tmp-")[1].split("-")[0])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SpectroError(f"missing {path}") from None
+    except json.JSONDecodeError as err:
+        raise SpectroError(f"{path} is not valid JSON: {err}") from None
+
+
+def _write_json(path: str, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+
+
+def _read_csv(path: str) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise SpectroError(f"missing {path}") from None
+
+
+def _write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns))
+        w.writeheader()
+        w.writerows(rows)
