@@ -112,7 +112,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _cmd_preprocess(args: argparse.Namespace) -> int:
     from .config import FeatureConfig
-    from .preprocess import preprocess
+    from .ingest import preprocess
 
     changes = {field: getattr(args, opt) for opt, field in _FEATURE_OPTIONS.items() if getattr(args, opt) is not None}
     if args.no_db:

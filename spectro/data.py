@@ -1,4 +1,4 @@
-"""Folds and splits.
+"""Folds and splits, normalisation, feeding and augmentation.
 
 Folds are assigned per source *file*, never per image: every window cut
 from one recording inherits that recording's fold, and with known groups
@@ -9,12 +9,21 @@ its neighbour never sit on both sides of a split.
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
+import torch
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["assign_folds"]
+from .errors import SpectroError
+
+__all__ = [
+    "assign_folds", "Split", "ROLES", "default_folds", "make_split", "cv_splits", "norm_stats", "normalise",
+    "class_weights", "StoreImages", "epoch_batches", "shard", "make_loader", "Augment", "time_roll", "mixup",
+]
 
 
 def assign_folds(
@@ -33,8 +42,8 @@ def assign_folds(
     groups : sequence of str [shape=(n,)], optional
         One group per file; files sharing a group share a fold.
     k : int
-        Number of folds; lowered to the number of groups (or files) when
-        there are fewer.
+        Number of folds; lowered to the number of groups (or files), or to
+        the size of the largest class, when that is smaller.
     seed : int
         Shuffling seed: equal inputs and seed give equal folds.
 
@@ -45,7 +54,9 @@ def assign_folds(
     n = len(labels)
     y = np.asarray(labels)
     g = np.asarray(groups) if groups is not None else np.arange(n)
-    k = min(k, len(np.unique(g)))
+    # More folds than groups, or than the largest class has members, cannot
+    # be stratified: lower k (config.json records the k actually used).
+    k = min(k, len(np.unique(g)), int(np.unique(y, return_counts=True)[1].max()) if n else 0)
     folds = np.ones(n, dtype=np.int64)
     if k < 2:
         return folds
@@ -61,3 +72,325 @@ def assign_folds(
         for fold, (_, test) in enumerate(splits, start=1):
             folds[test] = fold
     return folds
+
+
+# ---------------------------------------------------------------------------
+# Splits: which folds train, validate and test
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """Row numbers of the store on each side of a split.
+
+    ``test`` rows are never looked at while training: not for early stopping,
+    not for model selection, not for normalisation statistics. ``val`` may be
+    empty (a store of two folds); the last epoch is then the one kept.
+
+    Attributes
+    ----------
+    train, val, test : np.ndarray [dtype=int64], sorted row numbers
+    test_fold, val_fold : int or None
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    test_fold: Optional[int]
+    val_fold: Optional[int]
+
+    def role_of_rows(self, n: int) -> np.ndarray:
+        """``"train"``, ``"val"``, ``"test"`` or ``""`` for each of the ``n`` store rows."""
+        roles = np.full(n, "", dtype=object)
+        for name in ROLES:
+            roles[getattr(self, name)] = name
+        return roles
+
+
+ROLES = ("train", "val", "test")
+
+
+def default_folds(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None) -> tuple[int, Optional[int]]:
+    """Resolve the test and validation folds of ``store``.
+
+    Folds named by the source (Speech Commands: ``testing``/``validation``
+    lists) win: the fold named like "test" is the test fold and the one named
+    like "valid" the validation fold. Otherwise the test fold is the highest
+    fold id, and the validation fold the one before the test fold in sorted
+    order (cyclically, so ``--test-fold 1`` of 1..5 validates on fold 5).
+    With only two folds there is no validation fold.
+
+    Raises
+    ------
+    SpectroError
+        A fold that does not exist, a validation fold equal to the test fold,
+        or a store of one fold (nothing left to train on).
+    """
+    folds = list(store.fold_ids)
+    names = {int(k): str(v).lower() for k, v in (store.meta.get("folds", {}).get("names") or {}).items()}
+    for which, fold in (("test", test_fold), ("validation", val_fold)):
+        if fold is not None and fold not in folds:
+            raise SpectroError(f"{which} fold {fold} does not exist; the store has folds {folds}")
+    if len(folds) < 2:
+        raise SpectroError(f"the store has a single fold ({folds[0] if folds else 'none'}): nothing would be "
+                           "left to train on after holding out a test fold; rebuild it with --folds 5")
+    named_test = [f for f, n in names.items() if n.startswith("test") and f in folds]
+    named_val = [f for f, n in names.items() if n.startswith("valid") and f in folds]
+    if test_fold is None:
+        test_fold = named_test[0] if named_test else folds[-1]
+    if val_fold is None:
+        if named_val and named_val[0] != test_fold:
+            val_fold = named_val[0]
+        elif len(folds) >= 3:
+            val_fold = folds[folds.index(test_fold) - 1]
+    if val_fold == test_fold:
+        raise SpectroError(f"the validation fold must differ from the test fold, both are {test_fold}")
+    return test_fold, val_fold
+
+
+def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None) -> Split:
+    """The :class:`Split` of ``store`` for these folds (see :func:`default_folds`)."""
+    test_fold, val_fold = default_folds(store, test_fold, val_fold)
+    folds = np.asarray(store.folds)
+    test = np.flatnonzero(folds == test_fold)
+    val = np.flatnonzero(folds == val_fold) if val_fold is not None else np.zeros(0, dtype=np.int64)
+    train = np.flatnonzero((folds != test_fold) & (folds != (val_fold if val_fold is not None else test_fold)))
+    if train.size == 0:
+        raise SpectroError(f"no training rows left after holding out test fold {test_fold} "
+                           f"and validation fold {val_fold}")
+    return Split(train.astype(np.int64), val.astype(np.int64), test.astype(np.int64), test_fold, val_fold)
+
+
+def cv_splits(store: Any) -> list[Split]:
+    """One :class:`Split` per fold, each fold the test fold once (validation: the fold before it)."""
+    return [make_split(store, fold) for fold in store.fold_ids]
+
+
+# ---------------------------------------------------------------------------
+# Normalisation: per-frequency statistics of the training rows
+# ---------------------------------------------------------------------------
+
+def norm_stats(features: Any, rows: np.ndarray, *, chunk_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frequency mean and standard deviation over ``features[rows]``.
+
+    Read in chunks from the memory map and accumulated in float64 around a
+    shift (the first chunk's mean), so neither memory nor cancellation grows
+    with the number of rows.
+
+    Parameters
+    ----------
+    features : array [shape=(N, C, F, T)]
+    rows : np.ndarray [shape=(n,)]
+        Row numbers to use (the training rows).
+
+    Returns
+    -------
+    mean, std : np.ndarray [shape=(C, F), dtype=float32]
+        A frequency row that never varies gets std 1, so it maps to 0
+        rather than to inf.
+    """
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    if rows.size == 0:
+        raise SpectroError("no rows to compute normalisation statistics from")
+    shift = None
+    s1 = s2 = 0.0
+    count = 0
+    for start in range(0, rows.size, chunk_rows):
+        x = np.asarray(features[rows[start:start + chunk_rows]], dtype=np.float64)  # (n, C, F, T)
+        if shift is None:
+            shift = x.mean(axis=(0, 3))  # (C, F)
+        d = x - shift[None, :, :, None]
+        s1 = s1 + d.sum(axis=(0, 3))
+        s2 = s2 + (d * d).sum(axis=(0, 3))
+        count += x.shape[0] * x.shape[3]
+    mean_d = s1 / count
+    var = np.maximum(s2 / count - mean_d**2, 0.0)
+    std = np.sqrt(var)
+    std[std < 1e-6] = 1.0
+    return (shift + mean_d).astype(np.float32), std.astype(np.float32)
+
+
+def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``(x - mean) / std`` per channel and frequency, in float32.
+
+    x : [shape=(B, C, F, T)], any float dtype; mean, std : [shape=(C, F)].
+    """
+    return (x.float() - mean[None, :, :, None]) / std[None, :, :, None]
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Loss weights ``n / (C * n_c)``: every class weighs as much in total (absent classes: 0)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(num_classes)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Feeding: whole minibatches straight from the memory map
+# ---------------------------------------------------------------------------
+
+class StoreImages(Dataset):
+    """Minibatches of images and labels read from an array (the store's memory map).
+
+    Indexed by an *array of positions* into ``rows``, not by one position: a
+    whole minibatch is one fancy-indexed read of the memory map (rows sorted
+    for locality), so there is no per-example Python work and no collate.
+    Images stay float16 until they are on the device (half the bytes to copy).
+
+    Parameters
+    ----------
+    features : array [shape=(N, C, F, T)], e.g. ``store.features``
+    y : np.ndarray [shape=(N,), dtype=int64]
+    rows : np.ndarray [shape=(n,)]
+        The rows this dataset serves; position ``i`` is row ``rows[i]``.
+    """
+
+    def __init__(self, features: Any, y: np.ndarray, rows: np.ndarray) -> None:
+        self.features = features
+        self.y = np.asarray(y, dtype=np.int64)
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.rows.size
+
+    def __getitem__(self, positions: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        order = np.argsort(rows, kind="stable")
+        x = np.empty((rows.size, *self.features.shape[1:]), dtype=self.features.dtype)
+        x[order] = self.features[rows[order]]  # (B, C, F, T), read in row order, returned in batch order
+        return torch.from_numpy(x), torch.from_numpy(self.y[rows])
+
+    # A memory map must not be pickled into worker processes (that copies the
+    # whole array): send its file name and reopen it there.
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        f = self.features
+        if isinstance(f, np.memmap) and f.filename:
+            state["features"] = ("memmap", f.filename, f.dtype.str, f.shape, f.offset)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        f = state["features"]
+        if isinstance(f, tuple) and f[0] == "memmap":
+            _, name, dtype, shape, offset = f
+            state["features"] = np.memmap(name, dtype=np.dtype(dtype), mode="r", shape=shape, offset=offset)
+        self.__dict__.update(state)
+
+
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    *,
+    epoch: int,
+    seed: int,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[np.ndarray]:
+    """The minibatches (arrays of positions ``0..n-1``) one rank sees in one epoch.
+
+    A pure function of its arguments: a resumed run recomputes exactly the
+    batches it would have seen and skips those already done. The order comes
+    from :class:`torch.utils.data.DistributedSampler` (seeded by ``seed +
+    epoch``), which gives each of ``world_size`` ranks an equal share.
+    """
+    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed,
+                                 drop_last=False)
+    sampler.set_epoch(epoch)
+    order = np.fromiter(iter(sampler), dtype=np.int64)
+    stop = (order.size // batch_size) * batch_size if drop_last else order.size
+    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def shard(positions: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """Rank ``rank``'s share of ``positions`` for evaluation: no padding, no repeats."""
+    return np.asarray(positions)[rank::world_size]
+
+
+def make_loader(dataset: StoreImages, batches: list[np.ndarray], *, workers: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader yielding ``(x float16 (B, C, F, T), y int64 (B,))`` for each of ``batches``."""
+    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                      persistent_workers=False)
+
+
+# ---------------------------------------------------------------------------
+# Augmentation: batched, on the device, after normalisation
+# ---------------------------------------------------------------------------
+
+#: SpecAugment masks, scaled from Park et al. 2019 (arXiv:1904.08779) LibriSpeech
+#: "LD" policy (two frequency masks of up to 27 of 80 mel bands, two time
+#: masks): masks of up to 1/8 of the axis each suit 1-second clips better.
+MASK_FRACTION = 1 / 8
+N_MASKS = 2
+
+
+class Augment(nn.Module):
+    """SpecAugment masks and random time shift of a normalised batch.
+
+    Parameters
+    ----------
+    shape : (C, F, T)
+        Image shape, to size the masks.
+    specaugment : bool
+        ``N_MASKS`` frequency and ``N_MASKS`` time masks per example, each up
+        to ``MASK_FRACTION`` of its axis; masked cells are set to 0, the mean
+        of the normalised data.
+    time_shift : float
+        Roll each example along time by up to this fraction of its width
+        (circular: no content is lost or invented).
+
+    Notes
+    -----
+    Draws from the global torch generator of the batch's device, so a seeded
+    run is repeatable and a resumed one (which restores that state) too.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], *, specaugment: bool = False, time_shift: float = 0.0) -> None:
+        super().__init__()
+        _, f, t = shape
+        self.time_shift = float(time_shift)
+        self.masks = nn.ModuleList()
+        if specaugment:
+            import torchaudio  # here, not at the top: preprocess workers import this module
+
+            for _ in range(N_MASKS):
+                self.masks.append(torchaudio.transforms.FrequencyMasking(max(1, int(f * MASK_FRACTION)), iid_masks=True))
+                self.masks.append(torchaudio.transforms.TimeMasking(max(1, int(t * MASK_FRACTION)), iid_masks=True))
+
+    @property
+    def active(self) -> bool:
+        return bool(len(self.masks)) or self.time_shift > 0
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, T) -> (B, C, F, T)."""
+        if self.time_shift > 0:
+            x = time_roll(x, self.time_shift)
+        for mask in self.masks:
+            x = mask(x)
+        return x
+
+
+def time_roll(x: torch.Tensor, max_fraction: float) -> torch.Tensor:
+    """Roll each example of ``x`` (B, C, F, T) along time by its own offset in ``[-k, k]``."""
+    b, _, _, t = x.shape
+    k = int(round(max_fraction * t))
+    if k == 0:
+        return x
+    offsets = torch.randint(-k, k + 1, (b, 1, 1, 1), device=x.device)
+    idx = (torch.arange(t, device=x.device).view(1, 1, 1, t) - offsets) % t  # (B, 1, 1, T)
+    return torch.gather(x, 3, idx.expand_as(x))
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018, arXiv:1710.09412) of a batch with a permutation of itself.
+
+    Returns ``(mixed x, y, y of the partner, lam)``; the loss is
+    ``lam * CE(out, y) + (1 - lam) * CE(out, y_partner)``.
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(x.shape[0], device=x.device)
+    return lam * x + (1 - lam) * x[perm], y, y[perm], lam

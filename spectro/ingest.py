@@ -1,4 +1,4 @@
-"""``preprocess``: a source of signals becomes a feature store.
+"""``preprocess`` (module ingest): a source of signals becomes a feature store.
 
 Work is split into chunks of files. Each worker process decodes, resamples
 and cuts its chunk, computes all of the chunk's STFT images in one batch and

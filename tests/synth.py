@@ -1,0 +1,36 @@
+"""Small synthetic signals and sources for the tests (nothing downloads)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import soundfile as sf
+
+
+def tone(freq: float, *, sr: int = 16000, seconds: float = 1.0, amp: float = 0.5, noise: float = 0.0,
+         seed: int = 0) -> np.ndarray:
+    """A sine at ``freq`` Hz plus optional white noise, float32 (n,)."""
+    t = np.arange(int(round(sr * seconds))) / sr
+    y = amp * np.sin(2 * np.pi * freq * t)
+    if noise:
+        y = y + noise * np.random.default_rng(seed).standard_normal(t.shape)
+    return y.astype(np.float32)
+
+
+def chirp(f0: float, f1: float, *, sr: int = 16000, seconds: float = 1.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(sr * seconds))) / sr
+    phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * seconds))
+    return (amp * np.sin(phase)).astype(np.float32)
+
+
+def class_folders(root, *, classes=("low", "mid", "high"), per_class: int = 6, sr: int = 16000,
+                  seconds: float = 0.5, fmt: str = "WAV", ext: str = ".wav") -> str:
+    """Write ``root/<class>/<class>_<k>.wav``: tones whose pitch depends on the class."""
+    base = {c: 300.0 * (2 ** i) for i, c in enumerate(classes)}
+    for c in classes:
+        os.makedirs(os.path.join(root, c), exist_ok=True)
+        for k in range(per_class):
+            y = tone(base[c] * (1 + 0.03 * k), sr=sr, seconds=seconds, noise=0.02, seed=k)
+            sf.write(os.path.join(root, c, f"{c}_{k}{ext}"), y, sr, format=fmt)
+    return str(root)
