@@ -166,7 +166,7 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
     chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]
     work = [[items[i] for i in chunk if fresh[i]] for chunk in chunks]
-    in_worker = device == "cpu"
+    in_worker = _stft_in_workers(device)
     extractor = None if in_worker else SpectrogramImage(cfg).to(device)
 
     rows: list[dict[str, Any]] = []
@@ -275,6 +275,11 @@ def _load(it: Item, cfg: FeatureConfig, arrays: dict[str, Any]) -> np.ndarray:
     except (OSError, ValueError, KeyError) as err:
         raise BadInput(f"cannot read array: {err}") from None
     return load_array_signal(arr if row is None else arr[row])
+
+
+def _stft_in_workers(device: str) -> bool:
+    # On a GPU, workers only decode and the main process batches the STFTs.
+    return device == "cpu"
 
 
 def _context():

@@ -11,15 +11,17 @@ from synth import tone
 
 
 @pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "FLOAT"),
-                                         ("FLAC", "PCM_16"), ("OGG", "VORBIS")])
+                                         ("FLAC", "PCM_16"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")])
 def test_formats_decode_to_mono_float32_at_target_rate(tmp_path, fmt, subtype):
     y = tone(440, sr=22050, seconds=0.5)
     stereo = np.stack([y, 0.5 * y], axis=1)
+    if fmt not in sf.available_formats():
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt}")
     path = tmp_path / f"x.{fmt.lower()}"
     sf.write(path, stereo, 22050, format=fmt, subtype=subtype)
     out = load_audio(str(path), sample_rate=16000)
     assert out.dtype == np.float32 and out.ndim == 1
-    assert abs(out.shape[0] - 8000) <= 2
+    assert abs(out.shape[0] - 8000) <= (1200 if fmt == "MP3" else 2)  # MP3 frames add encoder padding
     # Downmix is the channel mean: amplitude 0.75 of the 0.5-amplitude tone.
     assert np.max(np.abs(out[1000:-1000])) == pytest.approx(0.375, rel=0.05)
 

@@ -57,6 +57,25 @@ def test_two_workers_write_the_same_store_as_one(tmp_path):
     assert list(a.ids) == list(b.ids) and list(a.folds) == list(b.folds)
 
 
+def test_device_path_stft_in_main_process_gives_the_same_store(tmp_path, monkeypatch):
+    # The --device cuda path (workers decode, the main process runs the STFTs)
+    # exercised on the CPU: the store must be identical.
+    import spectro.ingest as ingest
+
+    src = class_folders(tmp_path / "src", per_class=6)
+    run(src, tmp_path / "a", workers=2, chunk_size=4)
+    monkeypatch.setattr(ingest, "_stft_in_workers", lambda device: False)
+    run(src, tmp_path / "b", workers=2, chunk_size=4)
+    np.testing.assert_array_equal(open_store(str(tmp_path / "a")).features, open_store(str(tmp_path / "b")).features)
+
+
+def test_cuda_device_without_gpu_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    src = class_folders(tmp_path / "src", per_class=1)
+    with pytest.raises(SpectroError, match="no CUDA device"):
+        run(src, tmp_path / "st", device="cuda")
+
+
 def test_rerun_reuses_unchanged_files_and_rebuilds_on_new_config(tmp_path):
     src = class_folders(tmp_path / "src", per_class=4)
     run(src, tmp_path / "st")
