@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -95,7 +96,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the PNG files")
     p.add_argument("--per-class", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+
+    _add_train_parser(sub)
+    p = sub.add_parser("evaluate", help="score a trained run: accuracy, macro-F1, confusion matrix")
+    p.add_argument("run", help="run directory written by spectro train")
+    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+                   help="which of the run's examples to score (all: every row of --store)")
+    p.add_argument("--store", help="score on this store instead of the run's own (same FeatureConfig)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
+
+
+# option -> TrainConfig field, for the options that map one to one
+_TRAIN_OPTIONS = ("model", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "warmup_epochs",
+                  "label_smoothing", "grad_clip", "test_fold", "val_fold", "device", "amp", "channels_last",
+                  "specaugment", "mixup", "time_shift", "balance", "early_stop", "seed", "workers", "pretrained")
+
+
+def _add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model on a store (GPU when there is one); writes a run directory",
+                       description="Train a model on a feature store. Options left out take the defaults of "
+                                   "spectro.run.TrainConfig. Under torchrun (torchrun --nproc-per-node=N -m "
+                                   "spectro train ...) training is data-parallel over N processes.")
+    p.add_argument("--store", help="feature store (optional with --resume)")
+    p.add_argument("--model", help="model name: resnet18, resnet34, resnet20, cnn, svm, ... (default resnet18)")
+    p.add_argument("--out", help="run directory (default runs/MODEL-DATE-TIME)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", default=[],
+                   help="model option, e.g. stem=small or dropout=0.2 (repeatable)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 sgd, 1e-3 adamw)")
+    g.add_argument("--weight-decay", type=float, help="(default: 5e-4 sgd, 0.05 adamw)")
+    g.add_argument("--optimizer", choices=["sgd", "adamw"])
+    g.add_argument("--schedule", choices=["cosine", "onecycle", "step"])
+    g.add_argument("--warmup-epochs", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--grad-clip", type=float, metavar="NORM")
+    g.add_argument("--early-stop", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a better validation macro-F1")
+    g.add_argument("--pretrained", metavar="PATH", help="start from this local checkpoint")
+    g = p.add_argument_group("split")
+    g.add_argument("--test-fold", type=int, metavar="K", help="default: the fold named test, else the highest")
+    g.add_argument("--val-fold", type=int, metavar="K", help="default: the fold named validation, else the one "
+                   "before the test fold")
+    g.add_argument("--cv", action="store_true", help="cross-validate: one model per fold, each fold the test "
+                   "fold once; report mean and standard deviation")
+    g = p.add_argument_group("augmentation")
+    g.add_argument("--specaugment", action="store_const", const=True, help="SpecAugment frequency and time masks")
+    g.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA)")
+    g.add_argument("--time-shift", type=float, nargs="?", const=0.1, metavar="FRACTION",
+                   help="random circular time shift of up to FRACTION of the width (default 0.1)")
+    g.add_argument("--balance", action="store_const", const=True, help="weight the loss by inverse class frequency")
+    g = p.add_argument_group("hardware")
+    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction,
+                   help="mixed precision (default: on where it pays: CUDA, MPS, CPUs with AMX)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="NHWC memory format (default: on with CUDA, on the CPU and with mixed precision)")
+    g.add_argument("--workers", type=int, help="DataLoader processes (default 0 on CPU, 4 on GPU)")
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--resume", metavar="RUN", help="continue an interrupted run (or --cv directory)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -164,10 +227,63 @@ def _show(store_path: str, out: str, *, per_class: int, seed: int) -> None:
     print(f"spectro: wrote {len(paths)} images to {out}")
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainingInterrupted, cross_validate, train
+
+    settings = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k) is not None}
+    if args.option:
+        settings["model_options"] = dict(_parse_option(o) for o in args.option)
+    try:
+        if args.cv:
+            res = cross_validate(args.store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
+            if res is not None:
+                keys = list(res.mean)
+                _print_table(["fold", *keys], [[str(r["fold"])] + [f"{r[k]:.4f}" for k in keys] for r in res.folds]
+                             + [["mean", *(f"{res.mean[k]:.4f}" for k in keys)],
+                                ["std", *(f"{res.std[k]:.4f}" for k in keys)]])
+                print(f"spectro: cross-validation in {res.path} (summary: {res.path}/cv.csv)")
+            return 0
+        run = train(args.store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
+    except TrainingInterrupted as stop:
+        print(f"spectro: interrupted: {stop}", file=sys.stderr)
+        return 130
+    if run is not None:
+        t = run.test_metrics
+        line = f"spectro: run {run.path} ({run.status}, best epoch {run.info.get('best_epoch')})"
+        if t:
+            line += (f": test accuracy {t['accuracy']:.4f}, balanced accuracy {t['balanced_accuracy']:.4f}, "
+                     f"macro-F1 {t['macro_f1']:.4f} on {t['n']} examples")
+        print(line)
+    return 0
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SpectroError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, format_report
+
+    metrics = evaluate(args.run, args.split, args.store)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_report(metrics))
+        print(f"spectro: report in {os.path.join(args.run, 'eval')}")
+    return 0
+
+
 def _print_table(head: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))))
 
 
-_COMMANDS = {"preprocess": _cmd_preprocess, "info": _cmd_info, "show": _cmd_show}
+_COMMANDS = {"preprocess": _cmd_preprocess, "info": _cmd_info, "show": _cmd_show, "train": _cmd_train,
+             "evaluate": _cmd_evaluate}

@@ -109,7 +109,8 @@ class Split:
 ROLES = ("train", "val", "test")
 
 
-def default_folds(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None) -> tuple[int, Optional[int]]:
+def default_folds(store: Any, test_fold: Optional[int] = None,
+                  val_fold: Optional[int] = None) -> tuple[int, Optional[int]]:
     """Resolve the test and validation folds of ``store``.
 
     Folds named by the source (Speech Commands: ``testing``/``validation``
@@ -311,9 +312,14 @@ def shard(positions: np.ndarray, rank: int, world_size: int) -> np.ndarray:
 
 def make_loader(dataset: StoreImages, batches: list[np.ndarray], *, workers: int = 0,
                 pin_memory: bool = False) -> DataLoader:
-    """A DataLoader yielding ``(x float16 (B, C, F, T), y int64 (B,))`` for each of ``batches``."""
+    """A DataLoader yielding ``(x float16 (B, C, F, T), y int64 (B,))`` for each of ``batches``.
+
+    It owns a generator of its own: a DataLoader draws a seed for its workers
+    whenever it starts an iteration, and drawing it from the global generator
+    would shift the augmentation stream of a resumed run.
+    """
     return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                      persistent_workers=False)
+                      persistent_workers=False, generator=torch.Generator())
 
 
 # ---------------------------------------------------------------------------
@@ -356,9 +362,10 @@ class Augment(nn.Module):
         if specaugment:
             import torchaudio  # here, not at the top: preprocess workers import this module
 
+            freq, time = max(1, int(f * MASK_FRACTION)), max(1, int(t * MASK_FRACTION))
             for _ in range(N_MASKS):
-                self.masks.append(torchaudio.transforms.FrequencyMasking(max(1, int(f * MASK_FRACTION)), iid_masks=True))
-                self.masks.append(torchaudio.transforms.TimeMasking(max(1, int(t * MASK_FRACTION)), iid_masks=True))
+                self.masks.append(torchaudio.transforms.FrequencyMasking(freq, iid_masks=True))
+                self.masks.append(torchaudio.transforms.TimeMasking(time, iid_masks=True))
 
     @property
     def active(self) -> bool:

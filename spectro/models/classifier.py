@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spectro.errors import SpectroError
 from spectro.models.base import (Classifier, as_images, encode_labels, iter_batches,
-                                 read_manifest, read_rows, write_manifest)
+                                 read_manifest, write_manifest)
 from spectro.models.registry import build, get_entry
 from spectro.models.svm import SVMClassifier
 from spectro.models.weights import load_state_dict_file
@@ -53,10 +52,13 @@ def train_epochs(
     weight_decay: float, device: torch.device, generator: torch.Generator,
     X_val: Any = None, y_val: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
-    """The minimal training loop: AdamW on cross-entropy over shuffled minibatches.
+    """AdamW on cross-entropy, run by spectro's training loop (:func:`spectro.training.fit_arrays`).
 
-    spectro/train.py replaces it with the full loop (AMP, DDP, checkpoints,
-    early stopping); keep this signature so NetClassifier.fit need not change.
+    That loop adds what ``spectro train`` has: mixed precision where it pays,
+    a warm-up + cosine learning-rate schedule, batches read straight from a
+    memmap, and, with validation data, the weights of the best validation
+    epoch restored at the end. Keep this signature so NetClassifier.fit need
+    not change.
 
     Parameters
     ----------
@@ -67,40 +69,21 @@ def train_epochs(
     y : np.ndarray [shape=(N,), dtype=int64]
         Class indices.
     generator : torch.Generator
-        Seeded: it alone decides the shuffling, so runs repeat exactly.
+        Seeded: it draws the loop's seed, so runs repeat exactly.
 
     Returns
     -------
     list of dict
-        Per epoch: ``epoch``, ``train_loss`` and, with validation data,
-        ``val_loss`` and ``val_accuracy``.
+        Per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy`` and,
+        with validation data, ``val_loss``, ``val_accuracy``, ``val_macro_f1``.
     """
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    targets = torch.from_numpy(y)
-    history = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(y), generator=generator).numpy()
-        total, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            # Sorted: a memmap is then read front to back; order within a batch is moot.
-            index = np.sort(order[start:start + batch_size])
-            if len(index) == 1 and len(order) > 1:
-                continue  # a lone example gives BatchNorm no batch statistics
-            inputs = torch.from_numpy(read_rows(X, index)).to(device, non_blocking=True)
-            loss = F.cross_entropy(model(inputs), targets[index].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, seen = total + loss.item() * len(index), seen + len(index)
-        record = {"epoch": epoch, "train_loss": total / max(seen, 1)}
-        if X_val is not None and y_val is not None:
-            logits = predict_logits(model, X_val, batch_size, device)
-            val_targets = torch.from_numpy(y_val)
-            record["val_loss"] = F.cross_entropy(logits, val_targets).item()
-            record["val_accuracy"] = (logits.argmax(1) == val_targets).float().mean().item()
-        history.append(record)
-    return history
+    from spectro.run import TrainConfig
+    from spectro.training import fit_arrays
+
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         optimizer="adamw", seed=seed, device=str(device))
+    return fit_arrays(model, X, y, X_val=X_val, y_val=y_val, config=config, device=device)
 
 
 class NetClassifier(Classifier):
