@@ -23,6 +23,22 @@ _API = {
     "SpectrogramImage": "features",
     "assign_folds": "data",
     "show_examples": "plots",
+    "build": "models",
+    "list_models": "models",
+    "describe_models": "models",
+    "make_classifier": "models",
+    "load_classifier": "models",
+    "NetClassifier": "models",
+    "SVMClassifier": "models",
+    "train": "training",
+    "cross_validate": "training",
+    "TrainingInterrupted": "training",
+    "CVResult": "training",
+    "evaluate": "evaluation",
+    "format_report": "evaluation",
+    "TrainConfig": "run",
+    "Run": "run",
+    "load_run": "run",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("models", help="list every model name with its parameters and GFLOPs")
+    p.add_argument("--input-shape", default="1x64x101", metavar="CxFxT",
+                   help="image shape to count parameters and FLOPs at (default 1x64x101)")
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="one JSON list on stdout")
+
     _add_train_parser(sub)
     p = sub.add_parser("evaluate", help="score a trained run: accuracy, macro-F1, confusion matrix")
     p.add_argument("run", help="run directory written by spectro train")
@@ -227,6 +233,25 @@ def _show(store_path: str, out: str, *, per_class: int, seed: int) -> None:
     print(f"spectro: wrote {len(paths)} images to {out}")
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import describe_models
+
+    try:
+        shape = tuple(int(v) for v in args.input_shape.lower().split("x"))
+    except ValueError:
+        raise SpectroError(f"--input-shape takes CxFxT, e.g. 1x64x101; got {args.input_shape!r}") from None
+    # Grouped by family, smallest first: resnet18, 34, 50, ... rather than 101, 110, 152, 18.
+    rows = sorted(describe_models(input_shape=shape, num_classes=args.num_classes),
+                  key=lambda r: (r["family"], r["params"] or 0))
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    _print_table(["model", "family", "parameters", f"GFLOPs at {args.input_shape}"],
+                 [[r["name"], r["family"], "-" if r["params"] is None else f"{r['params']:,}",
+                   "-" if r["gflops"] is None else f"{r['gflops']:.3f}"] for r in rows])
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainingInterrupted, cross_validate, train
 
@@ -285,5 +310,6 @@ def _print_table(head: list[str], rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))))
 
 
-_COMMANDS = {"preprocess": _cmd_preprocess, "info": _cmd_info, "show": _cmd_show, "train": _cmd_train,
+_COMMANDS = {"preprocess": _cmd_preprocess, "info": _cmd_info, "show": _cmd_show, "models": _cmd_models,
+             "train": _cmd_train,
              "evaluate": _cmd_evaluate}

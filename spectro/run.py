@@ -23,13 +23,10 @@ an allow-list of types, so a run someone sent you is safe to load.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Optional
@@ -38,6 +35,9 @@ import numpy as np
 
 from .config import FeatureConfig
 from .errors import SpectroError
+from .files import read_csv as _read_csv
+from .files import read_json as _read_json
+from .files import write_csv, write_json  # noqa: F401 - re-exported for training and evaluation
 
 __all__ = ["TrainConfig", "Run", "load_run", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "NET_ONLY_FIELDS",
            "RUNTIME_FIELDS", "write_run_info", "read_run_info", "run_status", "save_checkpoint", "load_checkpoint",
@@ -206,50 +206,12 @@ RUNTIME_FIELDS = ("device", "workers")
 # Reading and writing the pieces of a run
 # ---------------------------------------------------------------------------
 
-def write_json(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON atomically (temporary file, then rename)."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, allow_nan=False, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
 def read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise SpectroError(f"missing {path}: not a complete spectro run") from None
-    except json.JSONDecodeError as err:
-        raise SpectroError(f"{path} is not valid JSON: {err}") from None
-
-
-def write_csv(path: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+    return _read_json(path, what="spectro run")
 
 
 def read_csv(path: str) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise SpectroError(f"missing {path}: not a complete spectro run") from None
+    return _read_csv(path, what="spectro run")
 
 
 def write_split(path: str, store: Any, roles: np.ndarray) -> None:

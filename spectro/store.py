@@ -17,18 +17,17 @@ leaves the previous store (or none), never a half one that looks whole.
 
 from __future__ import annotations
 
-import csv
 import glob
-import json
 import os
 import shutil
 import tempfile
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 import numpy as np
 
 from .config import FeatureConfig
 from .errors import SpectroError
+from .files import read_csv, read_json, write_csv, write_json
 
 __all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS"]
 
@@ -58,13 +57,13 @@ class Store:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.meta = _read_json(os.path.join(path, "config.json"))
+        self.meta = read_json(os.path.join(path, "config.json"), what="spectro store")
         if self.meta.get("format") != _FORMAT:
             raise SpectroError(f"{path} is not a spectro store (config.json has no {_FORMAT!r} format)")
         self.config = FeatureConfig.from_dict(self.meta["feature_config"])
-        self.labels: list[str] = _read_json(os.path.join(path, "labels.json"))
+        self.labels: list[str] = read_json(os.path.join(path, "labels.json"), what="spectro store")
         self.features = np.load(os.path.join(path, "features.npy"), mmap_mode="r")
-        rows = _read_csv(os.path.join(path, "index.csv"))
+        rows = read_csv(os.path.join(path, "index.csv"), what="spectro store")
         if len(rows) != self.features.shape[0]:
             raise SpectroError(f"{path} is damaged: {len(rows)} index rows but {self.features.shape[0]} images")
         label_id = {name: i for i, name in enumerate(self.labels)}
@@ -90,7 +89,7 @@ class Store:
 
     def errors(self) -> list[dict[str, str]]:
         """The rows of errors.csv: inputs skipped when the store was built."""
-        return _read_csv(os.path.join(self.path, "errors.csv"))
+        return read_csv(os.path.join(self.path, "errors.csv"), what="spectro store")
 
     def file_rows(self) -> dict[str, tuple[int, int, list[int]]]:
         """``id prefix -> (size, mtime_ns, row numbers)`` for reuse by a re-run."""
@@ -177,11 +176,11 @@ class StoreWriter:
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
-        _write_csv(os.path.join(self.tmp, "index.csv"), INDEX_COLUMNS, index_rows)
-        _write_csv(os.path.join(self.tmp, "errors.csv"), ERROR_COLUMNS,
+        write_csv(os.path.join(self.tmp, "index.csv"), INDEX_COLUMNS, index_rows)
+        write_csv(os.path.join(self.tmp, "errors.csv"), ERROR_COLUMNS,
                    [{"path": p, "reason": r} for p, r in errors])
-        _write_json(os.path.join(self.tmp, "labels.json"), labels)
-        _write_json(os.path.join(self.tmp, "config.json"), {"format": _FORMAT, **meta})
+        write_json(os.path.join(self.tmp, "labels.json"), labels)
+        write_json(os.path.join(self.tmp, "config.json"), {"format": _FORMAT, **meta})
         parent, name = os.path.split(self.out)
         backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
         if os.path.exists(self.out):
@@ -239,34 +238,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise SpectroError(f"missing {path}") from None
-    except json.JSONDecodeError as err:
-        raise SpectroError(f"{path} is not valid JSON: {err}") from None
-
-
-def _write_json(path: str, obj: Any) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
-
-
-def _read_csv(path: str) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise SpectroError(f"missing {path}") from None
-
-
-def _write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns))
-        w.writeheader()
-        w.writerows(rows)

@@ -7,6 +7,10 @@ import os
 import numpy as np
 import soundfile as sf
 
+from spectro.config import FeatureConfig
+
+TINY_CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # 1 x 32 x 32
+
 
 def tone(freq: float, *, sr: int = 16000, seconds: float = 1.0, amp: float = 0.5, noise: float = 0.0,
          seed: int = 0) -> np.ndarray:
@@ -34,3 +38,12 @@ def class_folders(root, *, classes=("low", "mid", "high"), per_class: int = 6, s
             y = tone(base[c] * (1 + 0.03 * k), sr=sr, seconds=seconds, noise=0.02, seed=k)
             sf.write(os.path.join(root, c, f"{c}_{k}{ext}"), y, sr, format=fmt)
     return str(root)
+
+
+def tiny_store(root) -> str:
+    """3 classes x 12 tone files, 5 folds, images 1 x 32 x 32: ``root/store``."""
+    from spectro.ingest import preprocess
+
+    src = class_folders(os.path.join(root, "src"), per_class=12, sr=8000)
+    preprocess(src, os.path.join(root, "store"), config=TINY_CFG, workers=0, progress=False)
+    return os.path.join(root, "store")

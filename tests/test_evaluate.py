@@ -7,36 +7,25 @@ import shlex
 
 import numpy as np
 import pytest
-import torch
 from sklearn import metrics as skm
 
-from spectro import FeatureConfig, preprocess
+from spectro import preprocess
 from spectro.cli import main
 from spectro.errors import SpectroError
 from spectro.evaluation import compute_metrics, evaluate, format_report, metrics_from_confusion
 from spectro.run import load_run
 from spectro.training import train
-from synth import class_folders
+from synth import TINY_CFG as CFG
+from synth import class_folders, tiny_store
 
-CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # images 1 x 32 x 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from a second thread, and OpenMP threads that compete
-    # with another busy process slow each step down many times over.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluate")
-    src = class_folders(root / "src", per_class=12, sr=8000)
-    preprocess(src, str(root / "store"), config=CFG, workers=0, progress=False)
-    return str(root / "store")
+    return tiny_store(tmp_path_factory.mktemp("evaluate"))
 
 
 @pytest.fixture(scope="module")

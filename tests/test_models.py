@@ -385,3 +385,16 @@ def test_make_classifier_dispatch():
         NetClassifier("cnn").fit(np.zeros((4, 16, 20)), [0, 1, 0, 1])
     with pytest.raises(SpectroError, match="not fitted"):
         SVMClassifier().predict(np.zeros((1, 1, 8, 8)))
+
+
+def test_cli_models_lists_every_name(capsys):
+    from spectro.cli import main
+
+    assert main(["models", "--input-shape", "1x32x32", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["name"] for r in rows) == list_models()
+    assert {r["name"]: r["params"] for r in rows}["cnn"] == count_params(build("cnn", 10))
+    assert main(["models", "--input-shape", "64x101"]) == 2
+    assert "input shape must be (channels, freq, time)" in capsys.readouterr().err
+    assert main(["models", "--input-shape", "1xbig"]) == 2
+    assert "CxFxT" in capsys.readouterr().err

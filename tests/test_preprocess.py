@@ -1,6 +1,5 @@
 """preprocess end to end: the store, reuse, bad input, folds, the CLI, and a killed run."""
 
-import csv
 import json
 import os
 import signal

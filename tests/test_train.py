@@ -24,30 +24,20 @@ from spectro.run import TrainConfig, load_run
 from spectro.store import open_store
 from spectro.training import TrainingInterrupted, cross_validate, train
 from spectro.trainer import Precision, choose_precision, lr_factor, select_device
-from synth import class_folders
+from synth import TINY_CFG as CFG
+from synth import class_folders, tiny_store
 
-CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # images 1 x 32 x 32
 FAST = dict(batch_size=4, device="cpu", progress=False)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from a second thread, and OpenMP threads that compete
-    # with another busy process slow each step down many times over.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """3 classes x 12 files, 5 folds: 22 train, 7 validation, 7 test images of 1 x 32 x 32."""
-    root = tmp_path_factory.mktemp("train")
-    src = class_folders(root / "src", per_class=12, sr=8000)
-    preprocess(src, str(root / "store"), config=CFG, workers=0, progress=False)
-    return str(root / "store")
+    return tiny_store(tmp_path_factory.mktemp("train"))
 
 
 def run_group(cmd, timeout, **kw):
