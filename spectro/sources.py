@@ -48,6 +48,10 @@ class Item:
     fold: Optional[int] = None
     group: Optional[str] = None
     key: Optional[tuple[str, Optional[int]]] = None  # (array name or "", row or None)
+    file: str = ""  # path of the file relative to the source root (``rel`` without an array suffix)
+
+    def __post_init__(self) -> None:
+        self.file = self.file or self.rel
 
 
 @dataclass
@@ -252,13 +256,13 @@ def _expand(item: Item) -> list[Item]:
     try:
         shapes = _array_shapes(item.path)
     except Exception:  # noqa: BLE001 - any unreadable file is decoded later and reported there
-        return [Item(item.path, item.rel, item.label, item.fold, item.group, ("", None))]
+        return [Item(item.path, item.rel, item.label, item.fold, item.group, ("", None), item.rel)]
     out = []
     for name, shape in shapes:
         rows = [None] if len(shape) <= 1 else range(shape[0])
         for r in rows:
             suffix = (f"#{name}" if name else "") + (f"[{r}]" if r is not None else "")
-            out.append(Item(item.path, item.rel + suffix, item.label, item.fold, item.group, (name, r)))
+            out.append(Item(item.path, item.rel + suffix, item.label, item.fold, item.group, (name, r), item.rel))
     return out
 
 
@@ -289,5 +293,5 @@ def _array_bundle(path: str) -> Source:
     if len(labels) != n:
         raise SpectroError(f"{path}: {n} signals but {len(labels)} labels")
     name = os.path.basename(path)
-    items = [Item(path, f"{name}#{x_key}[{i}]", labels[i], folds[i], groups[i], (x_key, i)) for i in range(n)]
+    items = [Item(path, f"{name}#{x_key}[{i}]", labels[i], folds[i], groups[i], (x_key, i), name) for i in range(n)]
     return Source("arrays", os.path.dirname(path), items)

@@ -158,7 +158,7 @@ class StoreWriter:
         """Append ``images`` ``(k, 1, F, T)``; cast to float16."""
         if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f"image shape {images.shape[1:]} != store shape {self.image_shape}")
-        self._f.write(np.ascontiguousarray(images, dtype=np.float16).tobytes())
+        self._f.write(memoryview(np.ascontiguousarray(images, dtype=np.float16)))  # no extra copy
         self.n += images.shape[0]
 
     def commit(
