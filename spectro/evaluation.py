@@ -15,8 +15,7 @@ import numpy as np
 
 from .errors import SpectroError
 
-__all__ = ["metrics_from_confusion", "compute_metrics", "evaluate", "format_report", "plot_confusion",
-           "plot_curves", "SPLITS"]
+__all__ = ["metrics_from_confusion", "compute_metrics", "evaluate", "format_report", "SPLITS"]
 
 SPLITS = ("test", "val", "train", "all")
 TOP_K = (2, 3, 5)
@@ -172,6 +171,8 @@ def evaluate(run: Any, split: str = "test", store: Any = None, *, write: bool = 
         write_csv(os.path.join(d, f"{split}_predictions.csv"), ["id", "label", "predicted", "probability"],
                   [{"id": st.ids[i], "label": r.labels[t], "predicted": r.labels[p],
                     "probability": f"{proba[j, p]:.6f}"} for j, (i, t, p) in enumerate(zip(rows, y, pred))])
+        from .plots import plot_confusion
+
         plot_confusion(np.asarray(out["confusion_matrix"]), r.labels, os.path.join(d, f"{split}_confusion.png"),
                        title=f"{os.path.basename(os.path.normpath(r.path))}: {split} "
                              f"(accuracy {out['accuracy']:.3f}, macro-F1 {out['macro_f1']:.3f})")
@@ -192,68 +193,3 @@ def format_report(metrics: dict[str, Any]) -> str:
         lines.append(f"{name.ljust(width)}  {s['precision']:9.4f}  {s['recall']:6.4f}  {s['f1']:6.4f}  "
                      f"{s['support']:7d}")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------
-# Figures (matplotlib, Agg)
-# ---------------------------------------------------------------------------
-
-def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: str, *, title: str = "") -> str:
-    """Confusion matrix PNG: colour is the row-normalised rate (recall), cells show counts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.asarray(cm)
-    c = len(labels)
-    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    size = min(4 + 0.45 * c, 24)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), constrained_layout=True)
-    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(c), labels, rotation=90 if c > 6 else 0)
-    ax.set_yticks(range(c), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if c <= 30:
-        for i in range(c):
-            for j in range(c):
-                if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                            color="white" if rates[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, label="fraction of the true class")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def plot_curves(history: list[dict], path: str, *, title: str = "") -> str:
-    """Training curves PNG: loss (train, validation) and accuracy / macro-F1 per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def col(name: str) -> np.ndarray:
-        return np.array([np.nan if r.get(name) is None else float(r[name]) for r in history])
-
-    epochs = col("epoch")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    a.plot(epochs, col("train_loss"), "o-", ms=3, label="train")
-    b.plot(epochs, col("train_accuracy"), "o-", ms=3, label="train accuracy")
-    if not np.all(np.isnan(col("val_loss"))):
-        a.plot(epochs, col("val_loss"), "o-", ms=3, label="validation")
-        b.plot(epochs, col("val_accuracy"), "o-", ms=3, label="validation accuracy")
-        b.plot(epochs, col("val_macro_f1"), "s--", ms=3, label="validation macro-F1")
-    a.set(xlabel="epoch", ylabel="loss", title="loss")
-    b.set(xlabel="epoch", ylabel="fraction", title="accuracy", ylim=(0, 1.02))
-    for ax in (a, b):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

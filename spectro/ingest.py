@@ -32,6 +32,7 @@ from . import __version__
 from .audio import BadInput, check_signal, load_array_signal, load_audio, segments
 from .config import FeatureConfig
 from .data import assign_folds
+from .env import select_device, versions
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images
 from .sources import Item, Source, discover
@@ -108,7 +109,7 @@ def preprocess(
     t0 = time.perf_counter()
     if k_folds < 2:
         raise SpectroError(f"--folds must be at least 2, got {k_folds}")
-    device = _check_device(device)
+    device = str(select_device(device, kinds=("cuda", "cpu")))
     src = discover(source, **source_options)
     reuse, old = _reusable(out, config)
     writer = StoreWriter(out, config.image_shape)
@@ -131,7 +132,7 @@ def preprocess(
             "source": {"path": os.path.abspath(source), "kind": src.kind,
                        **{k: v for k, v in source_options.items() if v is not None}},
             "folds": folds_meta,
-            "versions": _versions(),
+            "versions": versions(),
         }
         writer.commit(rows, labels, meta, errors)
     except BaseException:
@@ -337,22 +338,3 @@ def _reason_counts(errors) -> Counter:
 
 def _natural(name: str):
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
-
-
-def _check_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SpectroError(f"--device {device}: no CUDA device is available")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise SpectroError(f"--device must be cpu, cuda or auto, got {device!r}")
-    return device
-
-
-def _versions() -> dict[str, str]:
-    import librosa
-    import soundfile
-    import torchaudio
-
-    return {"torch": torch.__version__, "torchaudio": torchaudio.__version__, "librosa": librosa.__version__,
-            "numpy": np.__version__, "soundfile": soundfile.__version__, "python": sys.version.split()[0]}

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +33,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .config import FeatureConfig
+from .env import versions
 from .errors import SpectroError
 from .files import read_csv as _read_csv
 from .files import read_json as _read_json
@@ -244,22 +244,6 @@ def read_norm(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def versions() -> dict[str, Any]:
-    """Versions of the software a run was made with."""
-    import sklearn
-    import torch
-
-    from . import __version__
-
-    out: dict[str, Any] = {"spectro": __version__, "python": platform.python_version(), "torch": torch.__version__,
-                           "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-                           "platform": platform.platform()}
-    if torch.cuda.is_available():
-        out["cuda"] = torch.version.cuda
-        out["gpu"] = torch.cuda.get_device_name()
-    return out
-
-
 def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields: Any) -> None:
     """Update run.json: what the run is (model, store, folds, versions) and ``fields`` (status, ...)."""
     from .models.registry import get_entry
@@ -326,7 +310,7 @@ def write_history(run_dir: str, history: list[dict], *, title: str, plot: bool =
     write_csv(os.path.join(run_dir, "metrics.csv"), METRIC_COLUMNS,
               [{k: ("" if r.get(k) is None else r[k]) for k in METRIC_COLUMNS} for r in history])
     if plot and history:
-        from .evaluation import plot_curves
+        from .plots import plot_curves
 
         plot_curves(history, os.path.join(run_dir, "curves.png"), title=title)
 

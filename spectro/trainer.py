@@ -32,6 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import Augment, StoreImages, epoch_batches, make_loader, mixup, normalise, shard
+from .env import select_device
 from .errors import SpectroError
 from .evaluation import metrics_from_confusion
 from .run import TrainConfig
@@ -48,26 +49,6 @@ CHECK_EVERY = 10
 # ---------------------------------------------------------------------------
 # Device and precision
 # ---------------------------------------------------------------------------
-
-def select_device(name: str = "auto", *, local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA, then MPS, then CPU. An explicit device that is not there is an error."""
-    mps = getattr(torch.backends, "mps", None)
-    has_mps = bool(mps and mps.is_available())
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        return torch.device("mps") if has_mps else torch.device("cpu")
-    kind = name.split(":")[0]
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise SpectroError(f"--device {name}: no CUDA device is available (use --device auto or cpu)")
-        return torch.device(name) if ":" in name else torch.device("cuda", local_rank)
-    if kind == "mps" and not has_mps:
-        raise SpectroError("--device mps: no Apple MPS device is available (use --device auto or cpu)")
-    if kind not in ("cpu", "mps"):
-        raise SpectroError(f"unknown device {name!r}; use auto, cuda, mps or cpu")
-    return torch.device(kind)
-
 
 def cpu_has_fast_bf16() -> bool:
     """True when bf16 autocast trains faster than float32 on this CPU: it has AMX tiles.

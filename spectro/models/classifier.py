@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spectro.env import select_device
 from spectro.errors import SpectroError
 from spectro.models.base import (Classifier, as_images, encode_labels, iter_batches,
                                  read_manifest, write_manifest)
@@ -26,16 +27,6 @@ from spectro.models.weights import load_state_dict_file
 __all__ = ["NetClassifier", "train_epochs", "make_classifier", "load_classifier"]
 
 WEIGHTS_FILE = "weights.pt"
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as torch reads it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SpectroError(f"unknown device {device!r}") from exc
 
 
 @torch.inference_mode()
@@ -143,7 +134,7 @@ class NetClassifier(Classifier):
         if X_val is not None and y_val is not None:
             X_val = as_images(X_val, X.shape[1])
             val_idx = encode_labels(y_val, classes)[1]
-        device = resolve_device(self.device)
+        device = select_device(self.device)
         rng_devices = [device.index or 0] if device.type == "cuda" else []
         # A private RNG state: the seed fixes initial weights and dropout without
         # disturbing the caller's global torch RNG.
@@ -203,7 +194,7 @@ class NetClassifier(Classifier):
         except RuntimeError as exc:
             raise SpectroError(f"{directory}/{WEIGHTS_FILE} does not fit {clf.model}: "
                                f"{str(exc).splitlines()[0]}") from exc
-        clf.module_ = module.to(resolve_device(clf.device)).eval()
+        clf.module_ = module.to(select_device(clf.device)).eval()
         clf.classes_ = np.asarray(manifest["classes"])
         clf.in_channels_ = int(manifest["in_channels"])
         clf.history_ = manifest.get("history", [])
