@@ -36,10 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectro.config import TrainConfig
 from spectro.data import StoreImages, epoch_batches, make_loader
+from spectro.distributed import Distributed
+from spectro.env import choose_precision, select_device
+from spectro.loop import LoopState, Trainer
 from spectro.models import build
-from spectro.run import TrainConfig
-from spectro.trainer import Distributed, LoopState, Trainer, choose_precision, select_device
 
 SHAPE = (1, 64, 101)
 CLASSES = 10

@@ -1,47 +1,57 @@
 """spectro: classify signals through their STFT time-frequency images.
 
-The public Python API (what the CLI and the notebooks call). Submodules are
-imported on first use, so ``import spectro`` and ``spectro --help`` stay fast.
+The public Python API: what the CLI and the notebooks call. ``__all__`` is
+static, and the ``TYPE_CHECKING`` block below names where each object lives,
+so IDEs and type checkers see the whole API; at run time the submodules are
+imported on first use, so ``import spectro`` and ``spectro --help`` stay
+fast.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-# public name -> module that defines it
+if TYPE_CHECKING:
+    from .classifier import NetClassifier, load_classifier, make_classifier
+    from .config import FeatureConfig, TrainConfig
+    from .cv import CVResult, cross_validate
+    from .errors import SpectroError
+    from .evaluation import evaluate
+    from .features import SpectrogramImage
+    from .folds import Split, assign_folds, cv_splits, make_split
+    from .ingest import PreprocessResult, preprocess
+    from .metrics import compute_metrics, format_report, metrics_from_confusion
+    from .models import SVMClassifier, build, describe_models, list_models
+    from .plots import plot_confusion, plot_curves, plot_examples, show_examples
+    from .run import Run, load_run
+    from .sources import discover
+    from .store import Store, open_store
+    from .training import TrainingInterrupted, train
+
+__all__ = [
+    "CVResult", "FeatureConfig", "NetClassifier", "PreprocessResult", "Run", "SVMClassifier", "SpectroError",
+    "SpectrogramImage", "Split", "Store", "TrainConfig", "TrainingInterrupted", "__version__", "assign_folds",
+    "build", "compute_metrics", "cross_validate", "cv_splits", "describe_models", "discover", "evaluate",
+    "format_report", "list_models", "load_classifier", "load_run", "make_classifier", "make_split",
+    "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_examples", "preprocess",
+    "show_examples", "train",
+]
+
+# public name -> the module that defines it (tests/test_api.py checks this against __all__)
 _API = {
-    "SpectroError": "errors",
-    "FeatureConfig": "config",
-    "discover": "sources",
-    "preprocess": "ingest",
-    "PreprocessResult": "ingest",
-    "open_store": "store",
-    "Store": "store",
-    "SpectrogramImage": "features",
-    "assign_folds": "data",
-    "show_examples": "plots",
-    "build": "models",
-    "list_models": "models",
-    "describe_models": "models",
-    "make_classifier": "models",
-    "load_classifier": "models",
-    "NetClassifier": "models",
-    "SVMClassifier": "models",
-    "train": "training",
-    "cross_validate": "training",
-    "TrainingInterrupted": "training",
-    "CVResult": "training",
-    "evaluate": "evaluation",
-    "format_report": "evaluation",
-    "TrainConfig": "run",
-    "Run": "run",
-    "load_run": "run",
+    "SpectroError": "errors", "FeatureConfig": "config", "TrainConfig": "config", "discover": "sources",
+    "preprocess": "ingest", "PreprocessResult": "ingest", "open_store": "store", "Store": "store",
+    "SpectrogramImage": "features", "assign_folds": "folds", "Split": "folds", "make_split": "folds",
+    "cv_splits": "folds", "compute_metrics": "metrics", "metrics_from_confusion": "metrics",
+    "format_report": "metrics", "show_examples": "plots", "plot_examples": "plots", "plot_confusion": "plots",
+    "plot_curves": "plots", "build": "models", "list_models": "models", "describe_models": "models",
+    "SVMClassifier": "models", "NetClassifier": "classifier", "make_classifier": "classifier",
+    "load_classifier": "classifier", "train": "training", "TrainingInterrupted": "training",
+    "cross_validate": "cv", "CVResult": "cv", "evaluate": "evaluation", "Run": "run", "load_run": "run",
 }
-
-__all__ = sorted(_API) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ import soundfile as sf
 import soxr
 
 from .config import FeatureConfig
+from .errors import first_line
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -65,9 +66,9 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
     except BadInput:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
-        raise BadInput(f"cannot decode: {_short(err)}") from None
+        raise BadInput(f"cannot decode: {first_line(err)[:200]}") from None
     except OSError as err:
-        raise BadInput(f"cannot read: {err.strerror or _short(err)}") from None
+        raise BadInput(f"cannot read: {err.strerror or first_line(err)[:200]}") from None
     if data.size == 0:
         raise BadInput("no samples")
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (n,) mono
@@ -155,11 +156,6 @@ def _crop_start(y: np.ndarray, length: int, crop: str) -> int:
         return (n - length) // 2
     energy = np.concatenate(([0.0], np.cumsum(y.astype(np.float64) ** 2)))  # (n + 1,)
     return int(np.argmax(energy[length:] - energy[:-length]))
-
-
-def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
 
 
 def load_array_signal(arr: np.ndarray, *, what: Optional[str] = None) -> np.ndarray:

@@ -1,20 +1,37 @@
-"""The command line: parse, call the Python API, print. No pipeline logic here.
+"""The command line: parse, call the Python API (the ``spectro`` facade, and only it), print.
 
-Feature options default to ``None`` so that the only defaults are those of
-:class:`~spectro.config.FeatureConfig`; a user error (:class:`SpectroError`)
-is printed as one line with a non-zero exit, never a traceback.
+No pipeline logic here, and no default or choice of its own: options
+default to ``None`` so that the only defaults are those of
+:class:`~spectro.config.FeatureConfig`, :class:`~spectro.config.TrainConfig`
+and the API functions (read from them for the help texts), and the choices
+are the dataclasses' ``CHOICES``. A user error (:class:`SpectroError`) is
+printed as one line with a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from . import __version__
-from .errors import SpectroError
+import spectro
+from spectro import FeatureConfig, SpectroError, TrainConfig
+
+
+def _default(owner: Any, name: str) -> Any:
+    """The default of ``name``: a dataclass field's or a function parameter's (one home for each)."""
+    if dataclasses.is_dataclass(owner):
+        return {f.name: f.default for f in dataclasses.fields(owner)}[name]
+    return inspect.signature(owner).parameters[name].default
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The options among ``names`` that the user set (None: left to the API's default)."""
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
 
 # option -> FeatureConfig field
 _FEATURE_OPTIONS = {
@@ -41,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectro", description="Classify signals through their STFT time-frequency images."
     )
-    parser.add_argument("--version", action="version", version=f"spectro {__version__}")
+    parser.add_argument("--version", action="version", version=f"spectro {spectro.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("preprocess", help="signals -> STFT images in a feature store")
@@ -58,10 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--group-regex", help="take the group (speaker, session, machine) from the file name")
     g = p.add_argument_group("signal")
     g.add_argument("--sample-rate", type=int, help="target rate in Hz (and the rate of .npy/.npz signals); "
-                   "default 16000")
-    g.add_argument("--duration", type=float, help="crop/pad every clip to this many seconds (default 1.0)")
-    g.add_argument("--crop", choices=["loudest", "center", "start"], help="which part of a long clip to keep")
-    g.add_argument("--pad", choices=["end", "center"], help="where a short clip gets its zeros")
+                   f"default {_default(FeatureConfig, 'sample_rate')}")
+    g.add_argument("--duration", type=float, help="crop/pad every clip to this many seconds "
+                   f"(default {_default(FeatureConfig, 'duration')})")
+    g.add_argument("--crop", choices=FeatureConfig.CHOICES["crop"], help="which part of a long clip to keep")
+    g.add_argument("--pad", choices=FeatureConfig.CHOICES["pad"], help="where a short clip gets its zeros")
     g.add_argument("--window", type=float, help="cut recordings into windows of this many seconds instead")
     g.add_argument("--hop", "--window-hop", dest="hop", type=float, help="seconds between windows "
                    "(default: --window)")
@@ -69,21 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-fft", type=int)
     g.add_argument("--hop-length", type=int, help="STFT hop in samples")
     g.add_argument("--win-length", type=int)
-    g.add_argument("--window-fn", choices=["hann", "hamming", "blackman", "rectangular"],
+    g.add_argument("--window-fn", choices=FeatureConfig.CHOICES["window_fn"],
                    help="STFT window function")
     g.add_argument("--power", type=lambda s: {"magnitude": 1.0, "power": 2.0}.get(s) or float(s),
                    help="magnitude (1) or power (2)")
     g.add_argument("--no-db", action="store_true", help="keep linear units instead of decibels")
     g.add_argument("--top-db", type=float)
-    g.add_argument("--freq-scale", choices=["linear", "mel", "log"])
+    g.add_argument("--freq-scale", choices=FeatureConfig.CHOICES["freq_scale"])
     g.add_argument("--n-mels", type=int, help="bands of the mel or log scale")
     g.add_argument("--fmin", type=float)
     g.add_argument("--fmax", type=float)
     g = p.add_argument_group("run")
-    g.add_argument("--folds", type=int, default=5, help="folds to assign when the source gives none")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--folds", type=int, help="folds to assign when the source gives none "
+                   f"(default {_default(spectro.preprocess, 'k_folds')})")
+    g.add_argument("--seed", type=int, help=f"fold shuffling seed (default {_default(spectro.preprocess, 'seed')})")
     g.add_argument("--workers", type=int, help="decoding processes (default: one per CPU)")
-    g.add_argument("--device", default="cpu", help="where STFTs run: cpu, cuda or auto")
+    g.add_argument("--device", help="where STFTs run: cpu, cuda or auto "
+                   f"(default {_default(spectro.preprocess, 'device')})")
     g.add_argument("--png", metavar="DIR", help="also write example images per class to DIR")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -94,48 +114,58 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="write example spectrogram images per class")
     p.add_argument("store")
     p.add_argument("--out", required=True, help="directory for the PNG files")
-    p.add_argument("--per-class", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-class", type=int, default=_default(spectro.show_examples, "per_class"))
+    p.add_argument("--seed", type=int, default=_default(spectro.show_examples, "seed"))
 
     p = sub.add_parser("models", help="list every model name with its parameters and GFLOPs")
-    p.add_argument("--input-shape", default="1x64x101", metavar="CxFxT",
-                   help="image shape to count parameters and FLOPs at (default 1x64x101)")
-    p.add_argument("--num-classes", type=int, default=10)
+    shape = "x".join(map(str, _default(spectro.describe_models, "input_shape")))
+    p.add_argument("--input-shape", default=shape, metavar="CxFxT",
+                   help=f"image shape to count parameters and FLOPs at (default {shape})")
+    p.add_argument("--num-classes", type=int, default=_default(spectro.describe_models, "num_classes"))
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
 
     _add_train_parser(sub)
     p = sub.add_parser("evaluate", help="score a trained run: accuracy, macro-F1, confusion matrix")
     p.add_argument("run", help="run directory written by spectro train")
-    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+    p.add_argument("--split", default=_default(spectro.evaluate, "split"), choices=["test", "val", "train", "all"],
                    help="which of the run's examples to score (all: every row of --store)")
     p.add_argument("--store", help="score on this store instead of the run's own (same FeatureConfig)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
 
 
-# option -> TrainConfig field, for the options that map one to one
-_TRAIN_OPTIONS = ("model", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "warmup_epochs",
-                  "label_smoothing", "grad_clip", "test_fold", "val_fold", "device", "amp", "channels_last",
-                  "specaugment", "mixup", "time_shift", "balance", "early_stop", "seed", "workers", "pretrained")
+# TrainConfig fields that are options of their own (model_options comes from --option KEY=VALUE)
+_TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "model_options")
+
+
+def _per_optimizer(i: int) -> str:
+    """The optimizer-dependent default ``i`` (0: learning rate, 1: weight decay) of each optimizer."""
+    opts = TrainConfig.CHOICES["optimizer"]
+    return ", ".join(f"{TrainConfig(optimizer=o).learning_rate if i == 0 else TrainConfig(optimizer=o).decay:g} {o}"
+                     for o in opts)
 
 
 def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on a store (GPU when there is one); writes a run directory",
                        description="Train a model on a feature store. Options left out take the defaults of "
-                                   "spectro.run.TrainConfig. Under torchrun (torchrun --nproc-per-node=N -m "
+                                   "spectro.TrainConfig. Under torchrun (torchrun --nproc-per-node=N -m "
                                    "spectro train ...) training is data-parallel over N processes.")
     p.add_argument("--store", help="feature store (optional with --resume)")
-    p.add_argument("--model", help="model name: resnet18, resnet34, resnet20, cnn, svm, ... (default resnet18)")
+    p.add_argument("--model", help="model name: resnet18, resnet34, resnet20, cnn, svm, ... "
+                   f"(default {_default(TrainConfig, 'model')}; see spectro models)")
     p.add_argument("--out", help="run directory (default runs/MODEL-DATE-TIME)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", default=[],
                    help="model option, e.g. stem=small or dropout=0.2 (repeatable)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 sgd, 1e-3 adamw)")
-    g.add_argument("--weight-decay", type=float, help="(default: 5e-4 sgd, 0.05 adamw)")
-    g.add_argument("--optimizer", choices=["sgd", "adamw"])
-    g.add_argument("--schedule", choices=["cosine", "onecycle", "step"])
+    g.add_argument("--epochs", type=int, help=f"(default {_default(TrainConfig, 'epochs')})")
+    g.add_argument("--batch-size", type=int, help=f"(default {_default(TrainConfig, 'batch_size')})")
+    g.add_argument("--lr", type=float, help="peak learning rate (default: the optimizer's, "
+                   f"{_per_optimizer(0)})")
+    g.add_argument("--weight-decay", type=float, help=f"(default: the optimizer's, {_per_optimizer(1)})")
+    g.add_argument("--optimizer", choices=TrainConfig.CHOICES["optimizer"],
+                   help=f"(default {_default(TrainConfig, 'optimizer')})")
+    g.add_argument("--schedule", choices=TrainConfig.CHOICES["schedule"],
+                   help=f"(default {_default(TrainConfig, 'schedule')})")
     g.add_argument("--warmup-epochs", type=float)
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--grad-clip", type=float, metavar="NORM")
@@ -151,18 +181,20 @@ def _add_train_parser(sub) -> None:
     g = p.add_argument_group("augmentation")
     g.add_argument("--specaugment", action="store_const", const=True, help="SpecAugment frequency and time masks")
     g.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA)")
-    g.add_argument("--time-shift", type=float, nargs="?", const=0.1, metavar="FRACTION",
-                   help="random circular time shift of up to FRACTION of the width (default 0.1)")
+    g.add_argument("--time-shift", type=float, nargs="?", const=TrainConfig.TIME_SHIFT_FRACTION, metavar="FRACTION",
+                   help="random circular time shift of up to FRACTION of the width "
+                        f"(FRACTION defaults to {TrainConfig.TIME_SHIFT_FRACTION})")
     g.add_argument("--balance", action="store_const", const=True, help="weight the loss by inverse class frequency")
     g = p.add_argument_group("hardware")
-    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu")
+    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu "
+                   f"(default {_default(TrainConfig, 'device')})")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction,
                    help="mixed precision (default: on where it pays: CUDA, MPS, CPUs with AMX)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="NHWC memory format (default: on with CUDA, on the CPU and with mixed precision)")
     g.add_argument("--workers", type=int, help="DataLoader processes (default 0 on CPU, 4 on GPU)")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int)
+    g.add_argument("--seed", type=int, help=f"(default {_default(TrainConfig, 'seed')})")
     g.add_argument("--resume", metavar="RUN", help="continue an interrupted run (or --cv directory)")
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
@@ -180,29 +212,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _cmd_preprocess(args: argparse.Namespace) -> int:
-    from .config import FeatureConfig
-    from .ingest import preprocess
-
     changes = {field: getattr(args, opt) for opt, field in _FEATURE_OPTIONS.items() if getattr(args, opt) is not None}
     if args.no_db:
         changes["db"] = False
     config = FeatureConfig(**changes)
-    result = preprocess(
-        args.source, args.out, config=config, k_folds=args.folds, seed=args.seed, workers=args.workers,
-        device=args.device, progress=not args.quiet, manifest=args.manifest, path_col=args.path_col,
-        label_col=args.label_col, fold_col=args.fold_col, group_col=args.group_col,
-        label_regex=args.label_regex, group_regex=args.group_regex,
+    run = {"k_folds": args.folds, "seed": args.seed, "device": args.device}
+    result = spectro.preprocess(
+        args.source, args.out, config=config, workers=args.workers, progress=not args.quiet,
+        manifest=args.manifest, path_col=args.path_col, label_col=args.label_col, fold_col=args.fold_col,
+        group_col=args.group_col, label_regex=args.label_regex, group_regex=args.group_regex,
+        **{k: v for k, v in run.items() if v is not None},
     )
     print(f"spectro: {result.summary_line()}")
     if args.png:
-        _show(args.out, args.png, per_class=3, seed=args.seed)
+        seed = args.seed if args.seed is not None else _default(spectro.show_examples, "seed")
+        _show(args.out, args.png, per_class=_default(spectro.show_examples, "per_class"), seed=seed)
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .store import open_store
-
-    info = open_store(args.store).summary()
+    info = spectro.open_store(args.store).summary()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -226,22 +255,17 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show(store_path: str, out: str, *, per_class: int, seed: int) -> None:
-    from .plots import show_examples
-    from .store import open_store
-
-    paths = show_examples(open_store(store_path), out, per_class=per_class, seed=seed)
+    paths = spectro.show_examples(spectro.open_store(store_path), out, per_class=per_class, seed=seed)
     print(f"spectro: wrote {len(paths)} images to {out}")
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import describe_models
-
     try:
         shape = tuple(int(v) for v in args.input_shape.lower().split("x"))
     except ValueError:
         raise SpectroError(f"--input-shape takes CxFxT, e.g. 1x64x101; got {args.input_shape!r}") from None
     # Grouped by family, smallest first: resnet18, 34, 50, ... rather than 101, 110, 152, 18.
-    rows = sorted(describe_models(input_shape=shape, num_classes=args.num_classes),
+    rows = sorted(spectro.describe_models(input_shape=shape, num_classes=args.num_classes),
                   key=lambda r: (r["family"], r["params"] or 0))
     if args.json:
         print(json.dumps(rows))
@@ -253,14 +277,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainingInterrupted, cross_validate, train
-
-    settings = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k) is not None}
+    settings = _given(args, _TRAIN_OPTIONS)
     if args.option:
         settings["model_options"] = dict(_parse_option(o) for o in args.option)
     try:
         if args.cv:
-            res = cross_validate(args.store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
+            res = spectro.cross_validate(args.store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
             if res is not None:
                 keys = list(res.mean)
                 _print_table(["fold", *keys], [[str(r["fold"])] + [f"{r[k]:.4f}" for k in keys] for r in res.folds]
@@ -268,8 +290,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                 ["std", *(f"{res.std[k]:.4f}" for k in keys)]])
                 print(f"spectro: cross-validation in {res.path} (summary: {res.path}/cv.csv)")
             return 0
-        run = train(args.store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
-    except TrainingInterrupted as stop:
+        run = spectro.train(args.store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
+    except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
         return 130
     if run is not None:
@@ -293,13 +315,11 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_report
-
-    metrics = evaluate(args.run, args.split, args.store)
+    metrics = spectro.evaluate(args.run, args.split, args.store)
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(format_report(metrics))
+        print(spectro.format_report(metrics))
         print(f"spectro: report in {os.path.join(args.run, 'eval')}")
     return 0
 

@@ -12,21 +12,62 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
 
 from .errors import SpectroError
 
-__all__ = ["FeatureConfig"]
+__all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "PADS", "OPTIMIZERS", "SCHEDULES",
+           "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS"]
 
-_WINDOWS = ("hann", "hamming", "blackman", "rectangular")
-_FREQ_SCALES = ("linear", "mel", "log")
-_CROPS = ("loudest", "center", "start")
-_PADS = ("end", "center")
+WINDOWS = ("hann", "hamming", "blackman", "rectangular")
+FREQ_SCALES = ("linear", "mel", "log")
+CROPS = ("loudest", "center", "start")
+PADS = ("end", "center")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "onecycle", "step")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+#: Defaults that depend on the optimizer: (learning rate, weight decay).
+OPTIMIZER_DEFAULTS = {"sgd": (0.05, 5e-4), "adamw": (1e-3, 0.05)}
+#: ``--time-shift`` given without a value: shift by up to this fraction of the width.
+TIME_SHIFT_FRACTION = 0.1
+
+
+class _Config:
+    """What both configs share: JSON-ready dicts, strict loading, validated copies."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "") -> Any:
+        """Rebuild from :meth:`to_dict`'s output; unknown fields are an error naming ``source``."""
+        where = f"{source}: " if source else ""
+        if not isinstance(d, dict):
+            raise SpectroError(f"{where}expected a JSON object of {cls.__name__} fields, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise SpectroError(f"{where}unknown {cls._what} settings: {sorted(unknown)}")
+        try:
+            return cls(**d)
+        except SpectroError as err:
+            if not source:
+                raise
+            raise SpectroError(f"{where}{err}") from None
+        except (TypeError, ValueError) as err:  # a hand-edited file: "ten" where a number belongs
+            raise SpectroError(f"{where}bad {cls._what} settings ({err})") from None
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied (validated again); an unknown field is a SpectroError."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise SpectroError(f"unknown {self._what} setting(s): {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(_Config):
     """Every parameter that turns a 1-D signal into a spectrogram image.
 
     Length handling: with ``window`` unset, each clip becomes exactly
@@ -67,6 +108,11 @@ class FeatureConfig:
     fmin: Optional[float] = None
     fmax: Optional[float] = None
 
+    _what: ClassVar[str] = "feature"
+    #: Allowed values of the fields that take a name (the CLI's choices).
+    CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
+                                           "freq_scale": FREQ_SCALES}
+
     def __post_init__(self) -> None:
         def bad(msg: str) -> SpectroError:
             return SpectroError(f"invalid feature setting: {msg}")
@@ -79,24 +125,24 @@ class FeatureConfig:
             raise bad(f"window must be positive, got {self.window}")
         if self.window_hop is not None and (self.window is None or self.window_hop <= 0):
             raise bad("window_hop needs a positive value and --window")
-        if self.crop not in _CROPS:
-            raise bad(f"crop must be one of {_CROPS}, got {self.crop!r}")
-        if self.pad not in _PADS:
-            raise bad(f"pad must be one of {_PADS}, got {self.pad!r}")
+        if self.crop not in CROPS:
+            raise bad(f"crop must be one of {CROPS}, got {self.crop!r}")
+        if self.pad not in PADS:
+            raise bad(f"pad must be one of {PADS}, got {self.pad!r}")
         if self.n_fft < 16:
             raise bad(f"n_fft must be at least 16, got {self.n_fft}")
         if self.hop_length <= 0:
             raise bad(f"hop_length must be positive, got {self.hop_length}")
         if self.win_length is not None and not 0 < self.win_length <= self.n_fft:
             raise bad(f"win_length must be in (0, n_fft={self.n_fft}], got {self.win_length}")
-        if self.window_fn not in _WINDOWS:
-            raise bad(f"window function must be one of {_WINDOWS}, got {self.window_fn!r}")
+        if self.window_fn not in WINDOWS:
+            raise bad(f"window function must be one of {WINDOWS}, got {self.window_fn!r}")
         if self.power not in (1.0, 2.0):
             raise bad(f"power must be 1 (magnitude) or 2 (power), got {self.power}")
         if self.top_db is not None and self.top_db <= 0:
             raise bad(f"top_db must be positive, got {self.top_db}")
-        if self.freq_scale not in _FREQ_SCALES:
-            raise bad(f"freq_scale must be one of {_FREQ_SCALES}, got {self.freq_scale!r}")
+        if self.freq_scale not in FREQ_SCALES:
+            raise bad(f"freq_scale must be one of {FREQ_SCALES}, got {self.freq_scale!r}")
         if self.freq_scale != "linear" and self.n_mels < 2:
             raise bad(f"n_mels must be at least 2, got {self.n_mels}")
         nyquist = self.sample_rate / 2
@@ -152,23 +198,146 @@ class FeatureConfig:
         """Shape ``(1, F, T)`` of one image."""
         return (1, self.n_freq, self.n_frames)
 
-    # -- (de)serialisation -------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise SpectroError(f"unknown feature settings: {sorted(unknown)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> "FeatureConfig":
-        """A copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     def fingerprint(self) -> str:
         """A short hash of every setting: equal configs give equal images."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Config):
+    """Every setting of a training run; the CLI passes only what a user set.
+
+    Attributes
+    ----------
+    model : str
+        A registered model name (``spectro.models.list_models()``).
+    model_options : dict
+        Passed to the model builder (e.g. ``{"stem": "small"}``) or the SVM.
+    epochs, batch_size : int
+    optimizer : {"sgd", "adamw"}
+        SGD with Nesterov momentum 0.9, or AdamW.
+    lr, weight_decay : float or None
+        None: the optimizer's default (SGD 0.05 / 5e-4, AdamW 1e-3 / 0.05),
+        see :attr:`learning_rate` and :attr:`decay`.
+    schedule : {"cosine", "onecycle", "step"}
+        Per-step learning rate: linear warm-up then cosine decay to 0;
+        torch's OneCycleLR; or warm-up then x0.1 at 50% and 75% of training.
+    warmup_epochs : float
+        Linear warm-up length (cosine and step; onecycle has its own).
+    label_smoothing : float
+    grad_clip : float or None
+        Clip the gradient norm to this value.
+    test_fold, val_fold : int or None
+        None: see :func:`spectro.folds.default_folds`.
+    device : {"auto", "cuda", "mps", "cpu"}
+        auto: CUDA, then MPS, then CPU. ``cuda:1`` etc. are accepted.
+    amp : bool or None
+        Mixed precision (bf16 autocast; fp16 with a GradScaler on GPUs
+        without bf16). None: on where it pays: CUDA, MPS, and CPUs with AMX
+        (on AVX-512 BF16 alone it trains slower than float32; see
+        :func:`spectro.env.choose_precision`).
+    channels_last : bool or None
+        None: on with CUDA, on the CPU and with mixed precision.
+    specaugment : bool
+        Frequency and time masks (see :class:`spectro.data.Augment`).
+    mixup : float
+        Mixup alpha; 0 is off.
+    time_shift : float
+        Random circular time shift of up to this fraction of the width; 0 is off.
+    balance : bool
+        Weight the loss by inverse class frequency.
+    early_stop : int or None
+        Stop after this many epochs without a better validation macro-F1.
+    seed : int
+    workers : int or None
+        DataLoader processes; None: 0 on the CPU (the memory-mapped loader
+        is far faster than training), 4 on a GPU.
+    pretrained : str or None
+        A local checkpoint to start from (its first conv adapted to 1 channel).
+    """
+
+    model: str = "resnet18"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    grad_clip: Optional[float] = None
+    test_fold: Optional[int] = None
+    val_fold: Optional[int] = None
+    device: str = "auto"
+    amp: Optional[bool] = None
+    channels_last: Optional[bool] = None
+    specaugment: bool = False
+    mixup: float = 0.0
+    time_shift: float = 0.0
+    balance: bool = False
+    early_stop: Optional[int] = None
+    seed: int = 0
+    workers: Optional[int] = None
+    pretrained: Optional[str] = None
+
+    _what: ClassVar[str] = "training"
+    CHOICES: ClassVar[dict[str, tuple]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES}
+    TIME_SHIFT_FRACTION: ClassVar[float] = TIME_SHIFT_FRACTION
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> SpectroError:
+            return SpectroError(f"invalid training setting: {msg}")
+
+        if self.epochs < 1:
+            raise bad(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise bad(f"batch size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise bad(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise bad(f"learning rate must be positive, got {self.lr}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise bad(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.warmup_epochs < 0:
+            raise bad(f"warmup epochs must be >= 0, got {self.warmup_epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise bad(f"gradient clip must be positive, got {self.grad_clip}")
+        if self.device.split(":")[0] not in DEVICES:
+            raise bad(f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}")
+        if self.mixup < 0:
+            raise bad(f"mixup alpha must be >= 0, got {self.mixup}")
+        if not 0 <= self.time_shift <= 0.5:
+            raise bad(f"time shift must be a fraction in [0, 0.5], got {self.time_shift}")
+        if self.early_stop is not None and self.early_stop < 1:
+            raise bad(f"early-stop patience must be at least 1 epoch, got {self.early_stop}")
+        if self.workers is not None and self.workers < 0:
+            raise bad(f"workers must be >= 0, got {self.workers}")
+        if not isinstance(self.model_options, dict):
+            raise bad(f"model options must be a dict, got {self.model_options!r}")
+        if "pretrained" in self.model_options:
+            # One home: a checkpoint to start from is TrainConfig.pretrained (--pretrained), never a model option.
+            raise bad("give a pretrained checkpoint with --pretrained PATH (pretrained=...), not as a model option")
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the optimizer's default."""
+        return self.lr if self.lr is not None else OPTIMIZER_DEFAULTS[self.optimizer][0]
+
+    @property
+    def decay(self) -> float:
+        """``weight_decay``, or the optimizer's default."""
+        return self.weight_decay if self.weight_decay is not None else OPTIMIZER_DEFAULTS[self.optimizer][1]
+
+
+#: Settings that only networks use: the SVM accepts and ignores them (with one note).
+NET_ONLY_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
+                   "label_smoothing", "grad_clip", "device", "amp", "channels_last", "specaugment", "mixup",
+                   "time_shift", "balance", "early_stop", "workers", "pretrained")
+#: Settings a resumed run may change: where it runs, not what it computes.
+RUNTIME_FIELDS = ("device", "workers")

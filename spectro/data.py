@@ -1,169 +1,25 @@
-"""Folds and splits, normalisation, feeding and augmentation.
+"""Feeding a network from the store: normalisation, minibatches and augmentation.
 
-Folds are assigned per source *file*, never per image: every window cut
-from one recording inherits that recording's fold, and with known groups
-(speaker, session, machine) a whole group stays in one fold, so a clip and
-its neighbour never sit on both sides of a split.
+Which rows train, validate and test is :mod:`spectro.folds`' business; this
+module reads those rows from the memory map, normalises them and perturbs
+them on the device.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .errors import SpectroError
 
 __all__ = [
-    "assign_folds", "Split", "ROLES", "default_folds", "make_split", "cv_splits", "norm_stats", "normalise",
+    "norm_stats", "normalise",
     "class_weights", "StoreImages", "epoch_batches", "shard", "make_loader", "Augment", "time_roll", "mixup",
 ]
-
-
-def assign_folds(
-    labels: Sequence[str],
-    groups: Optional[Sequence[str]] = None,
-    *,
-    k: int = 5,
-    seed: int = 0,
-) -> np.ndarray:
-    """Stratified (and group-aware when ``groups`` is given) folds ``1..k``.
-
-    Parameters
-    ----------
-    labels : sequence of str [shape=(n,)]
-        One label per file.
-    groups : sequence of str [shape=(n,)], optional
-        One group per file; files sharing a group share a fold.
-    k : int
-        Number of folds; lowered to the number of groups (or files), or to
-        the size of the largest class, when that is smaller.
-    seed : int
-        Shuffling seed: equal inputs and seed give equal folds.
-
-    Returns
-    -------
-    folds : np.ndarray [shape=(n,), dtype=int64], values in ``1..k``
-    """
-    n = len(labels)
-    y = np.asarray(labels)
-    g = np.asarray(groups) if groups is not None else np.arange(n)
-    # More folds than groups, or than the largest class has members, cannot
-    # be stratified: lower k (config.json records the k actually used).
-    k = min(k, len(np.unique(g)), int(np.unique(y, return_counts=True)[1].max()) if n else 0)
-    folds = np.ones(n, dtype=np.int64)
-    if k < 2:
-        return folds
-    with warnings.catch_warnings():
-        # "The least populated class has only m members": legal, just uneven.
-        warnings.simplefilter("ignore", UserWarning)
-        if groups is None:
-            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-            splits = splitter.split(np.zeros(n), y)
-        else:
-            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-            splits = splitter.split(np.zeros(n), y, g)
-        for fold, (_, test) in enumerate(splits, start=1):
-            folds[test] = fold
-    return folds
-
-
-# ---------------------------------------------------------------------------
-# Splits: which folds train, validate and test
-# ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Split:
-    """Row numbers of the store on each side of a split.
-
-    ``test`` rows are never looked at while training: not for early stopping,
-    not for model selection, not for normalisation statistics. ``val`` may be
-    empty (a store of two folds); the last epoch is then the one kept.
-
-    Attributes
-    ----------
-    train, val, test : np.ndarray [dtype=int64], sorted row numbers
-    test_fold, val_fold : int or None
-    """
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    test_fold: Optional[int]
-    val_fold: Optional[int]
-
-    def role_of_rows(self, n: int) -> np.ndarray:
-        """``"train"``, ``"val"``, ``"test"`` or ``""`` for each of the ``n`` store rows."""
-        roles = np.full(n, "", dtype=object)
-        for name in ROLES:
-            roles[getattr(self, name)] = name
-        return roles
-
-
-ROLES = ("train", "val", "test")
-
-
-def default_folds(store: Any, test_fold: Optional[int] = None,
-                  val_fold: Optional[int] = None) -> tuple[int, Optional[int]]:
-    """Resolve the test and validation folds of ``store``.
-
-    Folds named by the source (Speech Commands: ``testing``/``validation``
-    lists) win: the fold named like "test" is the test fold and the one named
-    like "valid" the validation fold. Otherwise the test fold is the highest
-    fold id, and the validation fold the one before the test fold in sorted
-    order (cyclically, so ``--test-fold 1`` of 1..5 validates on fold 5).
-    With only two folds there is no validation fold.
-
-    Raises
-    ------
-    SpectroError
-        A fold that does not exist, a validation fold equal to the test fold,
-        or a store of one fold (nothing left to train on).
-    """
-    folds = list(store.fold_ids)
-    names = {int(k): str(v).lower() for k, v in (store.meta.get("folds", {}).get("names") or {}).items()}
-    for which, fold in (("test", test_fold), ("validation", val_fold)):
-        if fold is not None and fold not in folds:
-            raise SpectroError(f"{which} fold {fold} does not exist; the store has folds {folds}")
-    if len(folds) < 2:
-        raise SpectroError(f"the store has a single fold ({folds[0] if folds else 'none'}): nothing would be "
-                           "left to train on after holding out a test fold; rebuild it with --folds 5")
-    named_test = [f for f, n in names.items() if n.startswith("test") and f in folds]
-    named_val = [f for f, n in names.items() if n.startswith("valid") and f in folds]
-    if test_fold is None:
-        test_fold = named_test[0] if named_test else folds[-1]
-    if val_fold is None:
-        if named_val and named_val[0] != test_fold:
-            val_fold = named_val[0]
-        elif len(folds) >= 3:
-            val_fold = folds[folds.index(test_fold) - 1]
-    if val_fold == test_fold:
-        raise SpectroError(f"the validation fold must differ from the test fold, both are {test_fold}")
-    return test_fold, val_fold
-
-
-def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None) -> Split:
-    """The :class:`Split` of ``store`` for these folds (see :func:`default_folds`)."""
-    test_fold, val_fold = default_folds(store, test_fold, val_fold)
-    folds = np.asarray(store.folds)
-    test = np.flatnonzero(folds == test_fold)
-    val = np.flatnonzero(folds == val_fold) if val_fold is not None else np.zeros(0, dtype=np.int64)
-    train = np.flatnonzero((folds != test_fold) & (folds != (val_fold if val_fold is not None else test_fold)))
-    if train.size == 0:
-        raise SpectroError(f"no training rows left after holding out test fold {test_fold} "
-                           f"and validation fold {val_fold}")
-    return Split(train.astype(np.int64), val.astype(np.int64), test.astype(np.int64), test_fold, val_fold)
-
-
-def cv_splits(store: Any) -> list[Split]:
-    """One :class:`Split` per fold, each fold the test fold once (validation: the fold before it)."""
-    return [make_split(store, fold) for fold in store.fold_ids]
 
 
 # ---------------------------------------------------------------------------
@@ -210,12 +66,27 @@ def norm_stats(features: Any, rows: np.ndarray, *, chunk_rows: int = 2048) -> tu
     return (shift + mean_d).astype(np.float32), std.astype(np.float32)
 
 
-def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """``(x - mean) / std`` per channel and frequency, in float32.
+def normalise(x: Any, mean: Any, std: Any) -> Any:
+    """``(x - mean) / std`` per channel and frequency, in float32: the one normalisation.
 
-    x : [shape=(B, C, F, T)], any float dtype; mean, std : [shape=(C, F)].
+    Training (torch tensors on the device), the SVM and every prediction
+    (numpy arrays) call this, so the image a model sees never depends on
+    the path it came by.
+
+    Parameters
+    ----------
+    x : torch.Tensor or np.ndarray [shape=(B, C, F, T)], any float dtype
+    mean, std : the same kind [shape=(C, F)]
+
+    Returns
+    -------
+    The kind of ``x``, float32 [shape=(B, C, F, T)].
     """
-    return (x.float() - mean[None, :, :, None]) / std[None, :, :, None]
+    if isinstance(x, torch.Tensor):
+        x = x.float()
+    else:
+        x = np.asarray(x, dtype=np.float32)
+    return (x - mean[None, :, :, None]) / std[None, :, :, None]
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:

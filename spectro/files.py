@@ -1,10 +1,12 @@
-"""JSON and CSV files of stores and runs: atomic writes, one-line errors on read."""
+"""Files of stores and runs: JSON and CSV with atomic writes and one-line errors on read, and directory swaps."""
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Iterable
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from .errors import SpectroError
 
-__all__ = ["read_json", "write_json", "read_csv", "write_csv"]
+__all__ = ["read_json", "write_json", "read_csv", "write_csv", "swap_dir", "recover_dir"]
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -75,3 +77,34 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def swap_dir(new: str, path: str) -> str:
+    """Put the finished directory ``new`` in place of ``path`` (which may not exist).
+
+    Two renames on one file system: ``path`` -> ``.NAME.old-PID``, then
+    ``new`` -> ``path``; the backup is removed last. Readers see the old
+    directory or the new one, never a mixture; a crash between the renames
+    leaves the old one under its backup name, which :func:`recover_dir`
+    puts back. Stores and a run's ``model/`` are swapped in this way.
+    """
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
+    if os.path.exists(path):
+        os.rename(path, backup)
+    os.rename(new, path)
+    if os.path.exists(backup):
+        shutil.rmtree(backup)
+    return path
+
+
+def recover_dir(path: str, *, marker: str) -> None:
+    """After a crash inside :func:`swap_dir`: restore the backup of ``path`` holding ``marker``."""
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    if not os.path.exists(path):
+        for backup in sorted(glob.glob(os.path.join(parent, f".{glob.escape(name)}.old-*"))):
+            if os.path.isfile(os.path.join(backup, marker)):
+                os.rename(backup, path)
+                return

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from ._version import __version__
 from .audio import BadInput, check_signal, load_array_signal, load_audio, segments
 from .config import FeatureConfig
-from .data import assign_folds
+from .folds import assign_folds
 from .env import select_device, versions
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images
@@ -173,7 +173,7 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     rows: list[dict[str, Any]] = []
     item_rows: dict[int, list[int]] = {}
     errors = list(src.errors)
-    bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=not progress, desc="preprocess")
+    bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="preprocess")
     pool = None
     try:
         if n_workers > 1 and n_fresh > chunk_size:

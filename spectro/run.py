@@ -23,183 +23,35 @@ an allow-list of types, so a run someone sent you is safe to load.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Optional
 
 import numpy as np
+import torch
 
-from .config import FeatureConfig
+from .classifier import NetClassifier, load_classifier
+from .config import FeatureConfig, TrainConfig
+from .data import normalise
 from .env import versions
-from .errors import SpectroError
+from .errors import SpectroError, first_line
 from .files import read_csv as _read_csv
 from .files import read_json as _read_json
-from .files import write_csv, write_json  # noqa: F401 - re-exported for training and evaluation
+from .files import swap_dir, write_csv, write_json
+from .models.registry import get_entry
+from .models.weights import load_state_dict_file
 
-__all__ = ["TrainConfig", "Run", "load_run", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "NET_ONLY_FIELDS",
-           "RUNTIME_FIELDS", "write_run_info", "read_run_info", "run_status", "save_checkpoint", "load_checkpoint",
-           "save_dir", "write_history"]
+__all__ = ["Run", "load_run", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
+           "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_json",
+           "read_split", "write_split", "read_norm", "write_norm"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
 #: Columns of metrics.csv, one row per epoch.
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
                   "seconds", "samples_per_s"]
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "onecycle", "step")
-DEVICES = ("auto", "cuda", "mps", "cpu")
-# Defaults that depend on the optimizer: (learning rate, weight decay).
-OPTIMIZER_DEFAULTS = {"sgd": (0.05, 5e-4), "adamw": (1e-3, 0.05)}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a training run; the CLI passes only what a user set.
-
-    Attributes
-    ----------
-    model : str
-        A registered model name (``spectro.models.list_models()``).
-    model_options : dict
-        Passed to the model builder (e.g. ``{"stem": "small"}``) or the SVM.
-    epochs, batch_size : int
-    optimizer : {"sgd", "adamw"}
-        SGD with Nesterov momentum 0.9, or AdamW.
-    lr, weight_decay : float or None
-        None: the optimizer's default (SGD 0.05 / 5e-4, AdamW 1e-3 / 0.05),
-        see :attr:`learning_rate` and :attr:`decay`.
-    schedule : {"cosine", "onecycle", "step"}
-        Per-step learning rate: linear warm-up then cosine decay to 0;
-        torch's OneCycleLR; or warm-up then x0.1 at 50% and 75% of training.
-    warmup_epochs : float
-        Linear warm-up length (cosine and step; onecycle has its own).
-    label_smoothing : float
-    grad_clip : float or None
-        Clip the gradient norm to this value.
-    test_fold, val_fold : int or None
-        None: see :func:`spectro.data.default_folds`.
-    device : {"auto", "cuda", "mps", "cpu"}
-        auto: CUDA, then MPS, then CPU. ``cuda:1`` etc. are accepted.
-    amp : bool or None
-        Mixed precision (bf16 autocast; fp16 with a GradScaler on GPUs
-        without bf16). None: on where it pays: CUDA, MPS, and CPUs with AMX
-        (on AVX-512 BF16 alone it trains slower than float32; see
-        :func:`spectro.trainer.choose_precision`).
-    channels_last : bool or None
-        None: on with CUDA, on the CPU and with mixed precision.
-    specaugment : bool
-        Frequency and time masks (see :class:`spectro.data.Augment`).
-    mixup : float
-        Mixup alpha; 0 is off.
-    time_shift : float
-        Random circular time shift of up to this fraction of the width; 0 is off.
-    balance : bool
-        Weight the loss by inverse class frequency.
-    early_stop : int or None
-        Stop after this many epochs without a better validation macro-F1.
-    seed : int
-    workers : int or None
-        DataLoader processes; None: 0 on the CPU (the memory-mapped loader
-        is far faster than training), 4 on a GPU.
-    pretrained : str or None
-        A local checkpoint to start from (its first conv adapted to 1 channel).
-    """
-
-    model: str = "resnet18"
-    model_options: dict = field(default_factory=dict)
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: str = "adamw"
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
-    grad_clip: Optional[float] = None
-    test_fold: Optional[int] = None
-    val_fold: Optional[int] = None
-    device: str = "auto"
-    amp: Optional[bool] = None
-    channels_last: Optional[bool] = None
-    specaugment: bool = False
-    mixup: float = 0.0
-    time_shift: float = 0.0
-    balance: bool = False
-    early_stop: Optional[int] = None
-    seed: int = 0
-    workers: Optional[int] = None
-    pretrained: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        def bad(msg: str) -> SpectroError:
-            return SpectroError(f"invalid training setting: {msg}")
-
-        if self.epochs < 1:
-            raise bad(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise bad(f"batch size must be at least 1, got {self.batch_size}")
-        if self.optimizer not in OPTIMIZERS:
-            raise bad(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise bad(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.lr is not None and not self.lr > 0:
-            raise bad(f"learning rate must be positive, got {self.lr}")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            raise bad(f"weight decay must be >= 0, got {self.weight_decay}")
-        if self.warmup_epochs < 0:
-            raise bad(f"warmup epochs must be >= 0, got {self.warmup_epochs}")
-        if not 0 <= self.label_smoothing < 1:
-            raise bad(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise bad(f"gradient clip must be positive, got {self.grad_clip}")
-        if self.device.split(":")[0] not in DEVICES:
-            raise bad(f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}")
-        if self.mixup < 0:
-            raise bad(f"mixup alpha must be >= 0, got {self.mixup}")
-        if not 0 <= self.time_shift <= 0.5:
-            raise bad(f"time shift must be a fraction in [0, 0.5], got {self.time_shift}")
-        if self.early_stop is not None and self.early_stop < 1:
-            raise bad(f"early-stop patience must be at least 1 epoch, got {self.early_stop}")
-        if self.workers is not None and self.workers < 0:
-            raise bad(f"workers must be >= 0, got {self.workers}")
-        if not isinstance(self.model_options, dict):
-            raise bad(f"model options must be a dict, got {self.model_options!r}")
-
-    @property
-    def learning_rate(self) -> float:
-        """``lr``, or the optimizer's default."""
-        return self.lr if self.lr is not None else OPTIMIZER_DEFAULTS[self.optimizer][0]
-
-    @property
-    def decay(self) -> float:
-        """``weight_decay``, or the optimizer's default."""
-        return self.weight_decay if self.weight_decay is not None else OPTIMIZER_DEFAULTS[self.optimizer][1]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise SpectroError(f"unknown training settings: {sorted(unknown)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-
-#: Settings that only networks use: the SVM accepts and ignores them (with one note).
-NET_ONLY_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
-                   "label_smoothing", "grad_clip", "device", "amp", "channels_last", "specaugment", "mixup",
-                   "time_shift", "balance", "early_stop", "workers", "pretrained")
-#: Settings a resumed run may change: where it runs, not what it computes.
-RUNTIME_FIELDS = ("device", "workers")
 
 
 # ---------------------------------------------------------------------------
@@ -208,6 +60,11 @@ RUNTIME_FIELDS = ("device", "workers")
 
 def read_json(path: str) -> Any:
     return _read_json(path, what="spectro run")
+
+
+def read_config(cls: Any, path: str) -> Any:
+    """A FeatureConfig or TrainConfig from its JSON file; an unusable one names the file."""
+    return cls.from_dict(read_json(path), source=path)
 
 
 def read_csv(path: str) -> list[dict[str, str]]:
@@ -246,8 +103,6 @@ def read_norm(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields: Any) -> None:
     """Update run.json: what the run is (model, store, folds, versions) and ``fields`` (status, ...)."""
-    from .models.registry import get_entry
-
     path = os.path.join(run_dir, "run.json")
     info = read_json(path) if os.path.isfile(path) else {}
     info.update({
@@ -272,8 +127,6 @@ def run_status(run_dir: str) -> Optional[str]:
 
 def save_checkpoint(path: str, obj: dict) -> None:
     """Write a training checkpoint (plain containers of tensors and numbers) atomically."""
-    import torch
-
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     torch.save({"format": CHECKPOINT_FORMAT, **obj}, tmp)
@@ -282,13 +135,11 @@ def save_checkpoint(path: str, obj: dict) -> None:
 
 def load_checkpoint(path: str) -> dict:
     """A training checkpoint, read weights-only: it cannot run code."""
-    import torch
-
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - anything else is "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SpectroError(f"refusing to load {path}: not a weights-only spectro checkpoint ({first})") from None
+        raise SpectroError(f"refusing to load {path}: not a weights-only spectro checkpoint "
+                           f"({first_line(exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise SpectroError(f"{path} is not a spectro training checkpoint")
     return ckpt
@@ -296,23 +147,10 @@ def load_checkpoint(path: str) -> dict:
 
 def save_dir(save: Callable[[str], Any], path: str) -> None:
     """``save(tmp)`` then swap ``tmp`` in for ``path``: a crash never leaves a half-written model."""
-    tmp, old = path + ".tmp", path + ".old"
+    tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     save(tmp)
-    if os.path.exists(path):
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_history(run_dir: str, history: list[dict], *, title: str, plot: bool = True) -> None:
-    """metrics.csv, and with ``plot`` curves.png."""
-    write_csv(os.path.join(run_dir, "metrics.csv"), METRIC_COLUMNS,
-              [{k: ("" if r.get(k) is None else r[k]) for k in METRIC_COLUMNS} for r in history])
-    if plot and history:
-        from .plots import plot_curves
-
-        plot_curves(history, os.path.join(run_dir, "curves.png"), title=title)
+    swap_dir(tmp, path)
 
 
 # ---------------------------------------------------------------------------
@@ -352,8 +190,7 @@ class Run:
 
     def normalise(self, images: Any) -> np.ndarray:
         """Images [shape=(N, C, F, T)] -> float32, normalised per channel and frequency."""
-        x = np.asarray(images, dtype=np.float32)
-        return (x - self.mean[None, :, :, None]) / self.std[None, :, :, None]
+        return normalise(images, self.mean, self.std)
 
     def predict_proba(self, images: Any, *, chunk: int = 2048) -> np.ndarray:
         """Class probabilities [shape=(N, len(labels))] of raw images [shape=(N, C, F, T)].
@@ -410,9 +247,6 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
         Not a run, a run with no trained model yet, or a weights file that is
         not a plain weights-only checkpoint (e.g. a pickle that would run code).
     """
-    from .models import NetClassifier, load_classifier
-    from .models.weights import load_state_dict_file
-
     if weights not in ("best", "last"):
         raise SpectroError(f"weights must be 'best' or 'last', got {weights!r}")
     info = read_run_info(path)
@@ -431,7 +265,7 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     mean, std = read_norm(path)
     return Run(
         path=path, classifier=clf, labels=list(labels),
-        feature_config=FeatureConfig.from_dict(read_json(os.path.join(path, "feature_config.json"))),
-        train_config=TrainConfig.from_dict(read_json(os.path.join(path, "train_config.json"))),
+        feature_config=read_config(FeatureConfig, os.path.join(path, "feature_config.json")),
+        train_config=read_config(TrainConfig, os.path.join(path, "train_config.json")),
         mean=mean, std=std, info=info,
     )

@@ -27,7 +27,7 @@ import numpy as np
 
 from .config import FeatureConfig
 from .errors import SpectroError
-from .files import read_csv, read_json, write_csv, write_json
+from .files import read_csv, read_json, recover_dir, swap_dir, write_csv, write_json
 
 __all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS"]
 
@@ -123,7 +123,7 @@ class Store:
 
 def open_store(path: str) -> Store:
     """Open the store at ``path`` (recovering one left mid-swap by a crash)."""
-    _recover(path)
+    recover_dir(path, marker="config.json")
     if not os.path.isdir(path):
         raise SpectroError(f"store not found: {path}")
     if not os.path.isfile(os.path.join(path, "config.json")):
@@ -143,7 +143,7 @@ class StoreWriter:
         self.out = os.path.abspath(out)
         parent, name = os.path.split(self.out)
         os.makedirs(parent, exist_ok=True)
-        _recover(self.out)
+        recover_dir(self.out, marker="config.json")
         if os.path.exists(self.out) and not os.path.isfile(os.path.join(self.out, "config.json")):
             if not os.path.isdir(self.out) or os.listdir(self.out):
                 raise SpectroError(f"--out {out} exists and is not a spectro store; choose another path")
@@ -181,14 +181,7 @@ class StoreWriter:
                    [{"path": p, "reason": r} for p, r in errors])
         write_json(os.path.join(self.tmp, "labels.json"), labels)
         write_json(os.path.join(self.tmp, "config.json"), {"format": _FORMAT, **meta})
-        parent, name = os.path.split(self.out)
-        backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
-        if os.path.exists(self.out):
-            os.rename(self.out, backup)
-        os.rename(self.tmp, self.out)
-        if os.path.exists(backup):
-            shutil.rmtree(backup)
-        return self.out
+        return swap_dir(self.tmp, self.out)
 
     def abort(self) -> None:
         """Drop the temporary directory; the previous store is untouched."""
@@ -205,18 +198,6 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     if len(text) != body_len:
         raise ValueError(f"shape {shape} does not fit the fixed .npy header")
     return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + text.encode("latin1")
-
-
-def _recover(path: str) -> None:
-    # A crash between the two renames of commit() leaves the old store only
-    # under its backup name; put it back.
-    path = os.path.abspath(path)
-    parent, name = os.path.split(path)
-    if not os.path.exists(path):
-        for backup in sorted(glob.glob(os.path.join(parent, f".{glob.escape(name)}.old-*"))):
-            if os.path.isfile(os.path.join(backup, "config.json")):
-                os.rename(backup, path)
-                return
 
 
 def _clean_stale(parent: str, name: str) -> None:

@@ -1,10 +1,11 @@
-"""``train`` and ``cross_validate``: a store and a model name become a run directory.
+"""``train``: a store and a model name become a run directory.
 
 One entry point for every model kind: networks go through
-:class:`spectro.trainer.Trainer` (GPU first, AMP, DDP under torchrun,
-checkpoints and exact resume), the SVM through its own ``fit``; both write
-the same run layout (:mod:`spectro.run`) and are scored by the same
-:func:`spectro.evaluation.evaluate`.
+:class:`spectro.loop.Trainer` (GPU first, AMP, DDP under torchrun,
+checkpoints and exact resume) with a :class:`spectro.recorder.RunRecorder`
+writing the run, the SVM through its own ``fit``; both write the same run
+layout (:mod:`spectro.run`) and are scored by the same
+:func:`spectro.evaluation.evaluate`. Cross-validation is :mod:`spectro.cv`.
 
 Splits: the test fold never influences training. Normalisation statistics
 come from the training rows alone, model selection and early stopping
@@ -28,19 +29,24 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
-from .data import Split, StoreImages, class_weights, cv_splits, make_split, norm_stats
+from .classifier import NetClassifier, make_classifier
+from .config import NET_ONLY_FIELDS, RUNTIME_FIELDS, TrainConfig
+from .data import StoreImages, class_weights, norm_stats, normalise
+from .distributed import Distributed
+from .env import choose_precision, select_device
 from .errors import SpectroError
-from .evaluation import compute_metrics, evaluate
-from .run import (NET_ONLY_FIELDS, RUNTIME_FIELDS, Run, TrainConfig, load_checkpoint, load_run, read_json,
-                  read_norm, read_run_info, read_split, run_status, save_checkpoint, save_dir, write_history,
-                  write_csv, write_json, write_norm, write_run_info, write_split)
+from .evaluation import evaluate
+from .files import write_json
+from .folds import Split, make_split, rows_of_ids
+from .loop import Diverged, LoopState, StopSignal, Trainer, set_rng_state
+from .metrics import HEADLINE, compute_metrics
+from .models.registry import get_entry
+from .recorder import RunRecorder, epoch_line, printer, write_history
+from .run import (Run, load_checkpoint, load_run, read_config, read_norm, read_run_info, read_split, save_dir,
+                  write_norm, write_run_info, write_split)
 from .store import Store, open_store
-from .trainer import (Distributed, Diverged, LoopState, StopSignal, Trainer, choose_precision, get_rng_state,
-                      select_device, set_rng_state)
 
-__all__ = ["train", "cross_validate", "fit_arrays", "TrainingInterrupted", "CVResult"]
-
-PLOT_EVERY_S = 60.0  # seconds between redraws of curves.png while training
+__all__ = ["train", "TrainingInterrupted", "check_store", "default_out", "changed_settings", "config_with"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -100,18 +106,16 @@ def train(
     TrainingInterrupted
         After Ctrl-C, once a resumable checkpoint is saved.
     """
-    from .models.registry import get_entry
-
     dist = Distributed.from_env()
     if resume is not None:
         cfg = _resumed_config(resume, model, config, settings)
     else:
-        cfg = _config(config, model, settings)
+        cfg = config_with(config, model, settings)
     if get_entry(cfg.model).kind == "svm":
         if not dist.is_main:
             return None  # one process fits an SVM; the others have nothing to do
         job = _resume_job(resume, store, cfg) if resume is not None else _new_job(store, out, cfg, Distributed())
-        return _train_svm(job, progress, given=set(settings) | _changed(config))
+        return _train_svm(job, progress, given=set(settings) | changed_settings(config))
     device = select_device(cfg.device, local_rank=dist.local_rank)
     owner = dist.init(device)
     try:
@@ -122,155 +126,7 @@ def train(
     finally:
         if owner:
             dist.close()
-    return _finish(job, dist, state, status, _printer(progress and dist.is_main), signalled)
-
-
-@dataclass
-class CVResult:
-    """Per-fold test metrics of a cross-validation and their mean and standard deviation."""
-
-    path: str
-    folds: list[dict]
-    mean: dict
-    std: dict
-
-
-def cross_validate(
-    store: Union[str, Store, None] = None,
-    model: Optional[str] = None,
-    out: Optional[str] = None,
-    *,
-    config: Optional[TrainConfig] = None,
-    resume: Optional[str] = None,
-    progress: bool = True,
-    **settings: Any,
-) -> Optional[CVResult]:
-    """One run per fold, each fold the test fold once: ``OUT/fold<k>/``; summary in ``OUT/cv.csv``.
-
-    The validation fold of each run is the fold before its test fold. With
-    ``resume``, finished folds are kept and the others continued or started.
-
-    Returns
-    -------
-    CVResult or None
-        None on ranks > 0 under torchrun. Mean and (sample) standard
-        deviation are over folds of ``accuracy``, ``balanced_accuracy`` and
-        ``macro_f1``.
-    """
-    from .models.registry import get_entry
-
-    dist = Distributed.from_env()
-    if resume is not None:
-        info = read_json(os.path.join(resume, "cv.json")) if os.path.isfile(os.path.join(resume, "cv.json")) \
-            else None
-        if not info:
-            raise SpectroError(f"{resume} is not a cross-validation directory (no cv.json)")
-        out = resume
-        cfg = TrainConfig.from_dict(info["train_config"])
-        store = store if store is not None else info["store"]
-    else:
-        if store is None:
-            raise SpectroError("cross-validation needs a store")
-        cfg = _config(config, model, settings)
-        if cfg.test_fold is not None or cfg.val_fold is not None:
-            raise SpectroError("--cv chooses the test and validation folds itself; drop --test-fold/--val-fold")
-    st = store if isinstance(store, Store) else open_store(store)
-    _check_store(st)
-    # One process group for all the folds (torchrun): the runs share it.
-    owner = get_entry(cfg.model).kind == "net" and dist.init(select_device(cfg.device, local_rank=dist.local_rank))
-    try:
-        result = _cross_validate(st, cfg, out, dist, progress, settings)
-        dist.barrier()
-        return result
-    finally:
-        if owner:
-            dist.close()
-
-
-def _cross_validate(st: Store, cfg: TrainConfig, out: Optional[str], dist: Distributed, progress: bool,
-                    settings: dict) -> Optional[CVResult]:
-    out = _default_out(out, cfg.model, dist)
-    if dist.is_main:
-        os.makedirs(out, exist_ok=True)
-        write_json(os.path.join(out, "cv.json"), {"store": os.path.abspath(st.path), "train_config": cfg.to_dict(),
-                                                  "folds": st.fold_ids})
-    rows = []
-    for split in cv_splits(st):
-        fold_dir = os.path.join(out, f"fold{split.test_fold}")
-        fold_cfg = cfg.replace(test_fold=split.test_fold, val_fold=split.val_fold)
-        status = run_status(fold_dir)
-        if status == "done":
-            run = load_run(fold_dir, device="cpu") if dist.is_main else None
-        elif status is not None:
-            run = train(st, resume=fold_dir, progress=progress, **_runtime(settings))
-        else:
-            run = train(st, out=fold_dir, config=fold_cfg, progress=progress)
-        if run is not None:
-            t = run.test_metrics or {}
-            rows.append({"fold": split.test_fold, "val_fold": split.val_fold, **{k: t.get(k) for k in _HEADLINE}})
-    if not dist.is_main:
-        return None
-    keys = list(_HEADLINE)
-    values = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in keys}
-    mean = {k: float(v.mean()) for k, v in values.items()}
-    std = {k: float(v.std(ddof=1)) if v.size > 1 else 0.0 for k, v in values.items()}
-    table = rows + [{"fold": "mean", **mean}, {"fold": "std", **std}]
-    write_csv(os.path.join(out, "cv.csv"), ["fold", "val_fold", *keys], table)
-    write_json(os.path.join(out, "cv.json"), {"store": os.path.abspath(st.path), "train_config": cfg.to_dict(),
-                                              "folds": st.fold_ids, "results": rows, "mean": mean, "std": std})
-    return CVResult(out, rows, mean, std)
-
-
-def fit_arrays(model: torch.nn.Module, X: Any, y: np.ndarray, *, config: TrainConfig,
-               X_val: Any = None, y_val: Optional[np.ndarray] = None, device: Optional[torch.device] = None,
-               progress: bool = False) -> list[dict]:
-    """Train ``model`` in place on in-memory (or memory-mapped) arrays; the loop behind ``NetClassifier.fit``.
-
-    No normalisation (the images are used as given), no files. With
-    validation data, the weights of the best validation epoch are restored
-    at the end, as :func:`train` keeps its best checkpoint.
-
-    Parameters
-    ----------
-    X : array [shape=(N, C, F, T)]; y : np.ndarray [shape=(N,), dtype=int64] class indices
-    X_val, y_val : likewise, optional
-
-    Returns
-    -------
-    list of dict
-        One row per epoch (the columns of metrics.csv).
-    """
-    X, X_val = (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for v in (X, X_val))
-    y = np.asarray(y, dtype=np.int64)
-    has_val = X_val is not None and y_val is not None and len(y_val) > 0
-    # Classes: the network's output size (its last linear layer), at least every label seen.
-    seen = int(max(y.max(), np.max(y_val) if has_val else 0)) + 1
-    linear = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    num_classes = max(seen, linear[-1] if linear else 0)
-    train_data = StoreImages(X, y, np.arange(len(y)))
-    val_data = StoreImages(X_val, np.asarray(y_val, dtype=np.int64), np.arange(len(y_val))) if has_val else None
-    config = config.replace(batch_size=min(config.batch_size, len(y)))  # arrays: one batch at most, not an error
-    device = device or select_device(config.device)
-    c, f = X.shape[1], X.shape[2]
-    precision = choose_precision(device.type, config.amp, config.channels_last)
-    trainer = Trainer(model, config, train_data, val_data, mean=np.zeros((c, f), np.float32),
-                      std=np.ones((c, f), np.float32), device=device, precision=precision, dist=Distributed(),
-                      num_classes=num_classes, progress=progress)
-    state = LoopState()
-    best: dict = {}
-
-    def keep_best(row: dict, improved: bool) -> bool:
-        if improved and val_data is not None:
-            best.update({k: v.detach().clone() for k, v in trainer.module.state_dict().items()})
-        return False
-
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(config.seed)  # augmentation and dropout; the caller's RNG is left as it was
-        trainer.fit(state, on_epoch_end=keep_best)
-    if best:
-        trainer.module.load_state_dict(best)
-    model.to(memory_format=torch.contiguous_format)
-    return state.history
+    return _finish(job, dist, state, status, printer(progress and dist.is_main), signalled)
 
 
 # ---------------------------------------------------------------------------
@@ -289,23 +145,18 @@ class _Job:
     resumed: bool
 
 
-def _config(config: Optional[TrainConfig], model: Optional[str], settings: dict) -> TrainConfig:
+def config_with(config: Optional[TrainConfig], model: Optional[str], settings: dict) -> TrainConfig:
+    """``config`` (or the defaults) with ``model`` and ``settings`` applied; an unknown model fails here."""
     cfg = config or TrainConfig()
     changes = dict(settings)
     if model is not None:
         changes["model"] = model
-    try:
-        cfg = cfg.replace(**changes)
-    except TypeError:
-        fields = set(TrainConfig.__dataclass_fields__)
-        raise SpectroError(f"unknown training setting(s): {sorted(set(changes) - fields)}") from None
-    from .models.registry import get_entry
-
+    cfg = cfg.replace(**changes)
     get_entry(cfg.model)  # an unknown name fails here, listing the valid ones
     return cfg
 
 
-def _changed(config: Optional[TrainConfig]) -> set:
+def changed_settings(config: Optional[TrainConfig]) -> set:
     """Fields of ``config`` that differ from the defaults (what a user chose)."""
     if config is None:
         return set()
@@ -313,18 +164,16 @@ def _changed(config: Optional[TrainConfig]) -> set:
     return {k for k, v in config.to_dict().items() if default[k] != v}
 
 
-def _runtime(settings: dict) -> dict:
-    return {k: v for k, v in settings.items() if k in RUNTIME_FIELDS}
-
-
-def _check_store(st: Store) -> None:
+def check_store(st: Store) -> None:
+    """A store a classifier can learn from: two classes or more."""
     present = np.unique(st.y)
     if present.size < 2:
         name = st.labels[present[0]] if present.size else "none"
         raise SpectroError(f"store {st.path} has a single class ({name}): a classifier needs two or more")
 
 
-def _default_out(out: Optional[str], model: str, dist: Distributed) -> str:
+def default_out(out: Optional[str], model: str, dist: Distributed) -> str:
+    """``out``, or ``runs/MODEL-DATE-TIME`` (one name for every process)."""
     if out is None:
         out = dist.broadcast(os.path.join("runs", f"{model}-{datetime.now():%Y%m%d-%H%M%S}"))
     return out
@@ -335,12 +184,12 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed) -> _Job:
     if store is None:
         raise SpectroError("training needs a store (--store STORE)")
     st = store if isinstance(store, Store) else open_store(store)
-    _check_store(st)
+    check_store(st)
     split = make_split(st, cfg.test_fold, cfg.val_fold)
     if np.unique(st.y[split.train]).size < 2:
         raise SpectroError(f"the training folds of {st.path} hold a single class; choose other folds")
     cfg = cfg.replace(test_fold=split.test_fold, val_fold=split.val_fold)  # record what was resolved
-    run_dir = _default_out(out, cfg.model, dist)
+    run_dir = default_out(out, cfg.model, dist)
     if os.path.isfile(os.path.join(run_dir, "run.json")):
         raise SpectroError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
                            "or choose another --out")
@@ -363,18 +212,18 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed) -> _Job:
 def _resumed_config(run_dir: str, model, config, settings) -> TrainConfig:
     """The run's own TrainConfig; asking for other settings is an error, except where it runs."""
     read_run_info(run_dir)
-    cfg = TrainConfig.from_dict(read_json(os.path.join(run_dir, "train_config.json")))
+    cfg = read_config(TrainConfig, os.path.join(run_dir, "train_config.json"))
     asked = dict(settings)
     if model is not None:
         asked["model"] = model
     if config is not None:
-        asked.update({k: getattr(config, k) for k in _changed(config)})
+        asked.update({k: getattr(config, k) for k in changed_settings(config)})
     differ = {k: v for k, v in asked.items() if k not in RUNTIME_FIELDS and getattr(cfg, k, v) != v}
     if differ:
         k, v = next(iter(differ.items()))
         raise SpectroError(f"--resume continues {run_dir} with its own settings; {k}={v!r} differs from its "
                            f"{getattr(cfg, k)!r} (start a new run to change it)")
-    return cfg.replace(**_runtime(asked))
+    return cfg.replace(**{k: v for k, v in asked.items() if k in RUNTIME_FIELDS})
 
 
 def _resume_job(run_dir: str, store, cfg: TrainConfig) -> _Job:
@@ -384,14 +233,12 @@ def _resume_job(run_dir: str, store, cfg: TrainConfig) -> _Job:
     if st.config.fingerprint() != fingerprint:
         raise SpectroError(f"cannot resume {run_dir} against store {st.path}: it was built with another "
                            f"FeatureConfig (fingerprint {st.config.fingerprint()}, the run's is {fingerprint})")
-    position = {k: i for i, k in enumerate(st.ids.tolist())}
     rows = {}
     for role, ids in read_split(run_dir).items():
-        missing = [k for k in ids if k not in position]
-        if missing:
-            raise SpectroError(f"cannot resume {run_dir}: {len(missing)} of its {role} examples are not in "
-                               f"store {st.path} (e.g. {missing[0]!r})")
-        rows[role] = np.sort(np.fromiter((position[k] for k in ids), dtype=np.int64))
+        try:
+            rows[role] = rows_of_ids(st, ids, what=f"{role} examples of the run")
+        except SpectroError as err:
+            raise SpectroError(f"cannot resume {run_dir}: {err}") from None
     split = Split(rows["train"], rows["val"], rows["test"], cfg.test_fold, cfg.val_fold)
     mean, std = read_norm(run_dir)
     ckpt_path = os.path.join(run_dir, "checkpoints", "last.pt")
@@ -406,13 +253,11 @@ def _resume_job(run_dir: str, store, cfg: TrainConfig) -> _Job:
 def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: bool,
                on_epoch) -> tuple[LoopState, str, bool]:
     """Run the loop; return where it ended, ``"done"`` or ``"interrupted"``, and whether by a signal."""
-    from .models import NetClassifier, build
-
     cfg, st, run_dir = job.cfg, job.store, job.run_dir
     precision = choose_precision(device.type, cfg.amp, cfg.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    say = _printer(progress and dist.is_main)
+    say = printer(progress and dist.is_main)
     labels = list(st.labels)
     train_data = StoreImages(st.features, st.y, job.split.train)
     val_data = StoreImages(st.features, st.y, job.split.val)
@@ -420,8 +265,9 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
     cuda_ids = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_ids):  # the caller's RNG is left as it was
         torch.manual_seed(cfg.seed)
-        pretrained = {} if job.checkpoint or cfg.pretrained is None else {"pretrained": cfg.pretrained}
-        module = build(cfg.model, len(labels), in_channels=st.features.shape[1], **cfg.model_options, **pretrained)
+        clf = NetClassifier.from_config(cfg, classes=labels)
+        # A resumed run's weights come from its checkpoint, not from the pretrained file.
+        module = clf.init_module(len(labels), int(st.features.shape[1]), pretrained=not job.checkpoint)
         trainer = Trainer(module, cfg, train_data, val_data, mean=job.mean, std=job.std, device=device,
                           precision=precision, dist=dist, num_classes=len(labels), class_weight=weight,
                           progress=progress)
@@ -444,62 +290,27 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
             f"{f', {dist.world_size} processes' if dist.enabled else ''}): {job.split.train.size} train, "
             f"{job.split.val.size} validation (fold {job.split.val_fold}), {job.split.test.size} test "
             f"(fold {job.split.test_fold}) examples -> {run_dir}")
-
-        title = f"{cfg.model} on {os.path.basename(os.path.normpath(st.path))}"
-        last_plot = [time.monotonic()]
-
-        def checkpoint_now() -> None:
-            rngs = dist.gather(get_rng_state())
-            if dist.is_main:
-                save_checkpoint(os.path.join(run_dir, "checkpoints", "last.pt"), {
-                    "trainer": trainer.state_dict(), "loop": state.state_dict(),
-                    "rng": rngs, "model": trainer.module.state_dict(), "train_config": cfg.to_dict(),
-                })
-
-        def end_of_epoch(row: dict, improved: bool) -> bool:
-            checkpoint_now()
-            if dist.is_main:
-                if improved:
-                    clf = NetClassifier(cfg.model, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                        lr=cfg.learning_rate, weight_decay=cfg.decay, device="auto", seed=cfg.seed,
-                                        classes=labels, **cfg.model_options)
-                    clf.module_, clf.classes_ = trainer.module, np.asarray(labels)
-                    clf.in_channels_, clf.history_ = int(st.features.shape[1]), state.history
-                    save_dir(clf.save, os.path.join(run_dir, "model"))
-                # The figure costs ~0.2 s: redrawn once a minute, and at the end (in _finish).
-                plot = time.monotonic() - last_plot[0] > PLOT_EVERY_S
-                write_history(run_dir, state.history, title=title, plot=plot)
-                if plot:
-                    last_plot[0] = time.monotonic()
-                write_run_info(run_dir, st, cfg, job.split, status="running", epochs_done=state.epoch,
-                            best_epoch=state.best_epoch)
-                say(_epoch_line(row, cfg.epochs, improved))
-            return bool(on_epoch(row, trainer.module)) if on_epoch else False
-
+        recorder = RunRecorder(run_dir, st, cfg, job.split, clf, trainer, state, dist, say, on_epoch)
         status, signalled = "done", False
         try:
             with StopSignal() as stop:
-                outcome = trainer.fit(state, stop=lambda: stop.requested, on_epoch_end=end_of_epoch)
+                outcome = trainer.fit(state, stop=lambda: stop.requested, on_epoch_end=recorder.on_epoch_end)
             if outcome == "stopped":
                 status = "interrupted"
                 if state.batch:  # mid-epoch: the epoch-end checkpoint is older than this
-                    checkpoint_now()
+                    recorder.checkpoint()
                 signalled = bool(dist.max_(torch.tensor([float(stop.requested)], device=device)).item())
             elif outcome == "early_stop":
                 say(f"early stop: no better validation macro-F1 for {cfg.early_stop} epochs "
                     f"(best epoch {state.best_epoch})")
         except Diverged as err:
-            if dist.is_main:
-                write_run_info(run_dir, st, cfg, job.split, status="diverged", epochs_done=state.epoch,
-                            best_epoch=state.best_epoch, error=str(err))
+            recorder.status("diverged", error=str(err))
             kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state.epoch \
                 else "no epoch finished, so there is no checkpoint"
             raise SpectroError(f"training diverged: {err}; {kept}; try a lower --lr"
                                + (" or --no-amp" if precision.dtype is not None else "")) from None
         except KeyboardInterrupt:
-            if dist.is_main:
-                write_run_info(run_dir, st, cfg, job.split, status="interrupted", epochs_done=state.epoch,
-                            best_epoch=state.best_epoch)
+            recorder.status("interrupted")
             raise
     return state, status, signalled
 
@@ -526,7 +337,7 @@ def _score_test(job: _Job, say) -> Run:
     run = load_run(job.run_dir, device="cpu")
     if job.split.test.size:
         metrics = evaluate(run, "test", job.store)
-        test = {k: metrics[k] for k in _HEADLINE} | {"n": metrics["n"]}
+        test = {k: metrics[k] for k in HEADLINE} | {"n": metrics["n"]}
         write_run_info(job.run_dir, job.store, job.cfg, job.split, test=test)
         run.info = read_run_info(job.run_dir)
         say(f"test fold {job.split.test_fold}: accuracy {test['accuracy']:.4f}, balanced accuracy "
@@ -535,17 +346,12 @@ def _score_test(job: _Job, say) -> Run:
     return run
 
 
-_HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
-
-
 # ---------------------------------------------------------------------------
 # The SVM
 # ---------------------------------------------------------------------------
 
 def _train_svm(job: _Job, progress: bool, given: set) -> Optional[Run]:
-    from .models import make_classifier
-
-    say = _printer(progress)
+    say = printer(progress)
     ignored = sorted(given & set(NET_ONLY_FIELDS))
     if ignored:
         print(f"spectro: note: the svm ignores {', '.join(ignored)} (settings of networks)", file=sys.stderr)
@@ -554,10 +360,8 @@ def _train_svm(job: _Job, progress: bool, given: set) -> Optional[Run]:
         say(f"{job.run_dir}: the svm was already fitted")
         return _score_test(job, say)
     t0 = time.perf_counter()
-    normalise = lambda rows: (np.asarray(st.features[rows], np.float32) - job.mean[None, :, :, None]) \
-        / job.std[None, :, :, None]  # noqa: E731
     names = np.asarray(labels, dtype=object)
-    X, y = normalise(job.split.train), st.y[job.split.train]
+    X, y = normalise(st.features[job.split.train], job.mean, job.std), st.y[job.split.train]
     say(f"fitting svm on {len(y)} examples ({len(labels)} classes) -> {job.run_dir}")
     clf = make_classifier("svm", seed=cfg.seed, classes=labels, **cfg.model_options)
     clf.fit(X, names[y])
@@ -567,27 +371,11 @@ def _train_svm(job: _Job, progress: bool, given: set) -> Optional[Run]:
            "val_loss": None, "val_accuracy": None, "val_macro_f1": None, "seconds": seconds,
            "samples_per_s": len(y) / seconds}
     if job.split.val.size:
-        val_m = compute_metrics(st.y[job.split.val], clf.predict_proba(normalise(job.split.val)), labels)
+        X_val = normalise(st.features[job.split.val], job.mean, job.std)
+        val_m = compute_metrics(st.y[job.split.val], clf.predict_proba(X_val), labels)
         row.update(val_loss=val_m["log_loss"], val_accuracy=val_m["accuracy"], val_macro_f1=val_m["macro_f1"])
     save_dir(clf.save, os.path.join(job.run_dir, "model"))
     write_history(job.run_dir, [row], title=f"svm on {os.path.basename(st.path)}")
     write_run_info(job.run_dir, st, cfg, job.split, status="done", epochs_done=1, best_epoch=1)
-    say(_epoch_line(row, 1, True))
+    say(epoch_line(row, 1, True))
     return _score_test(job, say)
-
-
-def _printer(enabled: bool) -> Callable[[str], None]:
-    def say(msg: str) -> None:
-        if enabled:
-            print(f"spectro: {msg}", file=sys.stderr, flush=True)
-    return say
-
-
-def _epoch_line(row: dict, epochs: int, improved: bool) -> str:
-    def f(v: Any, spec: str = ".4f") -> str:
-        return "-" if v is None else format(v, spec)
-
-    return (f"epoch {row['epoch']}/{epochs}  loss {f(row['train_loss'])}  acc {f(row['train_accuracy'])}  "
-            f"val loss {f(row['val_loss'])}  val acc {f(row['val_accuracy'])}  val F1 {f(row['val_macro_f1'])}  "
-            f"lr {f(row['lr'], '.2e')}  {row['seconds']:.1f} s  {row['samples_per_s']:.0f}/s"
-            + ("  *" if improved else ""))

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from spectro.data import (Augment, StoreImages, class_weights, cv_splits, default_folds, epoch_batches,
-                          make_loader, make_split, mixup, norm_stats, normalise, shard, time_roll)
+from spectro.data import (Augment, StoreImages, class_weights, epoch_batches, make_loader, mixup, norm_stats,
+                          normalise, shard, time_roll)
+from spectro.folds import cv_splits, default_folds, make_split
 from spectro.errors import SpectroError
 
 

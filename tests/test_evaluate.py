@@ -12,7 +12,8 @@ from sklearn import metrics as skm
 from spectro import preprocess
 from spectro.cli import main
 from spectro.errors import SpectroError
-from spectro.evaluation import compute_metrics, evaluate, format_report, metrics_from_confusion
+from spectro.evaluation import evaluate
+from spectro.metrics import compute_metrics, format_report, metrics_from_confusion
 from spectro.run import load_run
 from spectro.training import train
 from synth import TINY_CFG as CFG

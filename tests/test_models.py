@@ -15,10 +15,9 @@ import torchvision
 from torch import nn
 
 from spectro.errors import SpectroError
-from spectro.models import (BasicBlock, Bottleneck, NetClassifier, SVMClassifier,
-                            SpectrogramFeatures, build, count_flops, count_params,
-                            describe_models, list_models, load_classifier, make_classifier,
-                            register_model)
+from spectro.classifier import NetClassifier, load_classifier, make_classifier
+from spectro.models import (BasicBlock, Bottleneck, SVMClassifier, SpectrogramFeatures, build,
+                            count_flops, count_params, describe_models, list_models, register_model)
 
 NETS = list_models("net")
 DEPTHS = (18, 34, 50, 101, 152)

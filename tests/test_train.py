@@ -12,18 +12,22 @@ import numpy as np
 import pytest
 import torch
 
+import spectro.classifier as classifier_module
+import spectro.loop as trainer_module
 import spectro.training as train_module
-import spectro.trainer as trainer_module
 from spectro import FeatureConfig, preprocess
 from spectro.cli import build_parser, main
 from spectro.data import StoreImages, norm_stats
 from spectro.errors import SpectroError
 from spectro.evaluation import evaluate
 from spectro.models import build
-from spectro.run import TrainConfig, load_run
+from spectro.config import TrainConfig
+from spectro.cv import cross_validate
+from spectro.env import Precision, choose_precision, select_device
+from spectro.loop import lr_factor
+from spectro.run import load_run
 from spectro.store import open_store
-from spectro.training import TrainingInterrupted, cross_validate, train
-from spectro.trainer import Precision, choose_precision, lr_factor, select_device
+from spectro.training import TrainingInterrupted, train
 from synth import TINY_CFG as CFG
 from synth import class_folders, tiny_store
 
@@ -394,11 +398,11 @@ def test_pretrained_start_is_not_needed_to_resume(store, tmp_path):
 
 
 def test_net_classifier_fit_runs_this_loop(monkeypatch):
-    from spectro.models import NetClassifier
+    from spectro.classifier import NetClassifier
 
     calls = []
-    real = train_module.fit_arrays
-    monkeypatch.setattr(train_module, "fit_arrays", lambda *a, **k: calls.append(k["config"]) or real(*a, **k))
+    real = classifier_module.fit_arrays
+    monkeypatch.setattr(classifier_module, "fit_arrays", lambda *a, **k: calls.append(k["config"]) or real(*a, **k))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((24, 1, 16, 16)).astype(np.float32)
     y = np.array(["a", "b"] * 12)

@@ -2,16 +2,14 @@
 
 Networks (``resnet18..152``, ``plain*``, ``preresnet*``, the small-input
 ``resnet20..110``/``plain20..110`` and the ``cnn`` baseline) are built by name
-with :func:`build`; every model, the ``svm`` included, trains, predicts, saves
-and loads through :class:`Classifier` (:func:`make_classifier`,
-:func:`load_classifier`).
+with :func:`build`; the ``svm`` is a :class:`Classifier` here, and the networks
+become one in :mod:`spectro.classifier` (which holds the training loop this
+package must not import).
 """
 
 # Importing the family modules registers their names (the decorators run on import).
 from spectro.models import cnn, resnet, resnet_small, svm  # noqa: F401
 from spectro.models.base import Classifier
-from spectro.models.classifier import (NetClassifier, load_classifier, make_classifier,
-                                       train_epochs)
 from spectro.models.cnn import SmallCNN
 from spectro.models.registry import (build, count_flops, count_params, describe_models,
                                      list_models, register_model)
@@ -23,7 +21,6 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "Classifier",
-    "NetClassifier",
     "ResNet",
     "SVMClassifier",
     "SmallCNN",
@@ -33,10 +30,7 @@ __all__ = [
     "count_params",
     "describe_models",
     "list_models",
-    "load_classifier",
     "load_pretrained",
     "load_state_dict_file",
-    "make_classifier",
     "register_model",
-    "train_epochs",
 ]

@@ -8,6 +8,8 @@ the store's float16 ``np.memmap``: it is read in slices, never whole.
 A saved classifier is a directory with ``model.json`` (what to rebuild: kind,
 name, sizes, options, classes) next to its parameters, which never go
 through pickle (see :mod:`spectro.models.weights` and :mod:`spectro.models.svm`).
+The networks' classifier, which needs the training loop, is
+:class:`spectro.classifier.NetClassifier`; this package never imports it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,35 @@ class Classifier(ABC):
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
             raise SpectroError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    # -- what every fit, save and load begins with -----------------------------
+    def _fit_inputs(self, X: Any, y: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+        """Checked images, the classes (``self.classes`` or those of y) and y as class indices."""
+        X = as_images(X)
+        classes, y_idx = encode_labels(y, getattr(self, "classes", None))
+        if len(y_idx) != len(X):
+            raise SpectroError(f"{len(X)} images but {len(y_idx)} labels")
+        return X, classes, y_idx
+
+    @staticmethod
+    def _encode(y: Any, classes: np.ndarray) -> np.ndarray:
+        """Labels y as indices into ``classes`` (validation labels)."""
+        return encode_labels(y, classes)[1]
+
+    def _save_dir(self, directory: str | Path) -> Path:
+        """The fitted check and the directory a save writes into (created)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    @classmethod
+    def _from_manifest(cls, directory: str | Path, *args: Any, **params: Any) -> Classifier:
+        """``cls(*args, **params)`` from a model.json; a hand-edited, unusable one is a SpectroError."""
+        try:
+            return cls(*args, **params)
+        except (TypeError, SpectroError) as exc:
+            raise SpectroError(f"{directory}/{MANIFEST}: bad settings ({exc})") from None
 
 
 def as_images(X: Any, in_channels: int | None = None) -> Any:

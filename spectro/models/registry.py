@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, first_line
 
 __all__ = [
     "ModelEntry",
@@ -202,6 +202,6 @@ def describe_models(
                 gflops = count_flops(model, (1, *input_shape)) / 1e9
             except RuntimeError as exc:  # pooled away to nothing: smaller than 8x8
                 raise SpectroError(f"{name} cannot take input {tuple(input_shape)}: "
-                                   f"{str(exc).splitlines()[0]}") from exc
+                                   f"{first_line(exc)}") from exc
         rows.append({"name": name, "family": entry.family, "params": params, "gflops": gflops})
     return rows

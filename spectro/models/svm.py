@@ -32,8 +32,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from spectro.errors import SpectroError
-from spectro.models.base import (Classifier, as_images, encode_labels, read_manifest,
-                                 read_rows, write_manifest)
+from spectro.models.base import Classifier, as_images, read_manifest, read_rows, write_manifest
 from spectro.models.registry import register_model
 
 __all__ = ["FEATURES", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier"]
@@ -178,10 +177,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         self.classes = classes
 
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> SVMClassifier:
-        X = as_images(X)
-        classes, y_idx = encode_labels(y, self.classes)
-        if len(y_idx) != len(X):
-            raise SpectroError(f"{len(X)} images but {len(y_idx)} labels")
+        X, classes, y_idx = self._fit_inputs(X, y)
         counts = np.bincount(y_idx, minlength=len(classes))
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
             raise SpectroError("the SVM needs two or more classes with two or more examples each")
@@ -210,7 +206,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         self.classes_, self.in_channels_ = classes, int(X.shape[1])
         self.val_score_ = None
         if X_val is not None and y_val is not None:
-            _, val_idx = encode_labels(y_val, self.classes_)
+            val_idx = self._encode(y_val, self.classes_)
             self.val_score_ = float(np.mean(self.predict(X_val) == self.classes_[val_idx]))
         return self
 
@@ -223,9 +219,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         return proba
 
     def save(self, directory: str | Path) -> Path:
-        self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = self._save_dir(directory)
         skops.io.dump(self.pipeline_, directory / WEIGHTS_FILE)
         options = {k: list(v) if isinstance(v, tuple) else v
                    for k, v in self.get_params().items() if k != "classes"}
@@ -252,10 +246,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         pipeline = skops.io.load(path, trusted=untrusted)
         if not isinstance(pipeline, Pipeline):
             raise SpectroError(f"{path} does not hold a scikit-learn Pipeline")
-        try:
-            clf = cls(**manifest["options"], classes=manifest["classes"])
-        except TypeError as exc:  # a hand-edited model.json
-            raise SpectroError(f"{directory}/model.json: bad options ({exc})") from None
+        clf = cls._from_manifest(directory, **manifest["options"], classes=manifest["classes"])
         clf.pipeline_ = pipeline
         clf.classes_ = np.asarray(manifest["classes"])
         clf.in_channels_ = int(manifest["in_channels"])

@@ -1,4 +1,4 @@
-"""The training loop of every network: device, precision, DDP, one epoch at a time.
+"""The training loop of every network: one epoch at a time, on any device, precision and process count.
 
 :class:`Trainer` owns a network and everything that changes while it learns
 (optimizer, scheduler, gradient scaler); :class:`LoopState` is where the loop
@@ -8,14 +8,16 @@ batch boundary resumes exactly: the batches of an epoch are a pure function
 of (seed, epoch) (:func:`spectro.data.epoch_batches`), and the RNG state is
 saved with them.
 
-What the run directory holds, and the SVM, are :mod:`spectro.training`'s
-business; this module knows nothing of files.
+This module knows nothing of files: a run directory is written by the
+recorder (:mod:`spectro.recorder`) that :meth:`Trainer.fit` calls back after
+each epoch. :func:`fit_arrays` is the same loop on in-memory arrays, behind
+:class:`spectro.classifier.NetClassifier`. The precision policy lives in
+:mod:`spectro.env`, the process group in :mod:`spectro.distributed`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 import signal
 import sys
@@ -26,176 +28,22 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .config import TrainConfig
 from .data import Augment, StoreImages, epoch_batches, make_loader, mixup, normalise, shard
-from .env import select_device
+from .distributed import Distributed
+from .env import Precision, choose_precision, select_device
 from .errors import SpectroError
-from .evaluation import metrics_from_confusion
-from .run import TrainConfig
+from .metrics import metrics_from_confusion
 
-__all__ = [
-    "Precision", "select_device", "cpu_has_fast_bf16", "choose_precision", "Distributed", "lr_factor",
-    "Trainer", "LoopState", "Diverged", "StopSignal", "get_rng_state", "set_rng_state",
-]
+__all__ = ["lr_factor", "Trainer", "LoopState", "Diverged", "StopSignal", "get_rng_state", "set_rng_state",
+           "fit_arrays"]
 
 #: Steps between checks of the loss (finite?) and of a stop request: each check waits for the device.
 CHECK_EVERY = 10
-
-
-# ---------------------------------------------------------------------------
-# Device and precision
-# ---------------------------------------------------------------------------
-
-def cpu_has_fast_bf16() -> bool:
-    """True when bf16 autocast trains faster than float32 on this CPU: it has AMX tiles.
-
-    AVX-512 BF16 alone is not enough. Measured on such a CPU (2 cores, no AMX:
-    the CI machine), resnet18 on 32 x 1 x 64 x 101 trains at 0.75-0.8x the
-    float32 rate under bf16 autocast + channels_last: oneDNN's bf16 convolution
-    backward is no faster than float32 there, and the casts come on top.
-    """
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(amx and amx())
-
-
-@dataclass(frozen=True)
-class Precision:
-    """How a step computes: autocast dtype (None: float32), GradScaler, memory format."""
-
-    dtype: Optional[torch.dtype] = None
-    scaler: bool = False
-    channels_last: bool = False
-
-    @property
-    def name(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
-
-    def describe(self) -> str:
-        extra = " + GradScaler" if self.scaler else ""
-        return f"{self.name}{extra}{', channels_last' if self.channels_last else ''}"
-
-
-def choose_precision(
-    device_type: str,
-    amp: Optional[bool] = None,
-    channels_last: Optional[bool] = None,
-    *,
-    cuda_bf16: Optional[bool] = None,
-    cpu_fast_bf16: Optional[bool] = None,
-) -> Precision:
-    """The mixed-precision policy.
-
-    Parameters
-    ----------
-    device_type : {"cuda", "mps", "cpu"}
-    amp : bool or None
-        None: on wherever it pays (any CUDA GPU; MPS; a CPU with AMX, see
-        :func:`cpu_has_fast_bf16`). True forces it on (bf16 autocast on any
-        CPU); False is float32.
-    channels_last : bool or None
-        None: on with CUDA, with mixed precision (oneDNN's bf16 kernels want
-        NHWC) and on the CPU (a few per cent faster in float32 too).
-    cuda_bf16, cpu_fast_bf16 : bool or None
-        Capabilities; None asks this machine (parameters for tests).
-
-    Returns
-    -------
-    Precision
-        bf16 autocast where the hardware has bf16 (its float32 range needs
-        no loss scaling); fp16 with a GradScaler on older GPUs.
-    """
-    if device_type == "cuda":
-        supported = True
-        if cuda_bf16 is None:
-            cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        dtype, scaler = (torch.bfloat16, False) if cuda_bf16 else (torch.float16, True)
-    elif device_type == "mps":
-        supported, dtype, scaler = True, torch.bfloat16, False
-    else:
-        supported = cpu_has_fast_bf16() if cpu_fast_bf16 is None else cpu_fast_bf16
-        dtype, scaler = torch.bfloat16, False
-    on = supported if amp is None else amp
-    if channels_last is None:
-        channels_last = device_type in ("cuda", "cpu") or on
-    return Precision(dtype if on else None, scaler and on, bool(channels_last))
-
-
-# ---------------------------------------------------------------------------
-# Processes (torchrun)
-# ---------------------------------------------------------------------------
-
-@dataclass
-class Distributed:
-    """This process's place among ``world_size`` (1 when not under torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> "Distributed":
-        """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-    def init(self, device: torch.device) -> bool:
-        """Join the process group (NCCL on CUDA, gloo elsewhere); True when this call created it.
-
-        A no-op for one process, or when a caller (cross-validation) already joined.
-        """
-        if not self.enabled or torch_dist.is_initialized():
-            return False
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        return True
-
-    def close(self) -> None:
-        if self.enabled and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
-
-    def barrier(self) -> None:
-        if self.enabled:
-            torch_dist.barrier()
-
-    def sum_(self, t: torch.Tensor) -> torch.Tensor:
-        """In-place sum over ranks."""
-        if self.enabled:
-            torch_dist.all_reduce(t, op=torch_dist.ReduceOp.SUM)
-        return t
-
-    def max_(self, t: torch.Tensor) -> torch.Tensor:
-        if self.enabled:
-            torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
-        return t
-
-    def gather(self, obj: Any) -> list:
-        """Every rank's ``obj``, in rank order (on every rank)."""
-        if not self.enabled:
-            return [obj]
-        out: list = [None] * self.world_size
-        torch_dist.all_gather_object(out, obj)
-        return out
-
-    def broadcast(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every rank."""
-        if not self.enabled:
-            return obj
-        box = [obj]
-        torch_dist.broadcast_object_list(box, src=0)
-        return box[0]
 
 
 # ---------------------------------------------------------------------------
@@ -431,7 +279,7 @@ class Trainer:
         correct = torch.tensor(state.run_correct, dtype=torch.int64, device=self.device)
         since_check = torch.zeros((), dtype=self.acc_dtype, device=self.device)
         bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}/{self.cfg.epochs}",
-                   disable=not self.progress, leave=False, file=sys.stderr, dynamic_ncols=True)
+                   disable=None if self.progress else True, leave=False, file=sys.stderr, dynamic_ncols=True)
         t0 = time.perf_counter()
         stopped = False
         try:
@@ -571,3 +419,55 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=0.9, nesterov=True)
     return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
+def fit_arrays(model: torch.nn.Module, X: Any, y: np.ndarray, *, config: TrainConfig,
+               X_val: Any = None, y_val: Optional[np.ndarray] = None, device: Optional[torch.device] = None,
+               progress: bool = False) -> list[dict]:
+    """Train ``model`` in place on in-memory (or memory-mapped) arrays; the loop behind ``NetClassifier.fit``.
+
+    No normalisation (the images are used as given), no files. With
+    validation data, the weights of the best validation epoch are restored
+    at the end, as :func:`train` keeps its best checkpoint.
+
+    Parameters
+    ----------
+    X : array [shape=(N, C, F, T)]; y : np.ndarray [shape=(N,), dtype=int64] class indices
+    X_val, y_val : likewise, optional
+
+    Returns
+    -------
+    list of dict
+        One row per epoch (the columns of metrics.csv).
+    """
+    X, X_val = (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for v in (X, X_val))
+    y = np.asarray(y, dtype=np.int64)
+    has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    # Classes: the network's output size (its last linear layer), at least every label seen.
+    seen = int(max(y.max(), np.max(y_val) if has_val else 0)) + 1
+    linear = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    num_classes = max(seen, linear[-1] if linear else 0)
+    train_data = StoreImages(X, y, np.arange(len(y)))
+    val_data = StoreImages(X_val, np.asarray(y_val, dtype=np.int64), np.arange(len(y_val))) if has_val else None
+    config = config.replace(batch_size=min(config.batch_size, len(y)))  # arrays: one batch at most, not an error
+    device = device or select_device(config.device)
+    c, f = X.shape[1], X.shape[2]
+    precision = choose_precision(device.type, config.amp, config.channels_last)
+    trainer = Trainer(model, config, train_data, val_data, mean=np.zeros((c, f), np.float32),
+                      std=np.ones((c, f), np.float32), device=device, precision=precision, dist=Distributed(),
+                      num_classes=num_classes, progress=progress)
+    state = LoopState()
+    best: dict = {}
+
+    def keep_best(row: dict, improved: bool) -> bool:
+        if improved and val_data is not None:
+            best.update({k: v.detach().clone() for k, v in trainer.module.state_dict().items()})
+        return False
+
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)  # augmentation and dropout; the caller's RNG is left as it was
+        trainer.fit(state, on_epoch_end=keep_best)
+    if best:
+        trainer.module.load_state_dict(best)
+    model.to(memory_format=torch.contiguous_format)
+    return state.history
