@@ -75,17 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--group-regex", help="take the group (speaker, session, machine) from the file name")
     g = p.add_argument_group("signal")
     g.add_argument("--sample-rate", type=int, help="target rate in Hz (and the rate of .npy/.npz signals); "
-                   f"default {_default(FeatureConfig, 'sample_rate')}")
-    g.add_argument("--duration", type=float, help="crop/pad every clip to this many seconds "
-                   f"(default {_default(FeatureConfig, 'duration')})")
+                   "default: the sources' most common rate, at most 16000 (arrays: "
+                   f"{_default(FeatureConfig, 'sample_rate')})")
+    g.add_argument("--duration", type=float, help="crop/pad every clip to this many seconds (default: the 95th "
+                   "percentile of the clip lengths, at most 10 s)")
     g.add_argument("--crop", choices=FeatureConfig.CHOICES["crop"], help="which part of a long clip to keep")
     g.add_argument("--pad", choices=FeatureConfig.CHOICES["pad"], help="where a short clip gets its zeros")
     g.add_argument("--window", type=float, help="cut recordings into windows of this many seconds instead")
     g.add_argument("--hop", "--window-hop", dest="hop", type=float, help="seconds between windows "
                    "(default: --window)")
     g = p.add_argument_group("image")
-    g.add_argument("--n-fft", type=int)
-    g.add_argument("--hop-length", type=int, help="STFT hop in samples")
+    g.add_argument("--n-fft", type=int, help="STFT size (default: ~32 ms at the rate, a power of two)")
+    g.add_argument("--hop-length", type=int, help="STFT hop in samples (default: 10 ms at the rate)")
     g.add_argument("--win-length", type=int)
     g.add_argument("--window-fn", choices=FeatureConfig.CHOICES["window_fn"],
                    help="STFT window function")
@@ -174,8 +175,11 @@ def _add_train_parser(sub) -> None:
     g.add_argument("--pretrained", metavar="PATH", help="start from this local checkpoint")
     g = p.add_argument_group("split")
     g.add_argument("--test-fold", type=int, metavar="K", help="default: the fold named test, else the highest")
-    g.add_argument("--val-fold", type=int, metavar="K", help="default: the fold named validation, else the one "
-                   "before the test fold")
+    g.add_argument("--val-fold", type=int, metavar="K", help="validate on this whole fold (default: the fold the "
+                   "source names validation, else a hold-out of --val-fraction of the training groups)")
+    g.add_argument("--val-fraction", type=float, metavar="F", help="share of the training folds' groups held out "
+                   f"for validation when there is no validation fold (default {_default(TrainConfig, 'val_fraction')};"
+                   " 0: none); stratified, group-aware, seeded")
     g.add_argument("--cv", action="store_true", help="cross-validate: one model per fold, each fold the test "
                    "fold once; report mean and standard deviation")
     g = p.add_argument_group("augmentation")
@@ -216,9 +220,11 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
     if args.no_db:
         changes["db"] = False
     config = FeatureConfig(**changes)
+    # What the user did not give is read from the data (rate, STFT sizes, duration); what they gave wins.
+    infer = [f for f in FeatureConfig.INFERABLE if f not in changes]
     run = {"k_folds": args.folds, "seed": args.seed, "device": args.device}
     result = spectro.preprocess(
-        args.source, args.out, config=config, workers=args.workers, progress=not args.quiet,
+        args.source, args.out, config=config, infer=infer, workers=args.workers, progress=not args.quiet,
         manifest=args.manifest, path_col=args.path_col, label_col=args.label_col, fold_col=args.fold_col,
         group_col=args.group_col, label_regex=args.label_regex, group_regex=args.group_regex,
         **{k: v for k, v in run.items() if v is not None},

@@ -109,6 +109,8 @@ class FeatureConfig(_Config):
     fmax: Optional[float] = None
 
     _what: ClassVar[str] = "feature"
+    #: Fields that ``preprocess`` can read from the data when they are not given (see :mod:`spectro.infer`).
+    INFERABLE: ClassVar[tuple[str, ...]] = ("sample_rate", "n_fft", "hop_length", "duration")
     #: Allowed values of the fields that take a name (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
                                            "freq_scale": FREQ_SCALES}
@@ -229,7 +231,11 @@ class TrainConfig(_Config):
     grad_clip : float or None
         Clip the gradient norm to this value.
     test_fold, val_fold : int or None
-        None: see :func:`spectro.folds.default_folds`.
+        None: see :func:`spectro.folds.default_folds`. With no validation
+        fold, validation is a hold-out of the training groups.
+    val_fraction : float
+        Share of the training folds' groups held out for validation when no
+        ``val_fold`` is given (stratified, group-aware, seeded); 0: none.
     device : {"auto", "cuda", "mps", "cpu"}
         auto: CUDA, then MPS, then CPU. ``cuda:1`` etc. are accepted.
     amp : bool or None
@@ -270,6 +276,7 @@ class TrainConfig(_Config):
     grad_clip: Optional[float] = None
     test_fold: Optional[int] = None
     val_fold: Optional[int] = None
+    val_fraction: float = 0.125
     device: str = "auto"
     amp: Optional[bool] = None
     channels_last: Optional[bool] = None
@@ -316,6 +323,8 @@ class TrainConfig(_Config):
             raise bad(f"time shift must be a fraction in [0, 0.5], got {self.time_shift}")
         if self.early_stop is not None and self.early_stop < 1:
             raise bad(f"early-stop patience must be at least 1 epoch, got {self.early_stop}")
+        if not 0 <= self.val_fraction < 1:
+            raise bad(f"validation fraction must be in [0, 1), got {self.val_fraction}")
         if self.workers is not None and self.workers < 0:
             raise bad(f"workers must be >= 0, got {self.workers}")
         if not isinstance(self.model_options, dict):

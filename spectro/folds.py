@@ -17,7 +17,11 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from .errors import SpectroError
 
-__all__ = ["assign_folds", "Split", "ROLES", "default_folds", "make_split", "cv_splits", "rows_of_ids"]
+__all__ = ["assign_folds", "Split", "ROLES", "default_folds", "make_split", "holdout", "cv_splits", "rows_of_ids",
+           "VAL_FRACTION"]
+
+#: Default share of the training groups held out for validation (one of 8 group folds).
+VAL_FRACTION = 0.125
 
 
 def assign_folds(
@@ -110,9 +114,9 @@ def default_folds(store: Any, test_fold: Optional[int] = None,
     Folds named by the source (Speech Commands: ``testing``/``validation``
     lists) win: the fold named like "test" is the test fold and the one named
     like "valid" the validation fold. Otherwise the test fold is the highest
-    fold id, and the validation fold the one before the test fold in sorted
-    order (cyclically, so ``--test-fold 1`` of 1..5 validates on fold 5).
-    With only two folds there is no validation fold.
+    fold id, and there is no validation *fold* unless one is asked for:
+    :func:`make_split` then validates on a small hold-out of the training
+    groups instead (a whole fold would cost a fifth of the training data).
 
     Raises
     ------
@@ -132,32 +136,79 @@ def default_folds(store: Any, test_fold: Optional[int] = None,
     named_val = [f for f, n in names.items() if n.startswith("valid") and f in folds]
     if test_fold is None:
         test_fold = named_test[0] if named_test else folds[-1]
-    if val_fold is None:
-        if named_val and named_val[0] != test_fold:
-            val_fold = named_val[0]
-        elif len(folds) >= 3:
-            val_fold = folds[folds.index(test_fold) - 1]
+    if val_fold is None and named_val and named_val[0] != test_fold:
+        val_fold = named_val[0]
     if val_fold == test_fold:
         raise SpectroError(f"the validation fold must differ from the test fold, both are {test_fold}")
     return test_fold, val_fold
 
 
-def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None) -> Split:
-    """The :class:`Split` of ``store`` for these folds (see :func:`default_folds`)."""
+def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None, *,
+               val_fraction: float = VAL_FRACTION, seed: int = 0) -> Split:
+    """The :class:`Split` of ``store`` for these folds (see :func:`default_folds`).
+
+    Validation is the fold ``val_fold`` when one is given (or named by the
+    source); otherwise a seeded, stratified, group-aware hold-out of about
+    ``val_fraction`` of the training folds' groups (:func:`holdout`), so that
+    validation costs little data and never shares a speaker, kit or
+    recording with training or test. ``val_fraction=0``: no validation.
+    """
     test_fold, val_fold = default_folds(store, test_fold, val_fold)
     folds = np.asarray(store.folds)
     test = np.flatnonzero(folds == test_fold)
-    val = np.flatnonzero(folds == val_fold) if val_fold is not None else np.zeros(0, dtype=np.int64)
-    train = np.flatnonzero((folds != test_fold) & (folds != (val_fold if val_fold is not None else test_fold)))
+    if val_fold is not None:
+        val = np.flatnonzero(folds == val_fold)
+        train = np.flatnonzero((folds != test_fold) & (folds != val_fold))
+    else:
+        rest = np.flatnonzero(folds != test_fold)
+        val = holdout(np.asarray(store.y)[rest], _groups(store)[rest], fraction=val_fraction, seed=seed)
+        val = rest[val]
+        train = np.setdiff1d(rest, val)
     if train.size == 0:
         raise SpectroError(f"no training rows left after holding out test fold {test_fold} "
                            f"and validation fold {val_fold}")
     return Split(train.astype(np.int64), val.astype(np.int64), test.astype(np.int64), test_fold, val_fold)
 
 
-def cv_splits(store: Any) -> list[Split]:
-    """One :class:`Split` per fold, each fold the test fold once (validation: the fold before it)."""
-    return [make_split(store, fold) for fold in store.fold_ids]
+def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION, seed: int = 0) -> np.ndarray:
+    """Positions of a stratified, group-aware hold-out of about ``fraction`` of the groups.
+
+    One split of scikit-learn's ``StratifiedGroupKFold`` with ``round(1 /
+    fraction)`` folds (fewer when there are fewer groups): whole groups only,
+    class proportions kept as far as the groups allow.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    groups : np.ndarray [shape=(n,)]
+        Speaker, kit, recording...; rows of one group land on one side.
+    fraction : float in [0, 1)
+    seed : int
+
+    Returns
+    -------
+    np.ndarray [dtype=int64], sorted positions into ``y`` (empty with ``fraction`` 0 or one group)
+    """
+    n_groups = len(np.unique(groups))
+    if fraction <= 0 or n_groups < 2:
+        return np.zeros(0, dtype=np.int64)
+    k = int(min(max(2, round(1 / fraction)), n_groups))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class has only m members": legal
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        _, val = next(splitter.split(np.zeros(len(y)), y, groups))
+    return np.sort(val).astype(np.int64)
+
+
+def cv_splits(store: Any, *, val_fraction: float = VAL_FRACTION, seed: int = 0) -> list[Split]:
+    """One :class:`Split` per fold, each fold the test fold once, validated as :func:`make_split` does."""
+    return [make_split(store, fold, val_fraction=val_fraction, seed=seed) for fold in store.fold_ids]
+
+
+def _groups(store: Any) -> np.ndarray:
+    """Each row's group: the store's groups (its source file where none is known), else each row its own."""
+    groups = getattr(store, "groups", None)
+    return np.asarray(groups) if groups is not None else np.arange(len(store.folds))
 
 
 def rows_of_ids(store: Any, ids: Sequence[str], *, what: str = "examples") -> np.ndarray:

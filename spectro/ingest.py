@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from ._version import __version__
 from .audio import BadInput, check_signal, load_array_signal, load_audio, segments
 from .config import FeatureConfig
 from .folds import assign_folds
+from .infer import describe, infer_config
 from .env import select_device, versions
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images
@@ -77,7 +78,8 @@ def preprocess(
     source: str,
     out: str,
     *,
-    config: FeatureConfig = FeatureConfig(),
+    config: Optional[FeatureConfig] = None,
+    infer: Optional[Sequence[str]] = None,
     k_folds: int = 5,
     seed: int = 0,
     workers: Optional[int] = None,
@@ -94,7 +96,14 @@ def preprocess(
         A folder, a data set root, or a .npz file (see :func:`spectro.sources.discover`).
     out : str
         Store directory; replaced atomically when the run completes.
-    config : FeatureConfig
+    config : FeatureConfig, optional
+        How signals become images. None: the defaults, with the rate, STFT
+        sizes and duration read from the data.
+    infer : sequence of str, optional
+        FeatureConfig fields (among ``FeatureConfig.INFERABLE``) to read from
+        the data (:func:`spectro.infer.infer_config`); default: all of them
+        when ``config`` is None, none when it is given. The choices and their
+        reasons are printed and recorded in config.json.
     k_folds, seed : int
         Folds assigned when the source gives none: ``k_folds`` stratified,
         group-aware folds, shuffled with ``seed``.
@@ -111,6 +120,14 @@ def preprocess(
         raise SpectroError(f"--folds must be at least 2, got {k_folds}")
     device = str(select_device(device, kinds=("cuda", "cpu")))
     src = discover(source, **source_options)
+    if infer is None:
+        infer = FeatureConfig.INFERABLE if config is None else ()
+    config = config or FeatureConfig()
+    inferred: dict = {}
+    if infer:
+        config, inferred = infer_config(src.items, config, infer, seed=seed)
+        if inferred:
+            print(f"spectro: {describe(inferred, config)}", file=sys.stderr, flush=True)
     reuse, old = _reusable(out, config)
     writer = StoreWriter(out, config.image_shape)
     try:
@@ -126,6 +143,7 @@ def preprocess(
             "spectro_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "feature_config": config.to_dict(),
+            "inferred": inferred,
             "fingerprint": config.fingerprint(),
             "image_shape": list(config.image_shape),
             "examples": len(rows),

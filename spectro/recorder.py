@@ -14,10 +14,12 @@ import sys
 import time
 from typing import Any, Callable, Optional
 
+import torch
+
 from .config import TrainConfig
 from .distributed import Distributed
 from .files import write_csv
-from .loop import LoopState, Trainer, get_rng_state
+from .loop import Diverged, LoopState, Trainer, get_rng_state
 from .plots import plot_curves
 from .run import METRIC_COLUMNS, save_checkpoint, save_dir, write_run_info
 
@@ -83,15 +85,29 @@ class RunRecorder:
         self.say, self.on_epoch = say, on_epoch
         self.title = f"{config.model} on {os.path.basename(os.path.normpath(store.path))}"
         self._last_plot = time.monotonic()
+        #: Epochs done at the last checkpoint written (the one a resume starts from).
+        self.saved_epoch = state.epoch
 
     def checkpoint(self) -> None:
-        """``checkpoints/last.pt``: everything a resume needs (every rank's RNG state gathered)."""
+        """``checkpoints/last.pt``: everything a resume needs (every rank's RNG state gathered).
+
+        Raises
+        ------
+        Diverged
+            When a weight is NaN or infinite (an optimizer step can break them
+            before the loss shows it): the previous checkpoint is kept.
+        """
+        module = self.trainer.module
+        finite = all(bool(torch.isfinite(t).all()) for t in module.state_dict().values() if t.is_floating_point())
+        if not bool(self.dist.max_(torch.tensor([float(not finite)], device=self.trainer.device)).item() == 0):
+            raise Diverged(f"the weights stopped being finite (NaN or Inf) by epoch {self.state.epoch}")
         rngs = self.dist.gather(get_rng_state())
         if self.dist.is_main:
             save_checkpoint(os.path.join(self.run_dir, "checkpoints", "last.pt"), {
                 "trainer": self.trainer.state_dict(), "loop": self.state.state_dict(), "rng": rngs,
                 "model": self.trainer.module.state_dict(), "train_config": self.cfg.to_dict(),
             })
+        self.saved_epoch = self.state.epoch
 
     def status(self, status: str, **fields: Any) -> None:
         """Record ``status`` (and where the loop stands) in run.json."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Optional
@@ -43,7 +44,7 @@ from .files import swap_dir, write_csv, write_json
 from .models.registry import get_entry
 from .models.weights import load_state_dict_file
 
-__all__ = ["Run", "load_run", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
+__all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
            "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_json",
            "read_split", "write_split", "read_norm", "write_norm"]
 
@@ -115,14 +116,35 @@ def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields
     })
     info.setdefault("created", datetime.now().isoformat(timespec="seconds"))
     info.update(fields)
+    if info.get("status") == "running":  # who runs it: a later reader can tell a dead run from a live one
+        info["process"] = {"pid": os.getpid(), "host": socket.gethostname()}
     write_json(path, info)
+
+
+def live_status(info: dict) -> str:
+    """run.json's status, with ``running`` read as ``interrupted`` when its process is gone (same host)."""
+    status = info.get("status", "unknown")
+    proc = info.get("process") or {}
+    if status == "running" and proc.get("host") == socket.gethostname() and not _alive(proc.get("pid")):
+        return "interrupted"
+    return status
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_status(run_dir: str) -> Optional[str]:
     """The status in run.json (``running``, ``done``, ``interrupted``, ``diverged``), None without one."""
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         return None
-    return read_json(os.path.join(run_dir, "run.json")).get("status", "unknown")
+    return live_status(read_json(os.path.join(run_dir, "run.json")))
 
 
 def save_checkpoint(path: str, obj: dict) -> None:
@@ -210,7 +232,8 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self.info.get("status", "unknown")
+        """``done``, ``running``, ``interrupted`` (also a ``running`` run whose process died) or ``diverged``."""
+        return live_status(self.info)
 
     @property
     def test_metrics(self) -> Optional[dict]:

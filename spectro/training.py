@@ -20,6 +20,7 @@ end, with the best weights.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -40,10 +41,11 @@ from .files import write_json
 from .folds import Split, make_split, rows_of_ids
 from .loop import Diverged, LoopState, StopSignal, Trainer, set_rng_state
 from .metrics import HEADLINE, compute_metrics
-from .models.registry import get_entry
+from .models.registry import build, get_entry
+from .models.weights import load_state_dict_file
 from .recorder import RunRecorder, epoch_line, printer, write_history
-from .run import (Run, load_checkpoint, load_run, read_config, read_norm, read_run_info, read_split, save_dir,
-                  write_norm, write_run_info, write_split)
+from .run import (Run, load_checkpoint, load_run, read_config, read_norm, read_run_info, read_split, run_status,
+                  save_dir, write_norm, write_run_info, write_split)
 from .store import Store, open_store
 
 __all__ = ["train", "TrainingInterrupted", "check_store", "default_out", "changed_settings", "config_with"]
@@ -111,6 +113,7 @@ def train(
         cfg = _resumed_config(resume, model, config, settings)
     else:
         cfg = config_with(config, model, settings)
+    given = frozenset(settings) | frozenset(changed_settings(config))
     if get_entry(cfg.model).kind == "svm":
         if not dist.is_main:
             return None  # one process fits an SVM; the others have nothing to do
@@ -119,7 +122,7 @@ def train(
     device = select_device(cfg.device, local_rank=dist.local_rank)
     owner = dist.init(device)
     try:
-        job = _resume_job(resume, store, cfg) if resume is not None else _new_job(store, out, cfg, dist)
+        job = _resume_job(resume, store, cfg) if resume is not None else _new_job(store, out, cfg, dist, given)
         state, status, signalled = _train_net(job, dist, device, progress, on_epoch)
         # No process leaves (or starts the next fold) while another still talks to it.
         dist.barrier()
@@ -164,6 +167,12 @@ def changed_settings(config: Optional[TrainConfig]) -> set:
     return {k for k, v in config.to_dict().items() if default[k] != v}
 
 
+def _val_source(split: Split, cfg: TrainConfig) -> str:
+    if split.val_fold is not None:
+        return f"fold {split.val_fold}"
+    return f"hold-out of {cfg.val_fraction:.0%} of the training groups" if split.val.size else "none"
+
+
 def check_store(st: Store) -> None:
     """A store a classifier can learn from: two classes or more."""
     present = np.unique(st.y)
@@ -179,20 +188,36 @@ def default_out(out: Optional[str], model: str, dist: Distributed) -> str:
     return out
 
 
-def _new_job(store, out, cfg: TrainConfig, dist: Distributed) -> _Job:
-    """Check everything on every process, then rank 0 lays out the run directory."""
+def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset = frozenset()) -> _Job:
+    """Check everything on every process, then rank 0 lays out the run directory.
+
+    Everything that can fail is checked before the directory exists (model
+    options, the pretrained file, the batch size), so a refused run leaves
+    nothing behind that blocks the next try.
+    """
     if store is None:
         raise SpectroError("training needs a store (--store STORE)")
     st = store if isinstance(store, Store) else open_store(store)
     check_store(st)
-    split = make_split(st, cfg.test_fold, cfg.val_fold)
+    split = make_split(st, cfg.test_fold, cfg.val_fold, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    if get_entry(cfg.model).kind == "svm" and split.val.size:
+        # The SVM validates inside its own (group-aware) grid search: it trains on every non-test row.
+        split = Split(np.union1d(split.train, split.val), np.zeros(0, np.int64), split.test, split.test_fold, None)
     if np.unique(st.y[split.train]).size < 2:
         raise SpectroError(f"the training folds of {st.path} hold a single class; choose other folds")
     cfg = cfg.replace(test_fold=split.test_fold, val_fold=split.val_fold)  # record what was resolved
+    if get_entry(cfg.model).kind == "net":
+        cfg = _check_net(cfg, st, split, dist, given)
     run_dir = default_out(out, cfg.model, dist)
     if os.path.isfile(os.path.join(run_dir, "run.json")):
-        raise SpectroError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
-                           "or choose another --out")
+        if not _stillborn(run_dir):
+            raise SpectroError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+                               "or choose another --out")
+        if dist.is_main:
+            print(f"spectro: note: {run_dir} holds a run that stopped before its first checkpoint; "
+                  "starting it afresh", file=sys.stderr)
+            shutil.rmtree(run_dir)
+        dist.barrier()
     if os.path.exists(run_dir) and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
         raise SpectroError(f"--out {run_dir} exists and is not an empty directory")
     mean, std = norm_stats(st.features, split.train)
@@ -207,6 +232,34 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed) -> _Job:
         write_run_info(run_dir, st, cfg, split, status="running", epochs_done=0)
     dist.barrier()
     return _Job(run_dir, st, cfg, split, mean, std, None, False)
+
+
+def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, given: frozenset) -> TrainConfig:
+    """Model options, pretrained file and batch size of a network, checked before any file is written."""
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no time
+            build(cfg.model, len(st.labels), int(st.features.shape[1]), **cfg.model_options)
+    except TypeError as err:
+        raise SpectroError(f"{cfg.model}: bad --option ({err})") from None
+    if cfg.pretrained is not None:
+        load_state_dict_file(cfg.pretrained)  # a missing or unusable file fails here, in one line
+    per_process = split.train.size // dist.world_size
+    if cfg.batch_size > per_process:
+        if "batch_size" in given:
+            raise SpectroError(f"batch size {cfg.batch_size} is larger than the {per_process} training "
+                               "examples" + (" per process" if dist.enabled else "") + "; lower --batch-size")
+        if dist.is_main:
+            print(f"spectro: note: {split.train.size} training examples: batch size {per_process} "
+                  f"(the default {cfg.batch_size} is larger than the training set)", file=sys.stderr)
+        cfg = cfg.replace(batch_size=max(1, per_process))
+    return cfg
+
+
+def _stillborn(run_dir: str) -> bool:
+    """A run that failed before it wrote a checkpoint or a model, and whose process is gone."""
+    if os.path.exists(os.path.join(run_dir, "checkpoints")) or os.path.exists(os.path.join(run_dir, "model")):
+        return False
+    return run_status(run_dir) in ("interrupted", "diverged", "failed")
 
 
 def _resumed_config(run_dir: str, model, config, settings) -> TrainConfig:
@@ -288,7 +341,7 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
             torch.manual_seed(cfg.seed + dist.rank)  # augmentation: one stream per process
         say(f"training {cfg.model} on {device} ({precision.describe()}"
             f"{f', {dist.world_size} processes' if dist.enabled else ''}): {job.split.train.size} train, "
-            f"{job.split.val.size} validation (fold {job.split.val_fold}), {job.split.test.size} test "
+            f"{job.split.val.size} validation ({_val_source(job.split, cfg)}), {job.split.test.size} test "
             f"(fold {job.split.test_fold}) examples -> {run_dir}")
         recorder = RunRecorder(run_dir, st, cfg, job.split, clf, trainer, state, dist, say, on_epoch)
         status, signalled = "done", False
@@ -305,8 +358,8 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                     f"(best epoch {state.best_epoch})")
         except Diverged as err:
             recorder.status("diverged", error=str(err))
-            kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state.epoch \
-                else "no epoch finished, so there is no checkpoint"
+            kept = f"the last good checkpoint (epoch {recorder.saved_epoch}) is kept in {run_dir}" \
+                if recorder.saved_epoch else "no epoch finished, so there is no checkpoint"
             raise SpectroError(f"training diverged: {err}; {kept}; try a lower --lr"
                                + (" or --no-amp" if precision.dtype is not None else "")) from None
         except KeyboardInterrupt:

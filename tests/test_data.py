@@ -24,10 +24,10 @@ def fake_store(folds, names=None, y=None):
 
 def test_default_folds_plain():
     st = fake_store([1, 2, 3, 4, 5] * 4)
-    assert default_folds(st) == (5, 4)  # highest fold tests, the one before validates
-    assert default_folds(st, test_fold=1) == (1, 5)  # cyclic
+    assert default_folds(st) == (5, None)  # highest fold tests; validation is a hold-out, not a fold
+    assert default_folds(st, test_fold=1) == (1, None)
     assert default_folds(st, test_fold=3, val_fold=1) == (3, 1)
-    assert default_folds(fake_store([1, 2, 1, 2])) == (2, None)  # two folds: no validation fold
+    assert default_folds(fake_store([1, 2, 1, 2])) == (2, None)
 
 
 def test_default_folds_named_by_the_source():
@@ -49,7 +49,7 @@ def test_default_folds_errors(folds, kw, match):
 
 def test_make_split_partitions_rows_by_fold():
     folds = np.array([1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 3])
-    s = make_split(fake_store(folds), test_fold=3)
+    s = make_split(fake_store(folds), test_fold=3, val_fold=2)
     assert (s.test_fold, s.val_fold) == (3, 2)
     assert set(folds[s.test]) == {3} and set(folds[s.val]) == {2} and set(folds[s.train]) == {1, 4, 5}
     everything = np.concatenate([s.train, s.val, s.test])
@@ -58,7 +58,28 @@ def test_make_split_partitions_rows_by_fold():
     assert list(roles[s.test]) == ["test"] * 3 and list(roles[s.train]) == ["train"] * 6
     splits = cv_splits(fake_store(folds))
     assert [sp.test_fold for sp in splits] == [1, 2, 3, 4, 5]
-    assert [sp.val_fold for sp in splits] == [5, 1, 2, 3, 4]
+    assert [sp.val_fold for sp in splits] == [None] * 5  # validation: a hold-out inside each split
+
+
+def test_validation_holdout_is_group_aware_small_and_seeded():
+    rng = np.random.default_rng(0)
+    n = 400
+    groups = rng.integers(0, 40, n).astype(str)  # 40 speakers
+    y = rng.integers(0, 4, n)
+    folds = (np.array([int(g) for g in groups]) % 5) + 1  # whole speakers per fold
+    st = fake_store(folds, y=y)
+    st.groups = groups
+    s = make_split(st, test_fold=5)
+    assert s.val_fold is None and s.val.size > 0
+    train_g, val_g, test_g = (set(groups[r]) for r in (s.train, s.val, s.test))
+    assert not (val_g & train_g) and not (val_g & test_g) and not (train_g & test_g)
+    assert 0.08 <= len(val_g) / len(val_g | train_g) <= 0.2  # ~12.5 % of the training groups
+    assert sorted(np.concatenate([s.train, s.val, s.test]).tolist()) == list(range(n))
+    again = make_split(st, test_fold=5)
+    assert np.array_equal(again.val, s.val)  # seeded
+    other = make_split(st, test_fold=5, seed=1)
+    assert not np.array_equal(other.val, s.val)
+    assert make_split(st, test_fold=5, val_fraction=0).val.size == 0
 
 
 # --- normalisation --------------------------------------------------------------------

@@ -131,3 +131,12 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert tuple(choices["optimizer"]) == TrainConfig.CHOICES["optimizer"]
     pre = parser.parse_args(["preprocess", "src", "--out", "o"])
     assert pre.folds is None and pre.seed is None and pre.device is None  # left to preprocess()
+
+
+def test_every_module_has_a_layer():
+    import tomllib
+
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    named = {m.strip() for layer in contract["layers"] for m in layer.split("|")}
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {"models"}
+    assert modules - named == set()

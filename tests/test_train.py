@@ -92,7 +92,7 @@ def test_cli_train_writes_the_whole_run(store, tmp_path, capsys):
     assert FeatureConfig.from_dict(json.loads((out / "feature_config.json").read_text())) == st.config
     assert json.loads((out / "labels.json").read_text()) == st.labels
     cfg = TrainConfig.from_dict(json.loads((out / "train_config.json").read_text()))
-    assert (cfg.model, cfg.epochs, cfg.test_fold, cfg.val_fold) == ("cnn", 2, 5, 4)
+    assert (cfg.model, cfg.epochs, cfg.test_fold, cfg.val_fold) == ("cnn", 2, 5, None)  # validation: a hold-out
     assert cfg.model_options == {"dropout": 0.1} and cfg.lr is None  # unset options keep TrainConfig defaults
     rows = metric_rows(out, timing=True)
     assert [r["epoch"] for r in rows] == ["1", "2"]
@@ -105,7 +105,7 @@ def test_cli_train_writes_the_whole_run(store, tmp_path, capsys):
 
 
 def test_the_test_fold_touches_nothing_but_the_final_score(store, tmp_path):
-    run = train(store, "cnn", str(tmp_path / "run"), epochs=1, **FAST)
+    run = train(store, "cnn", str(tmp_path / "run"), epochs=1, val_fold=4, **FAST)  # a whole validation fold
     st = open_store(store)
     with open(os.path.join(run.path, "split.csv"), newline="") as f:
         split = list(csv.DictReader(f))
@@ -130,9 +130,9 @@ def test_trainer_validates_on_the_validation_fold_only(store, tmp_path, monkeypa
         return validate(self)
 
     monkeypatch.setattr(trainer_module.Trainer, "validate", spy)
-    train(store, "cnn", str(tmp_path / "run"), epochs=2, test_fold=2, **FAST)
+    train(store, "cnn", str(tmp_path / "run"), epochs=2, test_fold=2, val_fold=1, **FAST)
     st = open_store(store)
-    assert seen == [set(np.flatnonzero(st.folds == 1).tolist())] * 2  # val fold = the one before test fold 2
+    assert seen == [set(np.flatnonzero(st.folds == 1).tolist())] * 2  # the validation fold asked for
 
 
 # --- repeatability and resume ---------------------------------------------------------
@@ -249,7 +249,7 @@ def one_class_store(tmp_path_factory):
     (["--model", "resnet19"], "spectro: error: unknown model 'resnet19'; valid models: "),
     (["--model", "cnn", "--test-fold", "9"], "spectro: error: test fold 9 does not exist; the store has folds "
                                             "[1, 2, 3, 4, 5]"),
-    (["--model", "cnn", "--batch-size", "64"], "spectro: error: batch size 64 is larger than the 22 training "
+    (["--model", "cnn", "--batch-size", "64"], "spectro: error: batch size 64 is larger than the 25 training "
                                                "examples; lower --batch-size"),
     (["--model", "cnn", "--epochs", "0"], "spectro: error: invalid training setting: epochs must be at least 1"),
     (["--model", "cnn", "--device", "cuda"] if not torch.cuda.is_available() else ["--model", "cnn", "--device", "tpu"],
