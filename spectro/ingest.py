@@ -15,8 +15,10 @@ the previous store when its FeatureConfig fingerprint matches.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -34,9 +36,10 @@ from .config import FeatureConfig
 from .data import assign_folds
 from .env import select_device, versions
 from .errors import SpectroError
-from .features import SpectrogramImage, compute_images
+from .features import SpectrogramImage, compute_images, filterbank
+from .files import exclusive
 from .sources import Item, Source, discover
-from .store import StoreWriter, open_store
+from .store import StoreDamaged, StoreWriter, open_store
 
 __all__ = ["preprocess", "PreprocessResult"]
 
@@ -53,12 +56,15 @@ class PreprocessResult:
     skipped: Counter = field(default_factory=Counter)  # reason kind -> count
     ignored: Counter = field(default_factory=Counter)  # extension -> count
     seconds: float = 0.0
+    replaced_damaged: Optional[str] = None  # why the store found at ``store`` was damaged, if it was
 
     def summary_line(self) -> str:
         line = (
             f"wrote {self.written} images from {self.files} files ({self.classes} classes) to {self.store} "
             f"in {self.seconds:.1f} s"
         )
+        if self.replaced_damaged:
+            line = f"rebuilt damaged store ({self.replaced_damaged}): " + line
         if self.reused_files:
             line += f", {self.reused_files} files reused unchanged"
         n_skipped = sum(self.skipped.values())
@@ -109,35 +115,43 @@ def preprocess(
     t0 = time.perf_counter()
     if k_folds < 2:
         raise SpectroError(f"--folds must be at least 2, got {k_folds}")
+    if workers is not None and workers < 0:
+        raise SpectroError(f"--workers must be 0 or more, got {workers}")
+    if chunk_size < 1:
+        raise SpectroError(f"chunk_size must be at least 1, got {chunk_size}")
+    filterbank(config)  # refuses empty bands now, not in every worker
     device = str(select_device(device, kinds=("cuda", "cpu")))
     src = discover(source, **source_options)
-    reuse, old = _reusable(out, config)
-    writer = StoreWriter(out, config.image_shape)
-    try:
-        rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress, chunk_size)
-        if not rows:
-            raise SpectroError(
-                f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
-                f"({_reason_counts(errors).most_common(3)})"
-            )
-        folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
-        labels = sorted({r["label"] for r in rows}, key=_natural)
-        meta = {
-            "spectro_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "feature_config": config.to_dict(),
-            "fingerprint": config.fingerprint(),
-            "image_shape": list(config.image_shape),
-            "examples": len(rows),
-            "source": {"path": os.path.abspath(source), "kind": src.kind,
-                       **{k: v for k, v in source_options.items() if v is not None}},
-            "folds": folds_meta,
-            "versions": versions(),
-        }
-        writer.commit(rows, labels, meta, errors)
-    except BaseException:
-        writer.abort()
-        raise
+    # The lock sits beside ``out`` (the store itself is swapped by a rename).
+    with exclusive(out, what="store"), _disk_full_is_one_line(out):
+        reuse, old, damaged = _reusable(out, config)
+        writer = StoreWriter(out, config.image_shape)
+        try:
+            rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress,
+                                                   chunk_size)
+            if not rows:
+                raise SpectroError(
+                    f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
+                    f"({_reason_counts(errors).most_common(3)})"
+                )
+            folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
+            labels = sorted({r["label"] for r in rows}, key=_natural)
+            meta = {
+                "spectro_version": __version__,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "feature_config": config.to_dict(),
+                "fingerprint": config.fingerprint(),
+                "image_shape": list(config.image_shape),
+                "examples": len(rows),
+                "source": {"path": os.path.abspath(source), "kind": src.kind,
+                           **{k: v for k, v in source_options.items() if v is not None}},
+                "folds": folds_meta,
+                "versions": versions(),
+            }
+            writer.commit(rows, labels, meta, errors)
+        except BaseException:
+            writer.abort()
+            raise
     return PreprocessResult(
         store=out,
         written=len(rows),
@@ -147,7 +161,37 @@ def preprocess(
         skipped=_reason_counts(errors),
         ignored=src.ignored,
         seconds=time.perf_counter() - t0,
+        replaced_damaged=damaged,
     )
+
+
+class _disk_full_is_one_line:
+    """Turn a full disk (or quota) while writing ``out`` into one SpectroError line.
+
+    Runs around the whole write, whose own ``except`` has already dropped
+    the temporary store, so the previous store is exactly as it was.
+    """
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            kind = "no space left" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+            raise SpectroError(
+                f"{kind} on {_mount_point(self.out)} while writing {self.out}; nothing was changed"
+            ) from None
+
+
+def _mount_point(path: str) -> str:
+    """The mount point of the file system that holds (or will hold) ``path``: the device named to the user."""
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 # -- the work loop ---------------------------------------------------------
@@ -197,6 +241,11 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
                     bounds = done["ok"][it.rel]
                     block = images[offset : offset + len(bounds)]
                     offset += len(bounds)
+                    if not np.isfinite(block).all():
+                        # Last guard: no NaN/inf image enters the store (e.g. --no-db power
+                        # beyond float16's 65504); the STFT itself cannot overflow.
+                        errors.append((it.rel, "non-finite image: values beyond the float16 range of the store"))
+                        continue
                 else:
                     continue
                 writer.append(block)
@@ -225,7 +274,11 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(cfg: FeatureConfig, in_worker: bool, single_thread: bool = True) -> None:
-    if single_thread:
+    if single_thread:  # in a pool process
+        # The main process handles Ctrl-C and SIGTERM, then terminates the pool
+        # with SIGTERM: a worker just dies, without a traceback of its own.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         torch.set_num_threads(1)
         from threadpoolctl import threadpool_limits
 
@@ -301,14 +354,20 @@ def _signature(path: str) -> tuple[int, int]:
 
 
 def _reusable(out: str, cfg: FeatureConfig):
-    """``rel -> (size, mtime_ns, rows)`` of the previous store, if its config matches."""
+    """``rel -> (size, mtime_ns, rows)`` of the previous store, if its config matches.
+
+    Also returns why the previous store is damaged (None if it is whole or
+    absent): a damaged store is rebuilt from scratch, nothing reused from it.
+    """
     try:
         old = open_store(out)
+    except StoreDamaged as err:
+        return {}, None, err.what
     except SpectroError:
-        return {}, None
-    if old.meta.get("fingerprint") != cfg.fingerprint():
-        return {}, None
-    return old.file_rows(), old
+        return {}, None, None
+    if old.meta.get("fingerprint") != cfg.fingerprint() or old.meta.get("finite") is not True:
+        return {}, None, None  # another config, or a store from before images were checked finite
+    return old.file_rows(), old, None
 
 
 def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int) -> dict[str, Any]:
