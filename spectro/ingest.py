@@ -15,6 +15,7 @@ the previous store when its FeatureConfig fingerprint matches.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing as mp
 import os
@@ -24,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -124,34 +125,41 @@ def preprocess(
     src = discover(source, **source_options)
     # The lock sits beside ``out`` (the store itself is swapped by a rename).
     with exclusive(out, what="store"), _disk_full_is_one_line(out):
-        reuse, old, damaged = _reusable(out, config)
-        writer = StoreWriter(out, config.image_shape)
-        try:
-            rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress,
-                                                   chunk_size)
-            if not rows:
-                raise SpectroError(
-                    f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
-                    f"({_reason_counts(errors).most_common(3)})"
-                )
-            folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
-            labels = sorted({r["label"] for r in rows}, key=_natural)
-            meta = {
-                "spectro_version": __version__,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "feature_config": config.to_dict(),
-                "fingerprint": config.fingerprint(),
-                "image_shape": list(config.image_shape),
-                "examples": len(rows),
-                "source": {"path": os.path.abspath(source), "kind": src.kind,
-                           **{k: v for k, v in source_options.items() if v is not None}},
-                "folds": folds_meta,
-                "versions": versions(),
-            }
-            writer.commit(rows, labels, meta, errors)
-        except BaseException:
-            writer.abort()
-            raise
+        return _build(src, source, out, config, k_folds, seed, workers, device, progress, chunk_size,
+                      source_options, t0)
+
+
+def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: int, seed: int,
+           workers: Optional[int], device: str, progress: bool, chunk_size: int,
+           source_options: dict[str, Any], t0: float) -> PreprocessResult:
+    """Write the store ``out`` from the discovered ``src`` (the lock is held)."""
+    reuse, old, damaged = _reusable(out, config)
+    writer = StoreWriter(out, config.image_shape)
+    try:
+        rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress, chunk_size)
+        if not rows:
+            raise SpectroError(
+                f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
+                f"({_reason_counts(errors).most_common(3)})"
+            )
+        folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
+        labels = sorted({r["label"] for r in rows}, key=_natural)
+        meta = {
+            "spectro_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "feature_config": config.to_dict(),
+            "fingerprint": config.fingerprint(),
+            "image_shape": list(config.image_shape),
+            "examples": len(rows),
+            "source": {"path": os.path.abspath(source), "kind": src.kind,
+                       **{k: v for k, v in source_options.items() if v is not None}},
+            "folds": folds_meta,
+            "versions": versions(),
+        }
+        writer.commit(rows, labels, meta, errors)
+    except BaseException:
+        writer.abort()
+        raise
     return PreprocessResult(
         store=out,
         written=len(rows),
@@ -165,25 +173,20 @@ def preprocess(
     )
 
 
-class _disk_full_is_one_line:
+@contextlib.contextmanager
+def _disk_full_is_one_line(out: str) -> Iterator[None]:
     """Turn a full disk (or quota) while writing ``out`` into one SpectroError line.
 
-    Runs around the whole write, whose own ``except`` has already dropped
-    the temporary store, so the previous store is exactly as it was.
+    Wraps the whole write, whose own ``except`` has already dropped the
+    temporary store: the previous store is exactly as it was.
     """
-
-    def __init__(self, out: str) -> None:
-        self.out = out
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            kind = "no space left" if exc.errno == errno.ENOSPC else "disk quota exceeded"
-            raise SpectroError(
-                f"{kind} on {_mount_point(self.out)} while writing {self.out}; nothing was changed"
-            ) from None
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        kind = "no space left" if err.errno == errno.ENOSPC else "disk quota exceeded"
+        raise SpectroError(f"{kind} on {_mount_point(out)} while writing {out}; nothing was changed") from None
 
 
 def _mount_point(path: str) -> str:
