@@ -9,6 +9,7 @@ and goes on.
 from __future__ import annotations
 
 import os
+import struct
 from typing import Optional
 
 import numpy as np
@@ -57,12 +58,20 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
     Raises
     ------
     BadInput
-        Empty, truncated or undecodable files.
+        Empty, truncated or undecodable files. A file holding fewer frames
+        than its header announces is ``truncated`` (libsndfile would
+        quietly return the frames present, and the clip would be padded).
     """
     try:
         if os.path.getsize(path) == 0:
             raise BadInput("empty file (0 bytes)")
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as f:
+            announced = f.frames
+            data = f.read(dtype="float32", always_2d=True)
+            sr = f.samplerate
+        # libsndfile trims a WAV/AIFF's frame count to the bytes present, so
+        # read what the header itself says.
+        announced = max(announced, header_frames(path) or 0)
     except BadInput:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
@@ -71,8 +80,49 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
         raise BadInput(f"cannot read: {err.strerror or first_line(err)[:200]}") from None
     if data.size == 0:
         raise BadInput("no samples")
+    if data.shape[0] < announced:
+        raise BadInput(f"truncated: the header announces {announced} frames, the file holds {data.shape[0]}")
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (n,) mono
     return resample(y, orig_sr=sr, target_sr=sample_rate)
+
+
+def header_frames(path: str) -> Optional[int]:
+    """Frames announced by a WAV (RIFF) or AIFF header, or None for other formats.
+
+    WAV: the ``data`` chunk's byte size over the ``fmt `` block size; AIFF:
+    ``numSampleFrames`` of the ``COMM`` chunk. A size of 0 or 0xFFFFFFFF
+    (written by a recorder that never finished the header, or RF64) tells
+    nothing and gives None.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12:
+            return None
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            order = "<"
+        elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+            order = ">"
+        else:
+            return None
+        block = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+            if order == ">" and cid == b"COMM":
+                body = f.read(6)
+                return struct.unpack(">I", body[2:6])[0] if len(body) == 6 else None
+            if cid == b"fmt ":
+                body = f.read(min(size, 16))
+                block = struct.unpack("<H", body[12:14])[0] if len(body) >= 14 else None
+                f.seek(size - len(body) + (size & 1), os.SEEK_CUR)
+                continue
+            if cid == b"data":
+                if not block or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block
+            f.seek(size + (size & 1), os.SEEK_CUR)  # chunks are padded to an even size
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:

@@ -15,7 +15,9 @@ import dataclasses
 import inspect
 import json
 import os
+import signal
 import sys
+import threading
 from typing import Any, Optional, Sequence
 
 import spectro
@@ -205,14 +207,42 @@ def _add_train_parser(sub) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    terminated: list[int] = []
+    in_main_thread = threading.current_thread() is threading.main_thread()  # handlers can be set only there
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt(terminated)) if in_main_thread else None
     try:
-        return _COMMANDS[args.command](args)
+        rc = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit
+        return rc
     except SpectroError as err:
         print(f"spectro: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("spectro: interrupted; nothing already written was changed", file=sys.stderr)
-        return 130
+        what = "terminated" if terminated else "interrupted"
+        print(f"spectro: {what}; nothing already written was changed", file=sys.stderr)
+        return 143 if terminated else 130
+    except BrokenPipeError:
+        # The reader went away (`spectro info STORE | head`): stop quietly, as
+        # other command-line tools do. What is still buffered for the closed
+        # pipe goes to /dev/null, or Python would report it again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell shows for a tool ended by the closed pipe
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _raise_interrupt(flag: list[int]):
+    """A SIGTERM handler that unwinds like Ctrl-C (temporary files removed, workers stopped).
+
+    ``flag`` gets the signal number, so the exit status can say which it was.
+    """
+
+    def handler(signum, frame):
+        flag.append(signum)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def _cmd_preprocess(args: argparse.Namespace) -> int:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from .errors import SpectroError
 
 __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "PADS", "OPTIMIZERS", "SCHEDULES",
-           "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS"]
+           "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
+           "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS"]
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 FREQ_SCALES = ("linear", "mel", "log")
@@ -31,6 +34,8 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 OPTIMIZER_DEFAULTS = {"sgd": (0.05, 5e-4), "adamw": (1e-3, 0.05)}
 #: ``--time-shift`` given without a value: shift by up to this fraction of the width.
 TIME_SHIFT_FRACTION = 0.1
+MAX_SAMPLE_RATE = 384_000  # the highest rate of common audio hardware; above it, a typo is likelier than a signal
+MAX_IMAGE_PIXELS = 2**25  # 64 MB per float16 image: beyond this, one image no longer fits a training batch
 
 
 class _Config:
@@ -64,6 +69,54 @@ class _Config:
         if unknown:
             raise SpectroError(f"unknown {self._what} setting(s): {sorted(unknown)}")
         return dataclasses.replace(self, **changes)
+
+
+def check_types(obj: Any, *, source: Optional[str] = None) -> None:
+    """Check every field of the dataclass instance ``obj`` against its annotation.
+
+    Understands ``int``, ``float`` (an int is accepted; NaN and infinities
+    are not), ``bool``, ``str``, ``dict``, ``list``, ``tuple``,
+    ``Optional[...]`` and ``Any``; other annotations are not checked. A bool
+    is not accepted where a number is expected, though Python would.
+
+    Raises
+    ------
+    SpectroError
+        Naming ``source`` (e.g. the JSON file the values came from), the
+        field and the offending value.
+    """
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        problem = _type_problem(value, hints.get(f.name, Any))
+        if problem:
+            where = f"{source}: " if source else ""
+            raise SpectroError(f"{where}field {f.name!r} must be {problem}, got {value!r}")
+
+
+def _type_problem(value: Any, hint: Any) -> Optional[str]:
+    """What ``value`` should have been to match ``hint`` (None when it matches)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        problems = [_type_problem(value, a) for a in inner]
+        if any(p is None for p in problems):
+            return None
+        return " or ".join(p for p in problems if p) + (" or null" if type(None) in args else "")
+    kind = origin or hint
+    if kind is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if kind is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "a number"
+        return None if math.isfinite(value) else "a finite number"
+    if kind in (str, dict, list, tuple):
+        return None if isinstance(value, kind) else f"a {kind.__name__}"
+    return None  # Any, Literal, classes...: not checked here
 
 
 @dataclass(frozen=True)
@@ -119,8 +172,14 @@ class FeatureConfig(_Config):
         def bad(msg: str) -> SpectroError:
             return SpectroError(f"invalid feature setting: {msg}")
 
+        try:
+            check_types(self)  # before any comparison: "big" <= 0 would be a TypeError, NaN passes every test
+        except SpectroError as err:
+            raise bad(str(err)) from None
         if self.sample_rate <= 0:
             raise bad(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.sample_rate > MAX_SAMPLE_RATE:
+            raise bad(f"sample_rate {self.sample_rate} Hz is above {MAX_SAMPLE_RATE} Hz; is it a typo?")
         if self.duration <= 0:
             raise bad(f"duration must be positive, got {self.duration}")
         if self.window is not None and self.window <= 0:
@@ -157,6 +216,12 @@ class FeatureConfig(_Config):
             raise bad(
                 f"a {self.segment_seconds:g} s segment is shorter than one STFT frame "
                 f"(n_fft={self.n_fft} samples at {self.sample_rate} Hz)"
+            )
+        if self.n_freq * self.n_frames > MAX_IMAGE_PIXELS:
+            raise bad(
+                f"one image would be {self.n_freq} x {self.n_frames} pixels "
+                f"({self.n_freq * self.n_frames * 2 / 2**20:.0f} MB in float16), more than "
+                f"{MAX_IMAGE_PIXELS * 2 // 2**20} MB; use a shorter duration, a larger hop_length or fewer bands"
             )
 
     # -- derived quantities ------------------------------------------------
@@ -296,6 +361,11 @@ class TrainConfig(_Config):
     def __post_init__(self) -> None:
         def bad(msg: str) -> SpectroError:
             return SpectroError(f"invalid training setting: {msg}")
+
+        try:
+            check_types(self)  # "epochs": "ten" in a hand-edited train_config.json is one line, not a TypeError
+        except SpectroError as err:
+            raise bad(str(err)) from None
 
         if self.epochs < 1:
             raise bad(f"epochs must be at least 1, got {self.epochs}")

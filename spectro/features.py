@@ -19,8 +19,13 @@ import torchaudio
 from torch import nn
 
 from .config import FeatureConfig
+from .errors import SpectroError
 
 __all__ = ["SpectrogramImage", "filterbank", "frequencies", "power_to_db", "compute_images"]
+
+# Peak amplitude x n_fft below which a float32 power spectrum cannot overflow:
+# |STFT| <= peak * n_fft, so power <= 1e30, far below float32's 3.4e38.
+_FLOAT32_SAFE = 1e15
 
 _WINDOW_FNS = {
     "hann": torch.hann_window,
@@ -47,9 +52,11 @@ def filterbank(cfg: FeatureConfig) -> Optional[torch.Tensor]:
     if cfg.freq_scale == "linear":
         return None
     if cfg.freq_scale == "mel":
-        fb = torchaudio.functional.melscale_fbanks(
-            n_freqs, cfg.f_low, cfg.f_high, cfg.n_mels, cfg.sample_rate, norm="slaney", mel_scale="slaney"
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchaudio's own empty-filter warning; ours below is an error
+            fb = torchaudio.functional.melscale_fbanks(
+                n_freqs, cfg.f_low, cfg.f_high, cfg.n_mels, cfg.sample_rate, norm="slaney", mel_scale="slaney"
+            )
     else:
         edges = _log_edges(cfg)
         bins = np.linspace(0, cfg.sample_rate / 2, n_freqs)[:, None]  # (n_freqs, 1)
@@ -63,14 +70,27 @@ def filterbank(cfg: FeatureConfig) -> Optional[torch.Tensor]:
         fall = (hi - bins) / (hi - mid)
         tri = np.maximum(0.0, np.minimum(rise, fall)) * (2.0 / (hi - lo))  # (n_freqs, n_mels)
         fb = torch.from_numpy(tri.astype(np.float32))
-    empty = int((fb.max(dim=0).values == 0).sum())
+    empty = torch.nonzero(fb.max(dim=0).values == 0).flatten().tolist()
     if empty:
-        warnings.warn(
-            f"{empty} of {cfg.n_mels} {cfg.freq_scale} filters fall between FFT bins and are empty; "
-            f"use a larger n_fft, fewer bands or a higher fmin",
-            stacklevel=2,
+        # An empty band is a constant row in every image: refused rather than stored.
+        raise SpectroError(
+            f"{len(empty)} of {cfg.n_mels} {cfg.freq_scale} bands are empty (bands {_ranges(empty)}, counted "
+            f"from 0): they fall between the FFT bins of n_fft={cfg.n_fft}; use a larger n_fft, fewer bands "
+            f"or a higher fmin"
         )
     return fb
+
+
+def _ranges(ids: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"`` (the middle elided past 8 ranges)."""
+    parts, start = [], ids[0]
+    for prev, cur in zip(ids, ids[1:] + [None]):
+        if cur != prev + 1:
+            parts.append(f"{start}-{prev}" if prev != start else str(start))
+            start = cur
+    if len(parts) > 8:  # one readable line
+        parts = parts[:6] + ["...", parts[-1]]
+    return ", ".join(parts)
 
 
 def frequencies(cfg: FeatureConfig) -> np.ndarray:
@@ -124,22 +144,28 @@ class SpectrogramImage(nn.Module):
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
+        window, fb = self.window, self.fb
+        if waves.numel() and float(waves.abs().amax()) * cfg.n_fft > _FLOAT32_SAFE:
+            # Finite but huge samples (a float WAV can hold 1e38) overflow a float32
+            # power spectrum to inf, and inf * 0 in the filterbank to NaN; float64
+            # holds their power exactly enough, and their dB values fit any image.
+            waves, window, fb = waves.double(), window.double(), fb.double()
         stft = torch.stft(
-            waves, cfg.n_fft, cfg.hop_length, cfg.win_length, window=self.window, center=cfg.center,
+            waves, cfg.n_fft, cfg.hop_length, cfg.win_length, window=window, center=cfg.center,
             pad_mode="constant",  # librosa >= 0.10 pads with zeros too
             return_complex=True,
         )  # (batch, n_fft // 2 + 1, T)
         spec = stft.real.square() + stft.imag.square()
         if cfg.power == 1.0:
             spec = spec.sqrt()
-        if self.fb.numel():
-            spec = torch.matmul(self.fb, spec)  # (F, n_fft // 2 + 1) @ (batch, n_fft // 2 + 1, T) -> (batch, F, T)
+        if fb.numel():
+            spec = torch.matmul(fb, spec)  # (F, n_fft // 2 + 1) @ (batch, n_fft // 2 + 1, T) -> (batch, F, T)
         if cfg.db:
             if cfg.power == 2.0:
                 spec = power_to_db(spec, multiplier=10.0, amin=1e-10, top_db=cfg.top_db)
             else:
                 spec = power_to_db(spec, multiplier=20.0, amin=1e-5, top_db=cfg.top_db)
-        return spec.unsqueeze(1)  # (batch, 1, F, T)
+        return spec.to(self.window.dtype).unsqueeze(1)  # (batch, 1, F, T)
 
 
 def compute_images(
@@ -159,5 +185,6 @@ def compute_images(
     with torch.inference_mode():
         for i in range(0, segs.shape[0], batch_size):
             x = torch.from_numpy(np.ascontiguousarray(segs[i : i + batch_size])).to(device, non_blocking=True)
-            out[i : i + x.shape[0]] = extractor(x).cpu().numpy()
+            with np.errstate(over="ignore"):  # beyond float16 becomes inf: preprocess skips such images, named
+                out[i : i + x.shape[0]] = extractor(x).cpu().numpy()
     return out

@@ -1,20 +1,24 @@
-"""Files of stores and runs: JSON and CSV with atomic writes and one-line errors on read, and directory swaps."""
+"""Files of stores and runs: JSON and CSV with atomic writes and one-line errors on read, modes that
+follow the umask, directory swaps, and an exclusive lock on an output path."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import json
 import os
 import shutil
 import tempfile
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .errors import SpectroError
 
-__all__ = ["read_json", "write_json", "read_csv", "write_csv", "swap_dir", "recover_dir"]
+__all__ = ["read_json", "write_json", "read_csv", "write_csv", "swap_dir", "recover_dir", "umask_mode",
+           "make_temp_dir", "exclusive", "lock_path"]
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -60,6 +64,7 @@ class _atomic:
 
     def __enter__(self):
         fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
+        os.fchmod(fd, umask_mode(0o666))  # mkstemp makes 0600; a written file should read like any other
         self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
         return self.f
 
@@ -69,6 +74,70 @@ class _atomic:
             os.replace(self.tmp, self.path)
         else:
             os.unlink(self.tmp)
+
+
+def umask_mode(mode: int) -> int:
+    """``mode`` with the process umask applied, as ``open``/``mkdir`` would (0o666 -> 0o644 under 022)."""
+    return mode & ~_umask()
+
+
+def _umask() -> int:
+    # Linux shows the umask without changing it; elsewhere set and restore it.
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(*, prefix: str, dir: str) -> str:
+    """A new temporary directory like :func:`tempfile.mkdtemp`, with the umask's mode instead of 0700.
+
+    For directories renamed into place (a store, a run): once renamed, they
+    should be as readable as any directory the user creates.
+    """
+    path = tempfile.mkdtemp(prefix=prefix, dir=dir)
+    os.chmod(path, umask_mode(0o777))
+    return path
+
+
+def lock_path(path: str) -> str:
+    """The lock file of output ``path``: hidden beside it, because ``path`` itself is swapped by a rename."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, f".{name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
+    """Hold an exclusive lock on output ``path`` (a store, a run directory) for the ``with`` block.
+
+    A second process that asks for the same lock fails at once rather than
+    racing to write the same output. The lock is an OS lock (``flock``) on
+    the file :func:`lock_path`: it goes away with the process, so a killed
+    run never leaves a stale lock. The lock file itself is left in place
+    (removing it would let two processes lock two different files).
+
+    Raises
+    ------
+    SpectroError
+        "another process is writing ``what`` ``path`` (lock ``FILE``)".
+    """
+    lock_file = lock_path(path)
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+    lock = FileLock(lock_file, timeout=0, mode=umask_mode(0o666))
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SpectroError(f"another process is writing {what} {path} (lock {lock_file})") from None
+    try:
+        yield lock_file
+    finally:
+        lock.release()
 
 
 def _json_default(obj: Any) -> Any:

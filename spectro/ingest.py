@@ -15,14 +15,17 @@ the previous store when its FeatureConfig fingerprint matches.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -35,9 +38,10 @@ from .folds import assign_folds
 from .infer import describe, infer_config
 from .env import select_device, versions
 from .errors import SpectroError
-from .features import SpectrogramImage, compute_images
+from .features import SpectrogramImage, compute_images, filterbank
+from .files import exclusive
 from .sources import Item, Source, discover
-from .store import StoreWriter, open_store
+from .store import StoreDamaged, StoreWriter, open_store
 
 __all__ = ["preprocess", "PreprocessResult"]
 
@@ -54,12 +58,15 @@ class PreprocessResult:
     skipped: Counter = field(default_factory=Counter)  # reason kind -> count
     ignored: Counter = field(default_factory=Counter)  # extension -> count
     seconds: float = 0.0
+    replaced_damaged: Optional[str] = None  # why the store found at ``store`` was damaged, if it was
 
     def summary_line(self) -> str:
         line = (
             f"wrote {self.written} images from {self.files} files ({self.classes} classes) to {self.store} "
             f"in {self.seconds:.1f} s"
         )
+        if self.replaced_damaged:
+            line = f"rebuilt damaged store ({self.replaced_damaged}): " + line
         if self.reused_files:
             line += f", {self.reused_files} files reused unchanged"
         n_skipped = sum(self.skipped.values())
@@ -118,6 +125,10 @@ def preprocess(
     t0 = time.perf_counter()
     if k_folds < 2:
         raise SpectroError(f"--folds must be at least 2, got {k_folds}")
+    if workers is not None and workers < 0:
+        raise SpectroError(f"--workers must be 0 or more, got {workers}")
+    if chunk_size < 1:
+        raise SpectroError(f"chunk_size must be at least 1, got {chunk_size}")
     device = str(select_device(device, kinds=("cuda", "cpu")))
     src = discover(source, **source_options)
     if infer is None:
@@ -128,7 +139,18 @@ def preprocess(
         config, inferred = infer_config(src.items, config, infer, seed=seed)
         if inferred:
             print(f"spectro: {describe(inferred, config)}", file=sys.stderr, flush=True)
-    reuse, old = _reusable(out, config)
+    filterbank(config)  # refuses empty bands now, not in every worker
+    # The lock sits beside ``out`` (the store itself is swapped by a rename).
+    with exclusive(out, what="store"), _disk_full_is_one_line(out):
+        return _build(src, source, out, config, k_folds, seed, workers, device, progress, chunk_size,
+                      source_options, t0, inferred)
+
+
+def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: int, seed: int,
+           workers: Optional[int], device: str, progress: bool, chunk_size: int,
+           source_options: dict[str, Any], t0: float, inferred: dict) -> PreprocessResult:
+    """Write the store ``out`` from the discovered ``src`` (the lock is held)."""
+    reuse, old, damaged = _reusable(out, config)
     writer = StoreWriter(out, config.image_shape)
     try:
         rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress, chunk_size)
@@ -165,7 +187,32 @@ def preprocess(
         skipped=_reason_counts(errors),
         ignored=src.ignored,
         seconds=time.perf_counter() - t0,
+        replaced_damaged=damaged,
     )
+
+
+@contextlib.contextmanager
+def _disk_full_is_one_line(out: str) -> Iterator[None]:
+    """Turn a full disk (or quota) while writing ``out`` into one SpectroError line.
+
+    Wraps the whole write, whose own ``except`` has already dropped the
+    temporary store: the previous store is exactly as it was.
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        kind = "no space left" if err.errno == errno.ENOSPC else "disk quota exceeded"
+        raise SpectroError(f"{kind} on {_mount_point(out)} while writing {out}; nothing was changed") from None
+
+
+def _mount_point(path: str) -> str:
+    """The mount point of the file system that holds (or will hold) ``path``: the device named to the user."""
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 # -- the work loop ---------------------------------------------------------
@@ -215,6 +262,11 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
                     bounds = done["ok"][it.rel]
                     block = images[offset : offset + len(bounds)]
                     offset += len(bounds)
+                    if not np.isfinite(block).all():
+                        # Last guard: no NaN/inf image enters the store (e.g. --no-db power
+                        # beyond float16's 65504); the STFT itself cannot overflow.
+                        errors.append((it.rel, "non-finite image: values beyond the float16 range of the store"))
+                        continue
                 else:
                     continue
                 writer.append(block)
@@ -243,7 +295,11 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(cfg: FeatureConfig, in_worker: bool, single_thread: bool = True) -> None:
-    if single_thread:
+    if single_thread:  # in a pool process
+        # The main process handles Ctrl-C and SIGTERM, then terminates the pool
+        # with SIGTERM: a worker just dies, without a traceback of its own.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         torch.set_num_threads(1)
         from threadpoolctl import threadpool_limits
 
@@ -319,14 +375,20 @@ def _signature(path: str) -> tuple[int, int]:
 
 
 def _reusable(out: str, cfg: FeatureConfig):
-    """``rel -> (size, mtime_ns, rows)`` of the previous store, if its config matches."""
+    """``rel -> (size, mtime_ns, rows)`` of the previous store, if its config matches.
+
+    Also returns why the previous store is damaged (None if it is whole or
+    absent): a damaged store is rebuilt from scratch, nothing reused from it.
+    """
     try:
         old = open_store(out)
+    except StoreDamaged as err:
+        return {}, None, err.what
     except SpectroError:
-        return {}, None
-    if old.meta.get("fingerprint") != cfg.fingerprint():
-        return {}, None
-    return old.file_rows(), old
+        return {}, None, None
+    if old.meta.get("fingerprint") != cfg.fingerprint() or old.meta.get("finite") is not True:
+        return {}, None, None  # another config, or a store from before images were checked finite
+    return old.file_rows(), old, None
 
 
 def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int) -> dict[str, Any]:

@@ -195,19 +195,36 @@ def _manifest(
 ) -> Source:
     if not os.path.isfile(manifest):
         raise SpectroError(f"manifest not found: {manifest}")
-    with open(manifest, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
-        columns = rows[0].keys() if rows else []
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as err:
+        raise SpectroError(
+            f"manifest {manifest} is not UTF-8 text (it holds the byte {err.object[err.start]:#04x}); "
+            f"save it as UTF-8"
+        ) from None
+    except csv.Error as err:
+        raise SpectroError(f"manifest {manifest} is not a readable CSV file: {err}") from None
+    columns = [c for c in rows[0].keys() if c is not None] if rows else []
     if not rows:
         raise SpectroError(f"manifest {manifest} has no rows")
     for col in (path_col, label_col, fold_col, group_col):
         if col is not None and col not in columns:
             raise SpectroError(f"manifest {manifest} has no column {col!r} (columns: {', '.join(columns)})")
     src = Source(kind, root, [])
-    raw_folds = [row[fold_col].strip() for row in rows] if fold_col else []
+    # A short row leaves its missing fields None (csv.DictReader's restval).
+    raw_folds = [(row[fold_col] or "").strip() for row in rows] if fold_col else []
     fold_ids, src.fold_names = _fold_ids(raw_folds)
     for i, row in enumerate(rows):
-        rel = path_fmt.format(**row) if path_fmt else row[path_col].strip()
+        if path_fmt:
+            fields = {k: (v or "").strip() for k, v in row.items() if k is not None}  # None: extra fields
+            needed = re.findall(r"{(\w+)}", path_fmt)
+            rel = path_fmt.format(**fields) if all(fields.get(k) for k in needed) else ""
+        else:
+            rel = (row[path_col] or "").strip()
+        if not rel:
+            src.errors.append((f"{os.path.basename(manifest)} row {i + 2}", f"no path (manifest row {i + 2})"))
+            continue
         path = rel if os.path.isabs(rel) else os.path.join(root, rel)
         label = (row[label_col] or "").strip()
         if not os.path.isfile(path):

@@ -19,6 +19,7 @@ end, with the best weights.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -37,7 +38,7 @@ from .distributed import Distributed
 from .env import choose_precision, select_device
 from .errors import SpectroError
 from .evaluation import evaluate
-from .files import write_json
+from .files import exclusive, write_json
 from .folds import Split, make_split, rows_of_ids
 from .loop import Diverged, LoopState, StopSignal, Trainer, set_rng_state
 from .metrics import HEADLINE, compute_metrics
@@ -114,22 +115,27 @@ def train(
     else:
         cfg = config_with(config, model, settings)
     given = frozenset(settings) | frozenset(changed_settings(config))
-    if get_entry(cfg.model).kind == "svm":
-        if not dist.is_main:
-            return None  # one process fits an SVM; the others have nothing to do
-        job = _resume_job(resume, store, cfg) if resume is not None else _new_job(store, out, cfg, Distributed())
-        return _train_svm(job, progress, given=set(settings) | changed_settings(config))
-    device = select_device(cfg.device, local_rank=dist.local_rank)
-    owner = dist.init(device)
-    try:
-        job = _resume_job(resume, store, cfg) if resume is not None else _new_job(store, out, cfg, dist, given)
-        state, status, signalled = _train_net(job, dist, device, progress, on_epoch)
-        # No process leaves (or starts the next fold) while another still talks to it.
-        dist.barrier()
-    finally:
-        if owner:
-            dist.close()
-    return _finish(job, dist, state, status, printer(progress and dist.is_main), signalled)
+    # The run directory is locked (rank 0) from before its first file to the end: two `train`s
+    # into one folder do not race; the second says another process is writing there.
+    with contextlib.ExitStack() as lock:
+        if get_entry(cfg.model).kind == "svm":
+            if not dist.is_main:
+                return None  # one process fits an SVM; the others have nothing to do
+            job = _resume_job(resume, store, cfg, lock) if resume is not None \
+                else _new_job(store, out, cfg, Distributed(), given, lock)
+            return _train_svm(job, progress, given=set(given))
+        device = select_device(cfg.device, local_rank=dist.local_rank)
+        owner = dist.init(device)
+        try:
+            job = _resume_job(resume, store, cfg, lock) if resume is not None \
+                else _new_job(store, out, cfg, dist, given, lock)
+            state, status, signalled = _train_net(job, dist, device, progress, on_epoch)
+            # No process leaves (or starts the next fold) while another still talks to it.
+            dist.barrier()
+        finally:
+            if owner:
+                dist.close()
+        return _finish(job, dist, state, status, printer(progress and dist.is_main), signalled)
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +194,8 @@ def default_out(out: Optional[str], model: str, dist: Distributed) -> str:
     return out
 
 
-def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset = frozenset()) -> _Job:
+def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset = frozenset(),
+             lock: Optional[contextlib.ExitStack] = None) -> _Job:
     """Check everything on every process, then rank 0 lays out the run directory.
 
     Everything that can fail is checked before the directory exists (model
@@ -199,6 +206,7 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
         raise SpectroError("training needs a store (--store STORE)")
     st = store if isinstance(store, Store) else open_store(store)
     check_store(st)
+    st.check_finite()  # a NaN image would poison the normalisation and every epoch
     split = make_split(st, cfg.test_fold, cfg.val_fold, val_fraction=cfg.val_fraction, seed=cfg.seed)
     if get_entry(cfg.model).kind == "svm" and split.val.size:
         # The SVM validates inside its own (group-aware) grid search: it trains on every non-test row.
@@ -209,6 +217,8 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
     if get_entry(cfg.model).kind == "net":
         cfg = _check_net(cfg, st, split, dist, given)
     run_dir = default_out(out, cfg.model, dist)
+    if lock is not None and dist.is_main:
+        lock.enter_context(exclusive(run_dir, what="run"))
     if os.path.isfile(os.path.join(run_dir, "run.json")):
         if not _stillborn(run_dir):
             raise SpectroError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
@@ -279,8 +289,10 @@ def _resumed_config(run_dir: str, model, config, settings) -> TrainConfig:
     return cfg.replace(**{k: v for k, v in asked.items() if k in RUNTIME_FIELDS})
 
 
-def _resume_job(run_dir: str, store, cfg: TrainConfig) -> _Job:
+def _resume_job(run_dir: str, store, cfg: TrainConfig, lock: Optional[contextlib.ExitStack] = None) -> _Job:
     info = read_run_info(run_dir)
+    if lock is not None and Distributed.from_env().is_main:
+        lock.enter_context(exclusive(run_dir, what="run"))
     st = store if isinstance(store, Store) else open_store(store or info["store"]["path"])
     fingerprint = info["store"]["fingerprint"]
     if st.config.fingerprint() != fingerprint:

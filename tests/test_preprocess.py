@@ -143,7 +143,7 @@ def test_all_bad_input_fails_and_keeps_the_previous_store(tmp_path):
     with pytest.raises(SpectroError, match="no usable signals"):
         run(tmp_path / "bad", tmp_path / "st")
     assert open(tmp_path / "st" / "index.csv").read() == before
-    assert [p for p in os.listdir(tmp_path) if p.startswith(".st")] == []
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".st") and p != ".st.lock"] == []
 
 
 def test_windows_inherit_file_fold_and_label(tmp_path):

@@ -68,3 +68,32 @@ def test_divergence_never_writes_non_finite_weights(store, tmp_path):
     if (out / "model").exists():  # the best model saved before divergence is usable
         module = load_run(str(out)).classifier.module_
         assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_a_second_train_into_a_locked_run_folder_is_refused(store, tmp_path):
+    from spectro.files import exclusive
+
+    out = tmp_path / "run"
+    with exclusive(str(out), what="run"):  # another process holds it (flock is per open file)
+        with pytest.raises(SpectroError, match="another process is writing run"):
+            train(store, "cnn", str(out), epochs=1, batch_size=8, **FAST)
+    assert not (out / "run.json").exists()
+
+
+def test_train_refuses_a_store_with_non_finite_images(store, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    bad = tmp_path / "bad"
+    shutil.copytree(store, bad)
+    meta = json.loads((bad / "config.json").read_text())
+    meta.pop("finite", None)  # as a store written before the flag existed: scanned
+    (bad / "config.json").write_text(json.dumps(meta))
+    feats = np.load(bad / "features.npy", mmap_mode="r+")
+    feats[3, 0, 0, 0] = np.nan
+    feats.flush()
+    del feats
+    with pytest.raises(SpectroError, match="(?i)non-finite|nan"):
+        train(str(bad), "cnn", str(tmp_path / "run"), epochs=1, batch_size=8, **FAST)
+    assert not (tmp_path / "run").exists()
