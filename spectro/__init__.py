@@ -39,6 +39,10 @@ _API = {
     "TrainConfig": "run",
     "Run": "run",
     "load_run": "run",
+    "load": "predict",
+    "Predictor": "predict",
+    "FilePrediction": "predict",
+    "export_onnx": "export",
 }
 
 __all__ = sorted(_API) + ["__version__"]
