@@ -277,20 +277,22 @@ class Predictor:
                     offset += 1
                     n_images += 0 if d.images is None else len(d.images)
                 if n_images >= batch_size:
-                    yield from self._finish(pending, cfg)
+                    yield from self._finish(pending, cfg, batch_size)
                     bar.update(len(pending))
                     pending, n_images = [], 0
-            yield from self._finish(pending, cfg)
+            yield from self._finish(pending, cfg, batch_size)
             bar.update(len(pending))
         finally:
             bar.close()
             if pool is not None:
                 pool.terminate()
 
-    def _finish(self, pending: list[tuple[str, "Decoded"]], cfg: FeatureConfig) -> Iterator[FilePrediction]:
-        """Run the model once over the images of ``pending`` and split the result per input."""
+    def _finish(self, pending: list[tuple[str, "Decoded"]], cfg: FeatureConfig,
+                batch_size: int) -> Iterator[FilePrediction]:
+        """Run the model over the images of ``pending``, ``batch_size`` at a time, and split the result per input."""
         blocks = [d.images for _, d in pending if d.images is not None]
-        proba = self.run.predict_proba(np.concatenate(blocks), chunk=1 << 30) if blocks else None  # (n_img, C)
+        # Run.predict_proba normalises chunk by chunk: a long recording's windows never sit in float32 whole.
+        proba = self.run.predict_proba(np.concatenate(blocks), chunk=batch_size) if blocks else None  # (n_img, C)
         at = 0
         for name, d in pending:
             if d.error is not None:
