@@ -192,7 +192,7 @@ def _add_predict_parser(sub) -> None:
 
 
 def _add_export_parser(sub) -> None:
-    p = sub.add_parser("export", help="export a trained network to ONNX, checked against PyTorch",
+    p = sub.add_parser("export", help="export a trained run to ONNX, checked against PyTorch or scikit-learn",
                        description="Write the network as an ONNX graph taking the normalised image "
                                    "(batch, 1, F, T), with a sidecar JSON (labels, FeatureConfig, normalisation, "
                                    "preprocessing steps); ONNX Runtime and PyTorch are compared on the same inputs.")
@@ -379,7 +379,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     result = export_onnx(args.run, args.out, **({"opset": args.opset} if args.opset is not None else {}))
-    print(f"spectro: wrote {result.path} and {result.sidecar}; ONNX Runtime vs PyTorch on {result.checked}: "
+    print(f"spectro: wrote {result.path} and {result.sidecar}; ONNX Runtime vs {result.against} on {result.checked}: "
           f"largest absolute difference {result.max_abs_diff:.2e} (limit {result.tolerance:g})")
     return 0
 
