@@ -18,7 +18,7 @@ at batch 1 on the model alone (a normalised image in, probabilities out).
 The runs are trained for one epoch on a few clips: speed does not depend on
 accuracy.
 
-    nice python benchmarks/bench_predict.py [--files 1000] [--models resnet18,cnn,svm] [--no-onnx]
+    nice python benchmarks/bench_predict.py [--files 1000] [--models resnet18,cnn,svm] [--no-onnx] [--threads N]
 """
 
 from __future__ import annotations
@@ -143,7 +143,11 @@ def main() -> None:
     ap.add_argument("--models", default="resnet18,cnn,svm")
     ap.add_argument("--latency-files", type=int, default=50, help="files timed at batch 1 per model")
     ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--threads", type=int, help="torch threads of this process, for (a) and (b) alike (default: "
+                    "torch's; on a machine shared with other work, 1 avoids OpenMP threads waiting on each other)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     models = args.models.split(",")
     print(f"CPUs: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, files: {args.files}, "
           f"load average at start: {os.getloadavg()[0]:.1f}")
