@@ -20,22 +20,24 @@ if TYPE_CHECKING:
     from .cv import CVResult, cross_validate
     from .errors import SpectroError
     from .evaluation import evaluate
+    from .export import export_onnx
     from .features import SpectrogramImage
     from .folds import Split, assign_folds, cv_splits, make_split
     from .ingest import PreprocessResult, preprocess
     from .metrics import compute_metrics, format_report, metrics_from_confusion
     from .models import SVMClassifier, build, describe_models, list_models
     from .plots import plot_confusion, plot_curves, plot_examples, show_examples
+    from .predict import FilePrediction, Predictor, find_inputs, load
     from .run import Run, load_run
     from .sources import discover
     from .store import Store, open_store
     from .training import TrainingInterrupted, train
 
 __all__ = [
-    "CVResult", "FeatureConfig", "NetClassifier", "PreprocessResult", "Run", "SVMClassifier", "SpectroError",
+    "CVResult", "FeatureConfig", "FilePrediction", "NetClassifier", "Predictor", "PreprocessResult", "Run", "SVMClassifier", "SpectroError",
     "SpectrogramImage", "Split", "Store", "TrainConfig", "TrainingInterrupted", "__version__", "assign_folds",
     "build", "compute_metrics", "cross_validate", "cv_splits", "describe_models", "discover", "evaluate",
-    "format_report", "list_models", "load_classifier", "load_run", "make_classifier", "make_split",
+    "export_onnx", "find_inputs", "format_report", "list_models", "load", "load_classifier", "load_run", "make_classifier", "make_split",
     "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_examples", "preprocess",
     "show_examples", "train",
 ]
@@ -51,6 +53,8 @@ _API = {
     "SVMClassifier": "models", "NetClassifier": "classifier", "make_classifier": "classifier",
     "load_classifier": "classifier", "train": "training", "TrainingInterrupted": "training",
     "cross_validate": "cv", "CVResult": "cv", "evaluate": "evaluation", "Run": "run", "load_run": "run",
+    "load": "predict", "Predictor": "predict", "FilePrediction": "predict", "export_onnx": "export",
+    "find_inputs": "predict",
 }
 
 

@@ -11,6 +11,7 @@ printed as one line with a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import inspect
 import json
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which of the run's examples to score (all: every row of --store)")
     p.add_argument("--store", help="score on this store instead of the run's own (same FeatureConfig)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _add_predict_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 
@@ -203,6 +206,36 @@ def _add_train_parser(sub) -> None:
     g.add_argument("--seed", type=int, help=f"(default {_default(TrainConfig, 'seed')})")
     g.add_argument("--resume", metavar="RUN", help="continue an interrupted run (or --cv directory)")
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+
+def _add_predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="labels and probabilities of raw files from a trained run",
+                       description="Turn each file into exactly the image the run was trained on (its "
+                                   "FeatureConfig and normalisation) and print its label and top-k probabilities. "
+                                   "Exit code 1 when some files could not be used, 2 for an unusable RUN.")
+    p.add_argument("run", help="run directory written by spectro train")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="signal files; folders are searched recursively")
+    p.add_argument("--top-k", type=int, default=3, help="probabilities shown per file (default 3)")
+    p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
+                   "run's image length); on by itself when the run was trained on windows")
+    p.add_argument("--hop", type=float, metavar="S", help="seconds between windows (default: the window)")
+    p.add_argument("--batch-size", type=int, help="images per model call (default 64)")
+    p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--png", metavar="DIR", help="write each file's spectrogram with its labels over time to DIR")
+    p.add_argument("--workers", type=int, help="decoding processes (default: one per CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a trained run to ONNX, checked against PyTorch or scikit-learn",
+                       description="Write the network as an ONNX graph taking the normalised image "
+                                   "(batch, 1, F, T), with a sidecar JSON (labels, FeatureConfig, normalisation, "
+                                   "preprocessing steps); ONNX Runtime and PyTorch are compared on the same inputs.")
+    p.add_argument("run", help="run directory written by spectro train")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -360,6 +393,51 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device)
+    paths = spectro.find_inputs(args.inputs)
+    if not paths:
+        raise SpectroError(f"no signal files in {' '.join(args.inputs)}")
+    options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
+    results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
+                                      progress=not args.quiet and args.format == "table", **options)
+    writer = csv.DictWriter(sys.stdout, fieldnames=spectro.FilePrediction.CSV_COLUMNS, restval="") if args.format == "csv" else None
+    if writer:
+        writer.writeheader()
+    done, failed, cropped = [], 0, 0
+    for r in results:
+        failed += not r.ok
+        cropped += r.cropped
+        if not r.ok:
+            print(f"spectro: error: {r.source}: {r.error}", file=sys.stderr)
+        if args.format == "table":
+            if r.ok:
+                print("\n".join(r.table_lines(args.top_k)))
+        elif writer:
+            writer.writerows(r.csv_rows(args.top_k))
+        else:
+            done.append(r.to_dict(args.top_k))
+        if args.png and r.ok:
+            predictor.plot(r, args.png)
+    if args.format == "json":
+        print(json.dumps(done))
+    cfg = predictor.feature_config
+    if cropped:
+        print(f"spectro: {cropped} file(s) longer than the run's {cfg.duration:g} s were cropped to their "
+              f"{cfg.crop} {cfg.duration:g} s, as in training; --window {cfg.duration:g} predicts over the whole "
+              f"recording", file=sys.stderr)
+    if failed:
+        print(f"spectro: {failed} of {len(paths)} files could not be used", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    result = spectro.export_onnx(args.run, args.out, **({"opset": args.opset} if args.opset is not None else {}))
+    print(f"spectro: wrote {result.path} and {result.sidecar}; ONNX Runtime vs {result.against} on {result.checked}: "
+          f"largest absolute difference {result.max_abs_diff:.2e} (limit {result.tolerance:g})")
+    return 0
+
+
 def _print_table(head: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:
@@ -368,4 +446,4 @@ def _print_table(head: list[str], rows: list[list[str]]) -> None:
 
 _COMMANDS = {"preprocess": _cmd_preprocess, "info": _cmd_info, "show": _cmd_show, "models": _cmd_models,
              "train": _cmd_train,
-             "evaluate": _cmd_evaluate}
+             "evaluate": _cmd_evaluate, "predict": _cmd_predict, "export": _cmd_export}

@@ -128,7 +128,7 @@ def _match(regex: re.Pattern, name: str) -> Optional[str]:
     return m.group(1) if m.groups() else m.group(0)
 
 
-def _walk(folder: str, ignored: Counter) -> list[str]:
+def walk(folder: str, ignored: Counter) -> list[str]:
     """Signal files under ``folder``, sorted, skipping hidden ones."""
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -146,7 +146,7 @@ def _walk(folder: str, ignored: Counter) -> list[str]:
 
 def _folders(root: str, label_re: Optional[re.Pattern]) -> Source:
     src = Source("folders", root, [])
-    for path in _walk(root, src.ignored):
+    for path in walk(root, src.ignored):
         rel = os.path.relpath(path, root)
         if label_re is not None:
             label = _match(label_re, os.path.basename(path))
@@ -175,7 +175,7 @@ def _speech_commands(root: str) -> Source:
         folder = os.path.join(root, entry)
         if not os.path.isdir(folder) or entry.startswith(("_", ".")):
             continue
-        for path in _walk(folder, src.ignored):
+        for path in walk(folder, src.ignored):
             rel = os.path.relpath(path, root)
             speaker = os.path.basename(path).split("_nohash_")[0]
             src.items.append(Item(path, rel, entry, fold_of.get(rel, 1), speaker))
