@@ -192,7 +192,10 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
     n_groups = len(np.unique(groups))
     if fraction <= 0 or n_groups < 2:
         return np.zeros(0, dtype=np.int64)
-    k = int(min(max(2, round(1 / fraction)), n_groups))
+    # No more folds than groups, nor than the largest class has members (scikit-learn's limit).
+    k = int(min(max(2, round(1 / fraction)), n_groups, np.unique(y, return_counts=True)[1].max()))
+    if k < 2:
+        return np.zeros(0, dtype=np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has only m members": legal
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)

@@ -199,7 +199,7 @@ def test_cli_preprocess_info_and_show(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "png")) == ["high.png", "low.png", "mid.png"]
     assert main(["info", str(tmp_path / "st"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["examples"] == 9 and info["image_shape"] == [1, 32, 1 + 4000 // 160]
+    assert info["examples"] == 9 and info["image_shape"] == [1, 32, 1 + 4000 // 80]  # hop: 10 ms at 8 kHz
     assert sum(info["counts"]["low"].values()) == 3
     assert info["feature_config"]["n_mels"] == 32
     assert main(["info", str(tmp_path / "st")]) == 0
