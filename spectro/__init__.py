@@ -35,6 +35,8 @@ _API = {
     "TrainingInterrupted": "training",
     "CVResult": "training",
     "evaluate": "evaluation",
+    "compare": "comparison",
+    "Comparison": "comparison",
     "format_report": "evaluation",
     "TrainConfig": "run",
     "Run": "run",
