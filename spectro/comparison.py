@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 
 from .compare_plots import plot_comparison
+from .compare_report import format_markdown, report_markdown
 from .data import make_split
 from .errors import SpectroError
 from .evaluation import compute_metrics, metrics_from_confusion
@@ -223,10 +224,11 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str, *
     _record_seconds(out, outcomes)
 
     t1 = time.perf_counter()
-    comparison = _assemble(st, names, folds, all_jobs, outcomes, out, cv=cv, timing=timing, say=say)
+    clock: dict[str, float] = {}
+    comparison = _assemble(st, names, folds, all_jobs, outcomes, out, cv=cv, timing=timing, clock=clock)
     write_json(os.path.join(out, "compare.json"), {
         **read_json(os.path.join(out, "compare.json")), "best": comparison.best, "verdict": comparison.verdict,
-        "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1}})
+        "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1, **clock}})
     say(f"compared {len(names)} models in {time.perf_counter() - t0:.1f} s "
         f"(training {train_wall:.1f} s); report in {os.path.join(out, 'report.md')}")
     return comparison
@@ -403,7 +405,9 @@ def _one_line(err: BaseException) -> str:
 # ---------------------------------------------------------------------------
 
 def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[_Job], outcomes: dict, out: str, *,
-              cv: bool, timing: bool, say) -> Comparison:
+              cv: bool, timing: bool, clock: dict) -> Comparison:
+    """Score, test, tabulate, draw and report; ``clock`` receives the seconds of each step."""
+    t0 = time.perf_counter()
     labels = list(st.labels)
     position = {k: i for i, k in enumerate(st.ids.tolist())}
     rows, preds, runs = [], {}, {}
@@ -417,26 +421,34 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[_Job
             rows.append(row)
             continue
         try:
-            row_m, preds[m] = _score_model(st, jobs_m, position, labels, cv=cv, timing=timing)
+            row_m, preds[m] = _score_model(st, jobs_m, position, labels, cv=cv, timing=timing, clock=clock)
             row.update(row_m)
         except SpectroError as err:
             row.update(status="failed", error=_one_line(err))
         rows.append(row)
     table = pd.DataFrame(rows)
+    clock["scoring"] = time.perf_counter() - t0 - clock.get("inference_timing", 0.0)
+    t1 = time.perf_counter()
     best, verdict = _significance(table, preds, st, cv)
+    clock["tests"] = time.perf_counter() - t1
     comparison = Comparison(table=_order_columns(table), predictions=preds, labels=labels, best=best,
                             verdict=verdict, out=out, runs=runs)
     comparison.table.to_csv(os.path.join(out, "results.csv"), index=False)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(comparison.markdown() + "\n")
+    t2 = time.perf_counter()
     comparison.figure(comparison.figure_path)
+    clock["figure"] = time.perf_counter() - t2
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(_report(comparison, st, folds, cv))
+        grouped = best is not None and _has_groups(st, preds[best].rows)
+        f.write(report_markdown(comparison, store_path=st.path, n_examples=len(st), folds=folds, cv=cv,
+                                grouped=grouped, alpha=ALPHA, n_boot=N_BOOT,
+                                n_groups=np.unique(st.groups[preds[best].rows].astype(str)).size if grouped else 0))
     return comparison
 
 
 def _score_model(st: Store, jobs_m: list[_Job], position: dict, labels: list[str], *, cv: bool,
-                 timing: bool) -> tuple[dict, Predictions]:
+                 timing: bool, clock: dict) -> tuple[dict, Predictions]:
     per_fold, parts, seconds = [], [], []
     timed = None
     for job in jobs_m:
@@ -450,7 +462,9 @@ def _score_model(st: Store, jobs_m: list[_Job], position: dict, labels: list[str
         parts.append((rows, y, proba, np.full(rows.size, job.test_fold)))
         seconds.append(_train_seconds(job.run_dir))
         if timed is None and timing:
+            t0 = time.perf_counter()
             timed = _inference_ms(run, st.features[rows])
+            clock["inference_timing"] = clock.get("inference_timing", 0.0) + time.perf_counter() - t0
     rows = np.concatenate([p[0] for p in parts])
     order = np.argsort(rows, kind="stable")
     proba = np.concatenate([p[2] for p in parts])[order]
@@ -583,7 +597,8 @@ def _significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store,
     acc = {m: preds[m].correct.mean() for m in ok}
     where = "pooled out-of-fold" if cv else "held-out"
     if not others:
-        return best, f"{best} reaches accuracy {acc[best]:.3f} on {rows.size} {where} examples (no other model finished)."
+        return best, (f"{best} reaches accuracy {acc[best]:.3f} on {rows.size} {where} examples "
+                      "(no other model finished).")
     runner = max(others, key=lambda m: acc[m])
     i = others.index(runner)
     sig = table.loc[at[runner], "significant"] == "yes"
@@ -619,74 +634,6 @@ def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
         if col not in table:
             table[col] = np.nan
     return table[_COLUMNS]
-
-
-def format_markdown(table: pd.DataFrame) -> str:
-    """The comparison table in Markdown: mean ± std over folds (or a 95 % bootstrap interval), marks for the tests."""
-    def pm(r, k: str) -> str:
-        if pd.isna(r[k]):
-            return "-"
-        if not pd.isna(r.get(f"{k}_std", np.nan)):
-            return f"{r[k]:.3f} ± {r[f'{k}_std']:.3f}"
-        if k in ("accuracy", "macro_f1") and not pd.isna(r.get(f"{k}_low", np.nan)):
-            return f"{r[k]:.3f} [{r[f'{k}_low']:.3f}, {r[f'{k}_high']:.3f}]"
-        return f"{r[k]:.3f}"
-
-    def num(v, spec: str) -> str:
-        return "-" if pd.isna(v) else format(v, spec)
-
-    head = ["model", "accuracy", "balanced acc.", "macro-F1", "parameters", "train s", "ms/clip b1", "ms/clip b64",
-            "Δ acc vs best", "McNemar p (Holm)", "group 95 % CI of Δ", "significant"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in table.iterrows():
-        if r["status"] != "ok":
-            cells = [r["model"], f"failed: {r['error']}"] + [""] * (len(head) - 2)
-        else:
-            mark = {"yes": "yes *", "no": "no", "best": "(best)"}.get(r["significant"], "")
-            ci = "-" if pd.isna(r["diff_low"]) else f"[{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
-            cells = [r["model"], pm(r, "accuracy"), pm(r, "balanced_accuracy"), pm(r, "macro_f1"),
-                     f"{int(r['params']):,}", num(r["train_s"], ".1f"), num(r["infer_ms_b1"], ".2f"),
-                     num(r["infer_ms_b64"], ".3f"), num(r["diff_vs_best"], "+.3f"), num(r["p_holm"], ".3g"), ci, mark]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def _report(c: Comparison, st: Store, folds: list[int], cv: bool) -> str:
-    t = c.table
-    grouped = c.best is not None and _has_groups(st, c.predictions[c.best].rows)
-    split = (f"{len(folds)}-fold cross-validation (each fold the test fold once; the tests use the pooled "
-             "out-of-fold predictions, every example tested exactly once)" if cv else f"test fold {folds[0]}")
-    lines = [f"# Comparison on {os.path.basename(os.path.normpath(st.path))}", "",
-             f"Store `{st.path}` ({len(st)} examples, {len(c.labels)} classes), {split}. Every model trained on the "
-             "same split with the same seed.", "", c.verdict, "", c.markdown(), "",
-             "Accuracy and macro-F1 are " + ("mean ± std over folds" if cv else "shown with a 95 % bootstrap "
-                                             "interval") + ". Δ acc is the model's accuracy minus the best one's on "
-             "the same examples. McNemar: exact binomial test on the examples where the two models disagree, "
-             f"Holm-corrected across the {max(len(c.predictions) - 1, 0)} comparisons. "
-             f"Significant (*): adjusted p < {ALPHA}"
-             + (" and the group interval excludes 0." if grouped else "."), ""]
-    if grouped:
-        n_groups = np.unique(st.groups[c.predictions[c.best].rows].astype(str)).size
-        lines += [f"Why a bootstrap over groups: the {c.predictions[c.best].rows.size} test clips come from only "
-                  f"{n_groups} groups (speakers, sessions, recordings). Clips of one speaker are not independent: "
-                  "a model that fails on a voice fails on many of its clips together, so a clip-level test such as "
-                  "McNemar counts the same evidence many times and is too optimistic. Resampling whole groups "
-                  f"({N_BOOT} draws, seeded) gives an interval for the accuracy difference that reflects how it "
-                  "would move with other speakers.", ""]
-    lines += ["![comparison](comparison.png)", "", "## Most confused classes", ""]
-    for m in c.predictions:
-        cm = c.confusion(m).astype(float)
-        np.fill_diagonal(cm, 0)
-        top = np.argsort(cm, axis=None)[::-1][:3]
-        pairs = [f"{c.labels[i // len(c.labels)]} → {c.labels[i % len(c.labels)]} ({int(cm.flat[i])})"
-                 for i in top if cm.flat[i] > 0]
-        lines.append(f"- {m}: " + (", ".join(pairs) if pairs else "no errors"))
-    failed = t[t["status"] != "ok"]
-    if len(failed):
-        lines += ["", "## Failed", ""] + [f"- {r['model']}: {r['error']}" for _, r in failed.iterrows()]
-    lines += ["", "## Runs", ""] + [f"- {m}: " + ", ".join(f"`{os.path.relpath(d, c.out)}`" for d in dirs)
-                                   for m, dirs in c.runs.items()]
-    return "\n".join(lines) + "\n"
 
 
 def _printer(enabled: bool):
