@@ -586,7 +586,8 @@ def _significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store,
     raw = [mcnemar_exact(preds[best].correct, preds[m].correct)[0] for m in others]
     adjusted = holm(raw) if raw else []
     for m, p, padj in zip(others, raw, adjusted):
-        diff, lo, hi = paired_bootstrap_diff(preds[best].correct, preds[m].correct, groups, n_boot=N_BOOT, seed=0)
+        # The model's accuracy minus the best one's (<= 0), with its interval over groups.
+        diff, lo, hi = paired_bootstrap_diff(preds[m].correct, preds[best].correct, groups, n_boot=N_BOOT, seed=0)
         # Significant: McNemar after Holm, and, where clips share speakers, the group interval excluding 0.
         sig = padj < ALPHA and (not grouped or lo > 0 or hi < 0)
         table.loc[at[m], ["diff_vs_best", "p_mcnemar", "p_holm"]] = [diff, p, padj]
@@ -605,7 +606,7 @@ def _significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store,
     ci = (f"; group bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
           f"{table.loc[at[runner], 'diff_high']:+.3f}]" if grouped else "")
     verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {rows.size} {where} examples; the runner-up "
-               f"{runner} ({acc[runner]:.3f}, {acc[best] - acc[runner]:+.3f}) is "
+               f"{runner} ({acc[runner]:.3f}, {acc[runner] - acc[best]:+.3f}) is "
                + ("" if sig else "not ") + f"distinguishable from it at 5 % (McNemar, Holm-adjusted "
                f"p = {adjusted[i]:.3g}{ci}).")
     return best, verdict

@@ -69,6 +69,7 @@ def test_compare_same_examples_table_files_and_reuse(store, tmp_path, one_thread
     assert c.best in ("svm", "cnn") and t.loc[c.best, "significant"] == "best"
     other = "cnn" if c.best == "svm" else "svm"
     assert t.loc[other, "significant"] in ("yes", "no") and 0 <= t.loc[other, "p_holm"] <= 1
+    assert t.loc[other, "diff_vs_best"] == pytest.approx(t.loc[other, "accuracy"] - t.loc[c.best, "accuracy"])
     assert t.loc[other, "diff_low"] <= t.loc[other, "diff_vs_best"] <= t.loc[other, "diff_high"]  # groups known
     for f in ("results.csv", "results.md", "report.md", "comparison.png", "compare.json"):
         assert os.path.getsize(os.path.join(out, f)) > 0
