@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
 
     _add_train_parser(sub)
+    _add_compare_parser(sub)
     p = sub.add_parser("evaluate", help="score a trained run: accuracy, macro-F1, confusion matrix")
     p.add_argument("run", help="run directory written by spectro train")
     p.add_argument("--split", default=_default(spectro.evaluate, "split"), choices=["test", "val", "train", "all"],
@@ -236,6 +237,55 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
+
+
+def _add_compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="train several models on the same split and compare them: table, tests, "
+                       "figure", description="Train every model on the same split of STORE with the same seed "
+                       "(finished runs in OUT are reused, interrupted ones resumed), then compare them on the same "
+                       "test examples: OUT/results.csv, results.md, report.md, comparison.png. Options left out "
+                       "take the defaults of spectro.TrainConfig.")
+    p.add_argument("--store", required=True, help="feature store")
+    p.add_argument("--models", required=True, help="comma-separated model names, e.g. svm,cnn,resnet18,resnet34")
+    p.add_argument("--out", default=_default(spectro.compare, "out"), help="output directory (default: %(default)s)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--test-fold", type=int, metavar="K", help="default: the fold named test, else the highest")
+    g.add_argument("--cv", action="store_true", help="every fold the test fold once; mean ± std over folds")
+    p.add_argument("--jobs", type=int, default=_default(spectro.compare, "jobs"),
+                   help="train this many runs at once, in separate processes")
+    g = p.add_argument_group("training (every network; the svm ignores them)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--optimizer", choices=TrainConfig.CHOICES["optimizer"])
+    g.add_argument("--schedule", choices=TrainConfig.CHOICES["schedule"])
+    g.add_argument("--early-stop", type=int, metavar="PATIENCE")
+    g.add_argument("--specaugment", action="store_const", const=True)
+    g.add_argument("--mixup", type=float, metavar="ALPHA")
+    g.add_argument("--time-shift", type=float, nargs="?", const=TrainConfig.TIME_SHIFT_FRACTION, metavar="FRACTION")
+    g.add_argument("--balance", action="store_const", const=True)
+    g.add_argument("--device")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction)
+    g.add_argument("--seed", type=int)
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+_COMPARE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "early_stop",
+                    "specaugment", "mixup", "time_shift", "balance", "device", "amp", "seed")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    options = _given(args, _COMPARE_OPTIONS)
+    if args.jobs < 1:
+        raise SpectroError(f"--jobs must be at least 1, got {args.jobs}")
+    result = spectro.compare(args.store, args.models, args.out, test_fold=args.test_fold, cv=args.cv, jobs=args.jobs,
+                     progress=not args.quiet, **options)
+    print(result.markdown())
+    print()
+    print(result.verdict)
+    print(f"spectro: report {os.path.join(result.out, 'report.md')}, figure {result.figure_path}")
+    return 0 if (result.table["status"] == "ok").all() else 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -445,5 +495,5 @@ def _print_table(head: list[str], rows: list[list[str]]) -> None:
 
 
 _COMMANDS = {"preprocess": _cmd_preprocess, "info": _cmd_info, "show": _cmd_show, "models": _cmd_models,
-             "train": _cmd_train,
+             "train": _cmd_train, "compare": _cmd_compare,
              "evaluate": _cmd_evaluate, "predict": _cmd_predict, "export": _cmd_export}
