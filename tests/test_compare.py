@@ -115,15 +115,16 @@ def test_cv_pools_out_of_fold_predictions(store, tmp_path, one_thread):
 
 def test_a_failing_model_is_marked_and_the_others_finish(store, tmp_path, one_thread, capsys):
     out = str(tmp_path / "cmp")
-    # 20 training examples and a batch of 32: the network refuses, the svm ignores the batch size.
-    rc = main(["compare", "--store", store, "--models", "svm,cnn", "--epochs", "1", "--out", out, "--quiet"])
+    # ~20 training examples and an explicit batch of 64: the network refuses, the svm ignores the batch size.
+    rc = main(["compare", "--store", store, "--models", "svm,cnn", "--epochs", "1", "--batch-size", "64", "--out",
+               out, "--quiet"])
     printed = capsys.readouterr()
     assert rc == 1
     t = pd.read_csv(os.path.join(out, "results.csv")).set_index("model")
     assert t.loc["svm", "status"] == "ok" and t.loc["cnn", "status"] == "failed"
     assert "batch size" in t.loc["cnn", "error"]
     assert "| svm |" in printed.out and "failed: batch size" in printed.out
-    assert "the svm ignores epochs" in printed.err and printed.err.count("the svm ignores") == 1
+    assert "the svm ignores batch_size, epochs" in printed.err and printed.err.count("the svm ignores") == 1
 
 
 def test_bad_inputs_one_line_nonzero_and_no_run_deleted(store, tmp_path, one_thread, capsys):
