@@ -125,7 +125,10 @@ class NetClassifier(Classifier):
         return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                 "weight_decay": self.weight_decay, "device": self.device, "seed": self.seed}
 
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> NetClassifier:
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
+            groups: Any = None) -> NetClassifier:
+        # ``groups`` is part of the one interface (the SVM's inner search uses it);
+        # a network trains on every row as given, so it is accepted and ignored.
         X = as_images(X)
         classes, y_idx = encode_labels(y, self.classes)
         if len(y_idx) != len(X):
