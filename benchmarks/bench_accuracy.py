@@ -39,14 +39,14 @@ script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
 only the models differ.
 
 Data sets: ``digits`` (data/digits: label ``^(\\d)_``, group = voice ``^\\d_([a-z0-9]+)_``,
-8 kHz) and ``instruments`` (rendered into ``--cache`` by data/make_instruments.py
+8 kHz) and ``instruments`` (3 groups of sample sets, one per fold; rendered into ``--cache`` by data/make_instruments.py
 when missing; needs fluidsynth, timidity and the Debian soundfonts: the
 benchmark exits 0 with the reason when they are missing).
 
 Usage::
 
     python benchmarks/bench_accuracy.py --dataset digits --quick
-    nice python benchmarks/bench_accuracy.py --dataset instruments --folds 4 --epochs 15 \\
+    nice python benchmarks/bench_accuracy.py --dataset instruments --epochs 15 \\
         --models script-svc,script-resnet18,svm,cnn,resnet18 --csv results.csv
 """
 
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=("digits", "instruments"), default="digits")
     p.add_argument("--features", choices=("default", "matched"), default="default")
-    p.add_argument("--folds", type=int, default=None, help="folds of the store (digits 5, instruments 4)")
+    p.add_argument("--folds", type=int, default=None, help="folds of the store (digits 5; instruments 3, one per group)")
     p.add_argument("--only-folds", default=None, help="comma-separated test folds to run (default: all)")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--models", default=None, help=f"comma-separated specs (default {DEFAULT_MODELS})")
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=DEFAULT_CACHE, help="data sets and stores are built here once")
     p.add_argument("--csv", default=None, help="write per-fold rows here")
     args = p.parse_args(argv)
-    folds_k = args.folds or (4 if args.dataset == "instruments" else 5)
+    folds_k = args.folds or (3 if args.dataset == "instruments" else 5)
     epochs = 2 if args.quick else args.epochs
     specs = (args.models or (QUICK_MODELS if args.quick else DEFAULT_MODELS)).split(",")
     for spec in specs:

@@ -1,21 +1,26 @@
 """Render single instrument notes from several independent sample sets into labelled FLAC clips.
 
 A real-recordings data set for group-aware benchmarks (benchmarks/bench_accuracy.py):
-10 instrument classes, each rendered from 4 sample sets made by different people
-from different recordings. The group of a clip is its sample set, so a
-leave-group-out fold asks "does a classifier trained on three sample sets
-recognise a violin recorded and edited by someone else?".
+10 instrument classes rendered from 5 General MIDI sample sets (soundfonts and
+GUS patches) that come from 3 independent lineages of recordings. The group of
+a clip is its lineage, not its file: MuseScore General is built on Fluid R3
+Mono, and csound's GM bank shares TimGM6mb's samples (their notes correlate at
+0.97-1.00 for most instruments, measured when this set was made), so a fold
+that held out one file of a lineage would test on samples it trained on. A
+leave-group-out fold then asks "does a classifier trained on two lineages
+recognise a violin recorded and edited by other people?".
 
 Sample sets (Debian packages; licences in benchmarks/README.md):
 
-=========  =====================================================  ============
-group      file                                                   renderer
-=========  =====================================================  ============
-fluidr3    /usr/share/sounds/sf2/FluidR3_GM.sf2 (fluid-soundfont-gm)  fluidsynth
-timgm      /usr/share/sounds/sf2/TimGM6mb.sf2 (timgm6mb-soundfont)    fluidsynth
-musescore  /usr/share/sounds/sf3/MuseScore_General_Full.sf3           fluidsynth
-freepats   /etc/timidity/freepats.cfg (freepats, GUS patches)         timidity
-=========  =====================================================  ============
+=========  =========  ====================================================  ==========
+group      file tag   file                                                  renderer
+=========  =========  ====================================================  ==========
+fluid      fluidr3    /usr/share/sounds/sf2/FluidR3_GM.sf2 (fluid-soundfont-gm)  fluidsynth
+fluid      musescore  /usr/share/sounds/sf3/MuseScore_General_Full.sf3 (musescore-general-soundfont)  fluidsynth
+timgm      timgm      /usr/share/sounds/sf2/TimGM6mb.sf2 (timgm6mb-soundfont)  fluidsynth
+timgm      csound     /usr/share/sounds/sf2/sf_GMbank.sf2 (csound-soundfont)  fluidsynth
+freepats   freepats   /etc/timidity/freepats.cfg (freepats, GUS patches)    timidity
+=========  =========  ====================================================  ==========
 
 For each sample set, one MIDI file (written here byte by byte: format 0, 960
 ticks per second) plays every (instrument, pitch, velocity) note for
@@ -24,18 +29,18 @@ ticks per second) plays every (instrument, pitch, velocity) note for
 seconds from each slot's start (the note and the start of its release).
 Each clip is resampled to ``--rate`` with soxr (HQ), peak-normalised to 0.9
 times a seeded gain of 0 to -6 dB, and written as 16-bit FLAC to
-``OUT/<label>/<group>_<pitch>_<velocity>.flac``, with ``OUT/manifest.csv``
-(``path,label,group``). Renders are deterministic: a re-run with the same
+``OUT/<label>/<tag>_<pitch>_<velocity>.flac``, with ``OUT/manifest.csv``
+(``path,label,group,soundfont``). Renders are deterministic: a re-run with the same
 packages writes the same samples.
 
 Usage::
 
-    apt-get install fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont \\
-        freepats timidity
+    apt-get install fluidsynth timidity fluid-soundfont-gm musescore-general-soundfont \\
+        timgm6mb-soundfont csound-soundfont freepats
     python data/make_instruments.py --out ~/.cache/spectro/instruments [--rate 16000]
 
 A sample set whose file or renderer is missing is skipped with a note; the
-script fails (exit 1) when fewer than two remain.
+script fails (exit 1) when fewer than two groups remain.
 """
 
 from __future__ import annotations
@@ -80,16 +85,18 @@ TICKS_PER_S = 960  # division 480 per quarter note at the default 120 bpm
 
 @dataclass(frozen=True)
 class SampleSet:
-    group: str
+    tag: str  # names its files
+    group: str  # its lineage of recordings
     path: str
     renderer: str  # "fluidsynth" or "timidity"
 
 
 SAMPLE_SETS = (
-    SampleSet("fluidr3", "/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluidsynth"),
-    SampleSet("timgm", "/usr/share/sounds/sf2/TimGM6mb.sf2", "fluidsynth"),
-    SampleSet("musescore", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3", "fluidsynth"),
-    SampleSet("freepats", "/etc/timidity/freepats.cfg", "timidity"),
+    SampleSet("fluidr3", "fluid", "/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluidsynth"),
+    SampleSet("musescore", "fluid", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3", "fluidsynth"),
+    SampleSet("timgm", "timgm", "/usr/share/sounds/sf2/TimGM6mb.sf2", "fluidsynth"),
+    SampleSet("csound", "timgm", "/usr/share/sounds/sf2/sf_GMbank.sf2", "fluidsynth"),
+    SampleSet("freepats", "freepats", "/etc/timidity/freepats.cfg", "timidity"),
 )
 
 
@@ -142,7 +149,7 @@ def render(sample_set: SampleSet, midi_path: str, wav_path: str) -> np.ndarray:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     audio, rate = sf.read(wav_path, dtype="float64", always_2d=True)
     if rate != RENDER_RATE:
-        raise RuntimeError(f"{sample_set.group}: rendered at {rate} Hz, asked for {RENDER_RATE}")
+        raise RuntimeError(f"{sample_set.tag}: rendered at {rate} Hz, asked for {RENDER_RATE}")
     return audio.mean(axis=1)
 
 
@@ -168,13 +175,12 @@ def make(out: str, *, rate: int = 16000, seed: int = 20251123) -> list[dict]:
     for s in SAMPLE_SETS:
         why = available(s)
         if why:
-            print(f"make_instruments: skipping {s.group}: {why}", file=sys.stderr)
+            print(f"make_instruments: skipping {s.tag}: {why}", file=sys.stderr)
         else:
             usable.append(s)
-    if len(usable) < 2:
-        raise SystemExit("make_instruments: fewer than two sample sets can be rendered; install "
-                         "fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont "
-                         "freepats timidity")
+    if len({s.group for s in usable}) < 2:
+        raise SystemExit("make_instruments: fewer than two groups of sample sets can be rendered; install "
+                         "fluidsynth timidity fluid-soundfont-gm timgm6mb-soundfont freepats")
     os.makedirs(out, exist_ok=True)
     slot, clip = int(round(SLOT_S * RENDER_RATE)), int(round(CLIP_S * RENDER_RATE))
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,22 +188,22 @@ def make(out: str, *, rate: int = 16000, seed: int = 20251123) -> list[dict]:
         with open(midi_path, "wb") as f:
             f.write(midi_file(events))
         for s in usable:
-            audio = render(s, midi_path, os.path.join(tmp, f"{s.group}.wav"))
+            audio = render(s, midi_path, os.path.join(tmp, f"{s.tag}.wav"))
             for i, (label, _, pitch, vel) in enumerate(events):
                 x = audio[i * slot: i * slot + clip]
                 x = np.pad(x, (0, clip - len(x)))
                 peak = np.abs(x).max()
                 if peak < 1e-4:
-                    raise RuntimeError(f"{s.group}: {label} note {pitch} velocity {vel} rendered silent")
+                    raise RuntimeError(f"{s.tag}: {label} note {pitch} velocity {vel} rendered silent")
                 x = soxr.resample(x, RENDER_RATE, rate, quality="HQ")
-                gain_db = np.random.default_rng(clip_seed(seed, s.group, label, pitch, vel)).uniform(-6, 0)
+                gain_db = np.random.default_rng(clip_seed(seed, s.tag, label, pitch, vel)).uniform(-6, 0)
                 x = x / np.abs(x).max() * 0.9 * 10 ** (gain_db / 20)
-                rel = os.path.join(label, f"{s.group}_{pitch}_{vel}.flac")
+                rel = os.path.join(label, f"{s.tag}_{pitch}_{vel}.flac")
                 os.makedirs(os.path.join(out, label), exist_ok=True)
                 sf.write(os.path.join(out, rel), x.astype(np.float32), rate, subtype="PCM_16", format="FLAC")
-                rows.append({"path": rel, "label": label, "group": s.group})
+                rows.append({"path": rel, "label": label, "group": s.group, "soundfont": s.tag})
     with open(os.path.join(out, "manifest.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "label", "group"])
+        w = csv.DictWriter(f, fieldnames=["path", "label", "group", "soundfont"])
         w.writeheader()
         w.writerows(rows)
     return rows
@@ -212,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = make(args.out, rate=args.rate, seed=args.seed)
     size = sum(os.path.getsize(os.path.join(args.out, r["path"])) for r in rows)
     groups = sorted({r["group"] for r in rows})
-    print(f"make_instruments: {len(rows)} clips, {len(INSTRUMENTS)} classes, {len(groups)} sample sets "
-          f"({', '.join(groups)}), {size / 1e6:.1f} MB of FLAC in {args.out}")
+    tags = sorted({r["soundfont"] for r in rows})
+    print(f"make_instruments: {len(rows)} clips, {len(INSTRUMENTS)} classes, {len(tags)} sample sets "
+          f"({', '.join(tags)}) in {len(groups)} groups ({', '.join(groups)}), {size / 1e6:.1f} MB of FLAC "
+          f"in {args.out}")
     return 0
 
 
