@@ -12,7 +12,8 @@ The script (what issue 8 compares against), per test fold:
   the files' own rate, every clip padded/cropped to the longest clip, at most
   10 s; ``power_to_db(ref=np.max)``) -> per-band mean and std -> StandardScaler
   -> RBF SVC (gamma="scale"), C in {0.1, 1, 10, 100} chosen by a 3-fold
-  StratifiedGroupKFold grid search on the training folds.
+  StratifiedGroupKFold grid search on the training folds (fewer folds when
+  they hold fewer groups).
 * ``script-resnet18``: torchvision's resnet18 with a 1-channel conv1 on the same
   log-mels (standardised by the training folds' mean and std), Adam (lr 1e-3),
   batch 32, ``--epochs`` epochs, no validation: the last epoch is scored.
@@ -180,7 +181,8 @@ def script_svc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarr
     feats = np.concatenate([X.mean(axis=2), X.std(axis=2)], axis=1)  # (N, 128)
     search = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale")),
                           {"svc__C": [0.1, 1, 10, 100]},
-                          cv=StratifiedGroupKFold(3, shuffle=True, random_state=seed))
+                          cv=StratifiedGroupKFold(min(3, len(set(groups[train]))), shuffle=True,
+                                                  random_state=seed))
     search.fit(feats[train], y[train], groups=groups[train])
     return search.predict(feats[test])
 
