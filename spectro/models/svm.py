@@ -64,7 +64,6 @@ TRUSTED_TYPES = frozenset({
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.StratifiedKFold",
-    "sklearn.model_selection._split.StratifiedGroupKFold",
 })
 
 
