@@ -142,7 +142,10 @@ class NetClassifier(Classifier, BaseEstimator):
         return self.module_
 
     # -- the interface -------------------------------------------------------
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> NetClassifier:
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
+            groups: Any = None) -> NetClassifier:
+        # ``groups`` is part of the one interface (the SVM's inner search uses it);
+        # a network trains on every row as given, so it is accepted and ignored.
         X, classes, y_idx = self._fit_inputs(X, y)
         val_idx = None
         if X_val is not None and y_val is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpectroError
+from .errors import SpectroError, first_line
 from .models.svm import SpectrogramFeatures
 
 __all__ = ["svm_to_onnx"]
@@ -43,6 +43,10 @@ def svm_to_onnx(classifier: Any, *, opset: int) -> Any:
     if len(pipeline["svc"].classes_) != len(classifier.classes_):
         raise SpectroError("ONNX export of this SVM is not supported: some classes had no training examples, "
                            "so its probability columns do not cover every label")
+    parts = pipeline["features"].parts
+    if set(parts) - {"stats", "pca"}:
+        raise SpectroError(f"ONNX export of this SVM is not supported: its features {'+'.join(parts)} include "
+                           "parts with no ONNX converter yet (supported: stats, pca)")
     update_registered_converter(SpectrogramFeatures, "SpectroSpectrogramFeatures", _shape, _convert)
     channels, n_freq, n_frames = pipeline["features"].image_shape_
     try:
@@ -55,8 +59,7 @@ def svm_to_onnx(classifier: Any, *, opset: int) -> Any:
                 target_opset={"": opset, "ai.onnx.ml": 3}, options={id(pipeline): {"zipmap": False}},
             )
     except Exception as err:  # noqa: BLE001 - skl2onnx raises many types; one line says which
-        raise SpectroError(f"skl2onnx could not convert the SVM: "
-                           f"{(str(err).strip().splitlines() or [type(err).__name__])[0]}") from err
+        raise SpectroError(f"skl2onnx could not convert the SVM: {first_line(err)}") from err
 
 
 def _n_features(op: SpectrogramFeatures) -> int:

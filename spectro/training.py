@@ -429,7 +429,7 @@ def _train_svm(job: _Job, progress: bool, given: set) -> Optional[Run]:
     X, y = normalise(st.features[job.split.train], job.mean, job.std), st.y[job.split.train]
     say(f"fitting svm on {len(y)} examples ({len(labels)} classes) -> {job.run_dir}")
     clf = make_classifier("svm", seed=cfg.seed, classes=labels, **cfg.model_options)
-    clf.fit(X, names[y])
+    clf.fit(X, names[y], groups=st.groups[job.split.train])  # group-aware inner search
     seconds = time.perf_counter() - t0
     train_m = compute_metrics(y, clf.predict_proba(X), labels)
     row = {"epoch": 1, "lr": None, "train_loss": train_m["log_loss"], "train_accuracy": train_m["accuracy"],

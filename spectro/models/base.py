@@ -1,6 +1,6 @@
 """The one classifier interface that the networks and the SVM both satisfy.
 
-``fit(X, y, *, X_val=None, y_val=None) -> self``, ``predict_proba(X)``,
+``fit(X, y, *, X_val=None, y_val=None, groups=None) -> self``, ``predict_proba(X)``,
 ``predict(X)``, ``save(directory)``, ``load(directory)`` and ``classes_``.
 X is any array-like of spectrogram images [shape=(N, C, F, T)], typically
 the store's float16 ``np.memmap``: it is read in slices, never whole.
@@ -45,8 +45,12 @@ class Classifier(ABC):
     classes_: np.ndarray
 
     @abstractmethod
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> Classifier:
-        """Train on images X [shape=(N, C, F, T)] and labels y [shape=(N,)]; return self."""
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None) -> Classifier:
+        """Train on images X [shape=(N, C, F, T)] and labels y [shape=(N,)]; return self.
+
+        ``groups`` [shape=(N,)], optional: each row's group (speaker, kit, ...),
+        for classifiers that choose settings by an inner cross-validation.
+        """
 
     @abstractmethod
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -1,9 +1,13 @@
 """The SVM baseline: summary features of the same images, scaled, into an RBF SVC.
 
-Pipeline: :class:`SpectrogramFeatures` (per-frequency mean and standard
-deviation over time, optionally PCA of the flattened image) ->
-``StandardScaler`` -> an RBF ``SVC`` with Platt-scaled probabilities, with C
-and gamma chosen by a seeded, stratified ``GridSearchCV`` on the training data.
+Pipeline: :class:`SpectrogramFeatures` (per-frequency summaries over time:
+mean and standard deviation, optionally percentiles, delta statistics,
+MFCC-like DCT statistics, or PCA of the flattened image) -> ``StandardScaler``
+-> an RBF ``SVC`` with Platt-scaled probabilities, with C and gamma chosen by
+a seeded ``GridSearchCV`` on the training data. When the training rows carry
+groups (speakers, kits, sound sets), the search's folds and the calibration's
+are ``StratifiedGroupKFold``: no group sits on both sides of an inner split,
+so C and gamma are chosen for unseen groups, not for memorising seen ones.
 
 Probabilities: scikit-learn 1.9 deprecated ``SVC(probability=True)`` (removed
 in 1.11) for ``CalibratedClassifierCV(SVC(), ensemble=False)``, which is what
@@ -25,7 +29,8 @@ import skops.io
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import IncrementalPCA
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from scipy.fft import dct
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -35,9 +40,15 @@ from spectro.errors import SpectroError
 from spectro.models.base import Classifier, as_images, read_manifest, read_rows, write_manifest
 from spectro.models.registry import register_model
 
-__all__ = ["FEATURES", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier"]
+__all__ = ["FEATURES", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
 
-FEATURES = ("stats", "pca", "stats+pca")
+#: The parts a ``features`` option combines with "+", e.g. ``"stats+delta"``.
+FEATURES = ("stats", "pct", "delta", "dct", "pca")
+#: Percentiles over time of the ``pct`` part.
+PERCENTILES = (10.0, 50.0, 90.0)
+#: DCT coefficients (over frequency, per frame) kept by the ``dct`` part: on a
+#: log-mel image these are MFCCs (Davis & Mermelstein 1980); librosa keeps 20.
+N_DCT = 20
 WEIGHTS_FILE = "model.skops"
 
 #: Every type spectro's SVM pipeline is made of; a saved file holding any other
@@ -60,12 +71,20 @@ class SpectrogramFeatures(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    features : {"stats", "pca", "stats+pca"}
-        ``stats``: mean and standard deviation over time of every frequency
-        bin, D = 2 C F (frame statistics summarised over time, as in the
-        baselines of Piczak 2015, "ESC: Dataset for Environmental Sound
-        Classification"); ``pca``: the first ``n_components``
-        principal components of the flattened image; ``stats+pca``: both.
+    features : str
+        Parts joined by "+", each summarising every frequency bin (row) of
+        every channel over time (frame statistics, as in the baselines of
+        Piczak 2015, "ESC: Dataset for Environmental Sound Classification"):
+
+        * ``stats``: mean and standard deviation, 2 C F values;
+        * ``pct``: the 10th, 50th and 90th percentiles, 3 C F;
+        * ``delta``: mean absolute value and standard deviation of the
+          first difference along time (how fast each band changes), 2 C F;
+        * ``dct``: the first ``N_DCT`` coefficients of an orthonormal DCT-II
+          over frequency of each frame (MFCCs of a log-mel image), their
+          mean and standard deviation over time, 2 C min(F, N_DCT);
+        * ``pca``: the first ``n_components`` principal components of the
+          flattened image.
     n_components : int
         PCA size (clipped to the number of examples and pixels).
     chunk_size : int
@@ -78,12 +97,21 @@ class SpectrogramFeatures(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.chunk_size = chunk_size
 
+    @property
+    def parts(self) -> list[str]:
+        """The parts of ``features``, in the order of :data:`FEATURES`."""
+        parts = str(self.features).split("+")
+        unknown = [p for p in parts if p not in FEATURES]
+        if unknown or not parts or len(set(parts)) != len(parts):
+            raise SpectroError(f"bad features {self.features!r}: use one or more of "
+                               f"{', '.join(FEATURES)} joined by '+' (e.g. 'stats+delta')")
+        return [p for p in FEATURES if p in parts]
+
     def fit(self, X: Any, y: Any = None) -> SpectrogramFeatures:
-        if self.features not in FEATURES:
-            raise SpectroError(f"unknown features {self.features!r}; valid: {', '.join(FEATURES)}")
+        parts = self.parts
         X = as_images(X)
         self.image_shape_ = tuple(int(s) for s in X.shape[1:])
-        if "pca" in self.features:
+        if "pca" in parts:
             k = max(1, min(self.n_components, len(X), int(np.prod(self.image_shape_))))
             self.pca_ = IncrementalPCA(n_components=k)
             # Each partial_fit needs at least k rows: the last short chunk joins the one before.
@@ -110,18 +138,71 @@ class SpectrogramFeatures(TransformerMixin, BaseEstimator):
 
     def _summarise(self, x: np.ndarray) -> np.ndarray:
         """(n, C, F, T) float64 -> (n, D)."""
-        n = len(x)
-        parts = []
-        if "stats" in self.features:
-            parts += [x.mean(axis=-1).reshape(n, -1), x.std(axis=-1).reshape(n, -1)]  # (n, C*F)
-        if "pca" in self.features:
-            parts.append(self.pca_.transform(x.reshape(n, -1)))  # (n, k)
-        return np.concatenate(parts, axis=1)
+        return summarise(x, self.parts, pca=getattr(self, "pca_", None))
+
+
+def summarise(x: np.ndarray, parts: Sequence[str], *, pca: Any = None) -> np.ndarray:
+    """Feature vectors of images: x [shape=(n, C, F, T)] -> [shape=(n, D)].
+
+    ``parts`` as in :class:`SpectrogramFeatures`, concatenated in the order given;
+    ``pca`` a fitted PCA, needed for the ``pca`` part only.
+    """
+    n = len(x)
+    out = []
+    for part in parts:
+        if part == "stats":
+            out += [x.mean(axis=-1), x.std(axis=-1)]  # (n, C, F) each
+        elif part == "pct":
+            q = np.percentile(x, PERCENTILES, axis=-1)  # (P, n, C, F)
+            out += list(q)
+        elif part == "delta":
+            d = np.diff(x, axis=-1) if x.shape[-1] > 1 else np.zeros_like(x)  # (n, C, F, T-1)
+            out += [np.abs(d).mean(axis=-1), d.std(axis=-1)]
+        elif part == "dct":
+            c = dct(x, type=2, norm="ortho", axis=-2)[:, :, :N_DCT]  # (n, C, K, T)
+            out += [c.mean(axis=-1), c.std(axis=-1)]
+        elif part == "pca":
+            out.append(pca.transform(x.reshape(n, -1)))  # (n, k)
+    return np.concatenate([o.reshape(n, -1) for o in out], axis=1)
+
+
+def inner_folds(y: np.ndarray, groups: Any, *, n_splits: int, seed: int) -> Any:
+    """The folds of the SVM's grid search and calibration.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(N,)]
+        Class indices.
+    groups : array-like [shape=(N,)] or None
+        Group of each row (speaker, kit, sound set). With two or more
+        distinct groups that are not all singletons, the folds are a seeded
+        ``StratifiedGroupKFold`` over at most ``n_splits`` folds (fewer when
+        there are fewer groups): a group never sits on both sides.
+        Otherwise (no groups, or one row per group), a seeded
+        ``StratifiedKFold`` with at most as many folds as the smallest class.
+
+    Returns
+    -------
+    list of (train_indices, test_indices)
+        Materialised, so the search and the calibration use the same splits.
+    """
+    counts = np.bincount(y)
+    smallest = int(counts[counts > 0].min())
+    if groups is not None:
+        groups = np.asarray(groups, dtype=object)
+        if len(groups) != len(y):
+            raise SpectroError(f"{len(y)} labels but {len(groups)} groups")
+        n_groups = len(set(groups.tolist()))
+        if 2 <= n_groups < len(y):
+            splitter = StratifiedGroupKFold(min(n_splits, n_groups), shuffle=True, random_state=seed)
+            return list(splitter.split(np.zeros(len(y)), y, groups))
+    splitter = StratifiedKFold(max(2, min(n_splits, smallest)), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
 
 
 @register_model("svm", family="svm", kind="svm")
 class SVMClassifier(Classifier, BaseEstimator):
-    """RBF SVM on spectrogram summary features, tuned by stratified grid search.
+    """RBF SVM on spectrogram summary features, tuned by a (group-aware) grid search.
 
     Parameters
     ----------
@@ -134,8 +215,9 @@ class SVMClassifier(Classifier, BaseEstimator):
         standardised features that is scikit-learn's ``gamma="scale"``, so the
         grid stays centred whatever D the ``features`` option gives.
     cv : int
-        Stratified folds of the grid search and of the probability
-        calibration (fewer if a class is smaller).
+        Folds of the grid search and of the probability calibration: group-
+        aware when ``fit`` is given groups, else stratified (fewer if a class
+        or the number of groups is smaller; see :func:`inner_folds`).
     scoring : str
         scikit-learn scorer the grid search maximises.
     seed : int
@@ -176,7 +258,14 @@ class SVMClassifier(Classifier, BaseEstimator):
         self.n_jobs = n_jobs
         self.classes = classes
 
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> SVMClassifier:
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
+            groups: Any = None) -> SVMClassifier:
+        """Fit on images X [shape=(N, C, F, T)] and labels y [shape=(N,)].
+
+        ``groups`` [shape=(N,)], optional: the group of each row (speaker,
+        kit, sound set); the inner folds then keep every group on one side
+        (see :func:`inner_folds`). X_val / y_val are scored, never used to choose.
+        """
         X, classes, y_idx = self._fit_inputs(X, y)
         counts = np.bincount(y_idx, minlength=len(classes))
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
@@ -184,8 +273,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         features = SpectrogramFeatures(self.features, self.n_components, self.chunk_size).fit(X)
         Z = features.transform(X)  # (N, D): computed once, shared by every grid point
         # The features are label-free and fixed, so the search runs on Z, not on the images.
-        folds = StratifiedKFold(min(self.cv, int(counts[counts > 0].min())), shuffle=True,
-                                random_state=self.seed)
+        folds = inner_folds(y_idx, groups, n_splits=self.cv, seed=self.seed)
         gammas = [g / Z.shape[1] for g in self.gamma_factors]
         search = GridSearchCV(
             Pipeline([("scale", StandardScaler()), ("svc", SVC(kernel="rbf"))]),
@@ -202,6 +290,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         svc = CalibratedClassifierCV(SVC(kernel="rbf", **self.best_params_), method="sigmoid",
                                      cv=folds, ensemble=False)
         svc.fit(scale.transform(Z), y_idx)
+        svc.cv = len(folds)  # the fitted model needs no row indices: only their count is saved
         self.pipeline_ = Pipeline([("features", features), ("scale", scale), ("svc", svc)])
         self.classes_, self.in_channels_ = classes, int(X.shape[1])
         self.val_score_ = None

@@ -1,0 +1,363 @@
+"""Accuracy on unseen groups: spectro against the script a practitioner writes, on the same folds.
+
+The folds are leave-groups-out: the store's folds, assigned by ``spectro.preprocess``
+with ``StratifiedGroupKFold`` over the groups (voices of data/digits, sample
+sets of the instruments data set), so a test fold's groups never train. Both
+sides use exactly that fold of every file: the script reads the store's files
+with librosa.
+
+The script (what issue 8 compares against), per test fold:
+
+* ``script-svc``: librosa log-mel (64 bands, n_fft of about 32 ms, 10 ms hop, at
+  the files' own rate, every clip padded/cropped to the longest clip, at most
+  10 s; ``power_to_db(ref=np.max)``) -> per-band mean and std -> StandardScaler
+  -> RBF SVC (gamma="scale"), C in {0.1, 1, 10, 100} chosen by a 3-fold
+  StratifiedGroupKFold grid search on the training folds (fewer folds when
+  they hold fewer groups).
+* ``script-resnet18``: torchvision's resnet18 with a 1-channel conv1 on the same
+  log-mels (standardised by the training folds' mean and std), Adam (lr 1e-3),
+  batch 32, ``--epochs`` epochs, no validation: the last epoch is scored.
+
+spectro, per test fold: ``spectro.train(store, model, out, test_fold=k,
+epochs=..., **settings)`` with its defaults (validation and all), scored on
+the test fold as ``spectro train`` reports it. A model spec is a model name
+followed by ``+flag`` switches (any order):
+
+=============  ======================================================
+``small``      model option ``stem="small"`` (3x3/1 stem, no max-pool)
+``specaug``    ``specaugment=True``
+``mixup``      ``mixup=0.2``
+``shift``      ``time_shift=0.1``
+``ls``         ``label_smoothing=0.1``
+``pct``, ``delta``, ``dct``, ``pca``  (svm) add a feature part to ``stats``
+``all``        (svm) fit ``spectro.make_classifier("svm")`` on every
+               non-test row (normalised by their per-frequency
+               statistics, with their groups) instead of
+               ``spectro.train``, whose split holds out a validation
+               fold the SVM does not need
+=============  ======================================================
+
+e.g. ``resnet18+small+specaug``, ``svm+delta+dct``.
+
+Features: ``--features default`` builds the store with ``FeatureConfig()``'s
+defaults (what a user who sets nothing gets); ``--features matched`` with the
+script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
+only the models differ.
+
+Data sets: ``digits`` (data/digits: label ``^(\\d)_``, group = voice ``^\\d_([a-z0-9]+)_``,
+8 kHz) and ``instruments`` (3 groups of sample sets, one per fold; rendered into ``--cache`` by data/make_instruments.py
+when missing; needs fluidsynth, timidity and the Debian soundfonts: the
+benchmark exits 0 with the reason when they are missing).
+
+Usage::
+
+    python benchmarks/bench_accuracy.py --dataset digits --quick
+    nice python benchmarks/bench_accuracy.py --dataset instruments --epochs 15 \\
+        --models script-svc,script-resnet18,svm,cnn,resnet18 --csv results.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import librosa
+import numpy as np
+import soundfile as sf
+import torch
+import torchvision
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from torch import nn
+
+import spectro
+from spectro.data import norm_stats
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIGITS = os.path.join(ROOT, "data", "digits")
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "spectro-bench")
+DEFAULT_MODELS = "script-svc,script-resnet18,svm,cnn,resnet18"
+QUICK_MODELS = "script-svc,script-resnet18,svm,cnn"
+FLAGS = {
+    "small": {"model_options": {"stem": "small"}},
+    "specaug": {"specaugment": True},
+    "mixup": {"mixup": 0.2},
+    "shift": {"time_shift": 0.1},
+    "ls": {"label_smoothing": 0.1},
+}
+SVM_PARTS = ("pct", "delta", "dct", "pca")
+MAX_SECONDS = 10.0
+
+
+# ---------------------------------------------------------------------------
+# Data sets and the store
+# ---------------------------------------------------------------------------
+
+def dataset_source(name: str, cache: str) -> tuple[str, dict]:
+    """(source folder, spectro.preprocess source options) of a data set; exit 0 if it cannot be made."""
+    if name == "digits":
+        return DIGITS, {"label_regex": r"^(\d)_", "group_regex": r"^\d_([a-z0-9]+)_"}
+    folder = os.path.join(cache, "instruments")
+    manifest = os.path.join(folder, "manifest.csv")
+    if not os.path.isfile(manifest):
+        tool = os.path.join(ROOT, "data", "make_instruments.py")
+        done = subprocess.run([sys.executable, tool, "--out", folder], capture_output=True, text=True)
+        if done.returncode != 0:
+            reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["unknown error"]
+            print(f"bench_accuracy: SKIPPED instruments: cannot render the data set: {reason[0]}")
+            sys.exit(0)
+        print(done.stdout.strip(), file=sys.stderr)
+    return folder, {"manifest": manifest, "path_col": "path", "label_col": "label", "group_col": "group"}
+
+
+def clip_info(paths: list[str]) -> tuple[int, float]:
+    """(common sample rate, longest duration in seconds, capped) of the files."""
+    infos = [sf.info(p) for p in paths]
+    rates = sorted({i.samplerate for i in infos})
+    return rates[0], min(MAX_SECONDS, max(i.duration for i in infos))
+
+
+def build_store(name: str, features: str, folds: int, cache: str) -> spectro.Store:
+    source, options = dataset_source(name, cache)
+    out = os.path.join(cache, f"store-{name}-{features}-k{folds}")
+    if features == "default":
+        config = spectro.FeatureConfig()
+    else:
+        paths = [os.path.join(source, f) for f in _audio_files(source)]
+        rate, longest = clip_info(paths)
+        n_fft, hop = script_stft(rate)
+        config = spectro.FeatureConfig(sample_rate=rate, duration=longest, crop="start", n_fft=n_fft,
+                                       hop_length=hop, n_mels=64)
+    spectro.preprocess(source, out, config=config, k_folds=folds, seed=0, progress=False, **options)
+    return spectro.open_store(out)
+
+
+def _audio_files(source: str) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, f), source) for d, _, fs in os.walk(source)
+                  for f in fs if f.endswith(".flac"))
+
+
+def store_paths(store: spectro.Store) -> list[str]:
+    base = store.meta["source"]["path"]
+    base = base if os.path.isdir(base) else os.path.dirname(base)
+    return [p if os.path.isabs(p) else os.path.join(base, p) for p in store.paths]
+
+
+# ---------------------------------------------------------------------------
+# The script a practitioner writes
+# ---------------------------------------------------------------------------
+
+def script_stft(rate: int) -> tuple[int, int]:
+    """n_fft of about 32 ms (a power of two) and a 10 ms hop at ``rate``."""
+    return 2 ** int(round(math.log2(0.032 * rate))), rate // 100
+
+
+def script_logmels(paths: list[str]) -> np.ndarray:
+    """librosa log-mels of the files [shape=(N, 64, T)], float32."""
+    rate, longest = clip_info(paths)
+    n_fft, hop = script_stft(rate)
+    size = int(round(longest * rate))
+    out = []
+    for p in paths:
+        y, _ = librosa.load(p, sr=rate)
+        y = librosa.util.fix_length(y, size=size)
+        m = librosa.feature.melspectrogram(y=y, sr=rate, n_fft=n_fft, hop_length=hop, n_mels=64)
+        out.append(librosa.power_to_db(m, ref=np.max))
+    return np.stack(out).astype(np.float32)
+
+
+def script_svc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
+               seed: int) -> np.ndarray:
+    feats = np.concatenate([X.mean(axis=2), X.std(axis=2)], axis=1)  # (N, 128)
+    search = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale")),
+                          {"svc__C": [0.1, 1, 10, 100]},
+                          cv=StratifiedGroupKFold(min(3, len(set(groups[train]))), shuffle=True,
+                                                  random_state=seed))
+    search.fit(feats[train], y[train], groups=groups[train])
+    return search.predict(feats[test])
+
+
+def script_resnet18(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, *, epochs: int,
+                    seed: int, classes: int) -> np.ndarray:
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet18(num_classes=classes)
+    model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    mean, std = X[train].mean(), X[train].std()
+    xt = torch.from_numpy((X[train] - mean) / std).unsqueeze(1)  # (N, 1, 64, T)
+    yt = torch.from_numpy(y[train])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(xt), generator=gen).split(32):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        xs = torch.from_numpy((X[test] - mean) / std).unsqueeze(1)
+        return torch.cat([model(b).argmax(1) for b in xs.split(64)]).numpy()
+
+
+# ---------------------------------------------------------------------------
+# spectro
+# ---------------------------------------------------------------------------
+
+def spectro_settings(spec: str) -> tuple[str, dict]:
+    """A model spec (``resnet18+small+specaug``) -> (model name, spectro.train settings)."""
+    model, *flags = spec.split("+")
+    settings: dict = {}
+    parts = ["stats"]
+    for flag in flags:
+        if model == "svm" and flag == "all":
+            settings["all_rows"] = True
+        elif model == "svm" and flag in SVM_PARTS:
+            parts.append(flag)
+        elif flag in FLAGS:
+            for k, v in FLAGS[flag].items():
+                settings[k] = {**settings.get(k, {}), **v} if isinstance(v, dict) else v
+        else:
+            raise SystemExit(f"bench_accuracy: unknown flag {flag!r} in {spec!r}; "
+                             f"valid: {', '.join([*FLAGS, *SVM_PARTS])}")
+    if len(parts) > 1:
+        settings["model_options"] = {**settings.get("model_options", {}), "features": "+".join(parts)}
+    return model, settings
+
+
+def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed: int, workdir: str) -> np.ndarray:
+    model, settings = spectro_settings(spec)
+    test = np.flatnonzero(store.folds == fold)
+    if settings.pop("all_rows", False):
+        train = np.flatnonzero(store.folds != fold)
+        mean, std = norm_stats(store.features, train)
+        norm = lambda rows: (np.asarray(store.features[rows], np.float32) - mean[None, :, :, None]) \
+            / std[None, :, :, None]  # noqa: E731
+        clf = spectro.make_classifier("svm", seed=seed, classes=list(store.labels),
+                                      **settings.get("model_options", {}))
+        clf.fit(norm(train), np.asarray(store.labels, dtype=object)[store.y[train]], groups=store.groups[train])
+        return clf.predict(norm(test))
+    if model != "svm":
+        settings.update(epochs=epochs, device="cpu")
+    out = os.path.join(workdir, f"{spec}-fold{fold}")
+    run = spectro.train(store, model, out, test_fold=fold, seed=seed, progress=False, **settings)
+    return np.asarray(run.predict(store.features[test]))
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", choices=("digits", "instruments"), default="digits")
+    p.add_argument("--features", choices=("default", "matched"), default="default")
+    p.add_argument("--folds", type=int, default=None,
+                   help="folds of the store (digits 5; instruments 3, one per group)")
+    p.add_argument("--only-folds", default=None, help="comma-separated test folds to run (default: all)")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--models", default=None, help=f"comma-separated specs (default {DEFAULT_MODELS})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 2 test folds, no resnet18")
+    p.add_argument("--cache", default=DEFAULT_CACHE, help="data sets and stores are built here once")
+    p.add_argument("--csv", default=None, help="write per-fold rows here")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (1 trains faster on a CPU that other processes keep busy)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    folds_k = args.folds or (3 if args.dataset == "instruments" else 5)
+    epochs = 2 if args.quick else args.epochs
+    specs = (args.models or (QUICK_MODELS if args.quick else DEFAULT_MODELS)).split(",")
+    for spec in specs:
+        if not spec.startswith("script-"):
+            spectro_settings(spec)  # a bad spec fails before any work
+    os.makedirs(args.cache, exist_ok=True)
+
+    store = build_store(args.dataset, args.features, folds_k, args.cache)
+    test_folds = store.fold_ids
+    if args.only_folds:
+        test_folds = [int(f) for f in args.only_folds.split(",")]
+    elif args.quick:
+        test_folds = test_folds[:2]
+    y, groups = store.y, store.groups
+    print(f"bench_accuracy: {args.dataset}, {len(y)} clips, {len(store.labels)} classes, "
+          f"{len(set(groups))} groups, folds {store.fold_ids} (testing {test_folds}), image "
+          f"{store.image_shape}, features {args.features} ({store.config.sample_rate} Hz, "
+          f"{store.config.duration:g} s, n_fft {store.config.n_fft}, hop {store.config.hop_length}), "
+          f"epochs {epochs}", flush=True)
+    for f in store.fold_ids:
+        print(f"  fold {f}: {', '.join(sorted(set(groups[store.folds == f])))}")
+    X_script = None
+    if any(s.startswith("script-") for s in specs):
+        t0 = time.perf_counter()
+        cached = os.path.join(args.cache, f"script-logmels-{args.dataset}-{len(y)}.npy")
+        if os.path.isfile(cached):
+            X_script = np.load(cached)
+        else:
+            X_script = script_logmels(store_paths(store))
+            np.save(cached, X_script)
+        print(f"  script log-mels {X_script.shape} in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for spec in specs:
+            for fold in test_folds:
+                train, test = np.flatnonzero(store.folds != fold), np.flatnonzero(store.folds == fold)
+                t0 = time.perf_counter()
+                if spec == "script-svc":
+                    pred = script_svc(X_script, y, groups, train, test, args.seed)
+                elif spec == "script-resnet18":
+                    pred = script_resnet18(X_script, y, train, test, epochs=epochs, seed=args.seed,
+                                           classes=len(store.labels))
+                else:
+                    names = run_spectro(store, spec, fold, epochs=epochs, seed=args.seed, workdir=workdir)
+                    pred = np.asarray([store.labels.index(str(n)) for n in names])
+                seconds = time.perf_counter() - t0
+                row = {"dataset": args.dataset, "features": args.features, "model": spec, "fold": fold,
+                       "accuracy": accuracy_score(y[test], pred),
+                       "macro_f1": f1_score(y[test], pred, average="macro", labels=np.unique(y)),
+                       "seconds": seconds, "epochs": epochs}
+                rows.append(row)
+                print(f"  {spec:28s} fold {fold}: acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}  "
+                      f"{seconds:6.1f} s", flush=True)
+    print_table(rows, test_folds)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return 0
+
+
+def print_table(rows: list[dict], folds: list[int]) -> None:
+    specs = list(dict.fromkeys(r["model"] for r in rows))
+    head = f"{'model':28s} " + " ".join(f"{'f' + str(f):>5s}" for f in folds) + \
+        "   acc mean±std    F1 mean±std   s/fold"
+    print("\n" + head + "\n" + "-" * len(head))
+    best_script = max((statistics.mean(r["accuracy"] for r in rows if r["model"] == s)
+                       for s in specs if s.startswith("script-")), default=None)
+    for spec in specs:
+        rs = [r for r in rows if r["model"] == spec]
+        acc = [r["accuracy"] for r in rs]
+        f1 = [r["macro_f1"] for r in rs]
+        sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+        line = (f"{spec:28s} " + " ".join(f"{a:5.3f}" for a in acc)
+                + f"   {statistics.mean(acc):.3f}±{sd(acc):.3f}  {statistics.mean(f1):.3f}±{sd(f1):.3f}"
+                + f"  {statistics.mean(r['seconds'] for r in rs):7.1f}")
+        if best_script is not None and not spec.startswith("script-"):
+            line += f"   {100 * (statistics.mean(acc) - best_script):+.1f} pts vs script's best"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
