@@ -216,11 +216,13 @@ def _add_predict_parser(sub) -> None:
                                    "Exit code 1 when some files could not be used, 2 for an unusable RUN.")
     p.add_argument("run", help="run directory written by spectro train")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="signal files; folders are searched recursively")
-    p.add_argument("--top-k", type=int, default=3, help="probabilities shown per file (default 3)")
+    p.add_argument("--top-k", type=int, default=_default(spectro.FilePrediction.to_dict, "top_k"),
+                   help="probabilities shown per file (default %(default)s)")
     p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
                    "run's image length); on by itself when the run was trained on windows")
     p.add_argument("--hop", type=float, metavar="S", help="seconds between windows (default: the window)")
-    p.add_argument("--batch-size", type=int, help="images per model call (default 64)")
+    p.add_argument("--batch-size", type=int, help="images per model call "
+                   f"(default {_default(spectro.Predictor.predict_files, 'batch_size')})")
     p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--png", metavar="DIR", help="write each file's spectrogram with its labels over time to DIR")
@@ -236,7 +238,7 @@ def _add_export_parser(sub) -> None:
     p.add_argument("run", help="run directory written by spectro train")
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--out", required=True, help="the .onnx file to write")
-    p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
+    p.add_argument("--opset", type=int, help=f"ONNX opset (default {_default(spectro.export_onnx, 'opset')})")
 
 
 def _add_compare_parser(sub) -> None:
@@ -451,7 +453,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
                                       progress=not args.quiet and args.format == "table", **options)
-    writer = csv.DictWriter(sys.stdout, fieldnames=spectro.FilePrediction.CSV_COLUMNS, restval="") if args.format == "csv" else None
+    writer = csv.DictWriter(sys.stdout, fieldnames=spectro.FilePrediction.CSV_COLUMNS, restval="") \
+        if args.format == "csv" else None
     if writer:
         writer.writeheader()
     done, failed, cropped = [], 0, 0

@@ -9,7 +9,8 @@ from scipy.fft import dct
 
 import spectro
 from spectro.errors import SpectroError
-from spectro.models import SVMClassifier, load_classifier
+from spectro.classifier import load_classifier
+from spectro.models import SVMClassifier
 from spectro.models import svm as svm_module
 from spectro.models.svm import N_DCT, SpectrogramFeatures, inner_folds, summarise
 

@@ -103,7 +103,7 @@ class SpectrogramFeatures(TransformerMixin, BaseEstimator):
         parts = str(self.features).split("+")
         unknown = [p for p in parts if p not in FEATURES]
         if unknown or not parts or len(set(parts)) != len(parts):
-            raise SpectroError(f"bad features {self.features!r}: use one or more of "
+            raise SpectroError(f"unknown features {self.features!r}: use one or more of "
                                f"{', '.join(FEATURES)} joined by '+' (e.g. 'stats+delta')")
         return [p for p in FEATURES if p in parts]
 
