@@ -52,7 +52,8 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
         bars.bar(x + shift, values, width, yerr=err, capsize=4, label=name)
     bars.set_xticks(x, ok["model"].tolist())
     low = np.nanmin(ok[["accuracy", "macro_f1"]].to_numpy(dtype=float)) if len(ok) else 0.0
-    bars.set_ylim(max(0.0, low - 0.15), 1.12)  # headroom for the legend
+    bars.set_ylim(max(0.0, low - 0.15), 1.12)  # headroom for the legend above the bars...
+    bars.set_yticks([t for t in bars.get_yticks() if t <= 1.0 + 1e-9])  # ...but no score ticks above 1
     bars.set_ylabel("fraction of test examples")
     bars.set_title("held-out scores " + ("(mean ± std over folds)" if cv else "(95 % bootstrap interval)"),
                    fontsize=10)
