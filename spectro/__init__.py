@@ -16,6 +16,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .classifier import NetClassifier, load_classifier, make_classifier
+    from .compare_plots import plot_error_curves
     from .comparison import Comparison, compare
     from .config import FeatureConfig, TrainConfig
     from .cv import CVResult, cross_validate
@@ -39,7 +40,7 @@ __all__ = [
     "SpectrogramImage", "Split", "Store", "TrainConfig", "TrainingInterrupted", "__version__", "assign_folds",
     "build", "compare", "compute_metrics", "cross_validate", "cv_splits", "describe_models", "discover", "evaluate",
     "export_onnx", "find_inputs", "format_report", "list_models", "load", "load_classifier", "load_run", "make_classifier", "make_split",
-    "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_examples", "preprocess",
+    "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_error_curves", "plot_examples", "preprocess",
     "show_examples", "train",
 ]
 
@@ -56,7 +57,7 @@ _API = {
     "cross_validate": "cv", "CVResult": "cv", "evaluate": "evaluation", "Run": "run", "load_run": "run",
     "load": "predict", "Predictor": "predict", "FilePrediction": "predict", "export_onnx": "export",
     "find_inputs": "predict",
-    "compare": "comparison", "Comparison": "comparison",
+    "compare": "comparison", "Comparison": "comparison", "plot_error_curves": "compare_plots",
 }
 
 
