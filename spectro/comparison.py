@@ -41,7 +41,7 @@ from .compare_report import format_markdown, report_markdown
 from .config import NET_ONLY_FIELDS, RUNTIME_FIELDS, TrainConfig
 from .errors import SpectroError
 from .files import read_json, write_json
-from .folds import make_split
+from .folds import default_folds
 from .metrics import compute_metrics, metrics_from_confusion
 from .models import count_params, list_models
 from .run import load_run, read_split, run_status
@@ -202,7 +202,7 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     _check_store(st, cv, test_fold)
     identity = _store_identity(st)
     _check_out(out, st, identity)
-    folds = st.fold_ids if cv else [make_split(st, test_fold).test_fold]
+    folds = st.fold_ids if cv else [default_folds(st, test_fold)[0]]
 
     ignored = sorted(k for k in training_options if k in NET_ONLY_FIELDS and k not in RUNTIME_FIELDS)
     if "svm" in names and ignored:  # said even when quiet: the svm run differs from what was asked
@@ -217,7 +217,7 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
 
     store_path = os.path.abspath(st.path)
     all_jobs = [_Job(m, k, os.path.join(run_dirs[m], f"fold{k}"), store_path,
-                     configs[m].replace(test_fold=k, val_fold=make_split(st, k).val_fold).to_dict())
+                     configs[m].replace(test_fold=k, val_fold=default_folds(st, k)[1]).to_dict())
                 for m in names for k in folds]
     t0 = time.perf_counter()
     outcomes = _run_jobs(all_jobs, jobs, progress, say)
@@ -273,7 +273,7 @@ def _check_store(st: Store, cv: bool, test_fold: Optional[int]) -> None:
             raise SpectroError(f"--cv needs a store with two or more folds; {st.path} has {len(st.fold_ids)} "
                                "(rebuild it with preprocess --folds 5)")
     else:
-        make_split(st, test_fold)  # a missing fold or a single-fold store fails here
+        default_folds(st, test_fold)  # a missing fold or a single-fold store fails here
 
 
 def _store_identity(st: Store) -> dict:

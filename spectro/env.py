@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import platform
+import signal
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from ._version import __version__
 from .errors import SpectroError
 
-__all__ = ["select_device", "versions", "Precision", "cpu_has_fast_bf16", "choose_precision"]
+__all__ = ["select_device", "versions", "Precision", "cpu_has_fast_bf16", "choose_precision", "pool_context",
+           "single_thread_worker"]
 
 
 def select_device(name: Any = "auto", *, local_rank: int = 0,
@@ -132,3 +136,26 @@ def choose_precision(
     if channels_last is None:
         channels_last = device_type in ("cuda", "cpu") or on
     return Precision(dtype if on else None, scaler and on, bool(channels_last))
+
+
+def pool_context() -> Any:
+    """The multiprocessing context of decoding pools (preprocess, predict).
+
+    fork starts workers in milliseconds and shares the imported modules;
+    spawn is the portable fallback.
+    """
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
+def single_thread_worker() -> Any:
+    """Set up a pool process: one thread, and no signal handling of its own.
+
+    Two busy workers with thread pools of their own would oversubscribe the
+    cores. The main process handles Ctrl-C and SIGTERM, then terminates the
+    pool with SIGTERM: a worker just dies, without a traceback of its own.
+    Returns the threadpoolctl limit, which the caller keeps alive.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    torch.set_num_threads(1)
+    return threadpool_limits(1)

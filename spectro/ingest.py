@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import multiprocessing as mp
 import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -28,7 +26,6 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ._version import __version__
@@ -36,7 +33,7 @@ from .audio import BadInput, check_signal, load_array_signal, load_audio, segmen
 from .config import FeatureConfig
 from .folds import assign_folds
 from .infer import describe, infer_config
-from .env import select_device, versions
+from .env import pool_context, select_device, single_thread_worker, versions
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images, filterbank
 from .files import exclusive
@@ -242,7 +239,7 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     pool = None
     try:
         if n_workers > 1 and n_fresh > chunk_size:
-            pool = _context().Pool(n_workers, initializer=_init_worker, initargs=(cfg, in_worker))
+            pool = pool_context().Pool(n_workers, initializer=_init_worker, initargs=(cfg, in_worker))
             results = pool.imap(_process_chunk, work)
         else:
             _init_worker(cfg, in_worker, single_thread=False)
@@ -296,14 +293,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(cfg: FeatureConfig, in_worker: bool, single_thread: bool = True) -> None:
     if single_thread:  # in a pool process
-        # The main process handles Ctrl-C and SIGTERM, then terminates the pool
-        # with SIGTERM: a worker just dies, without a traceback of its own.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        torch.set_num_threads(1)
-        from threadpoolctl import threadpool_limits
-
-        _WORKER["limits"] = threadpool_limits(1)
+        _WORKER["limits"] = single_thread_worker()
     _WORKER["cfg"] = cfg
     _WORKER["extractor"] = SpectrogramImage(cfg) if in_worker else None
 
@@ -354,13 +344,6 @@ def _load(it: Item, cfg: FeatureConfig, arrays: dict[str, Any]) -> np.ndarray:
 def _stft_in_workers(device: str) -> bool:
     # On a GPU, workers only decode and the main process batches the STFTs.
     return device == "cpu"
-
-
-def _context():
-    # fork starts workers in milliseconds and shares the imported modules;
-    # spawn is the portable fallback.
-    methods = mp.get_all_start_methods()
-    return mp.get_context("fork" if "fork" in methods else "spawn")
 
 
 # -- helpers ---------------------------------------------------------------

@@ -16,7 +16,6 @@ through the model.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sys
 from collections import Counter
@@ -25,11 +24,11 @@ from typing import Any, ClassVar, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .audio import BadInput, check_signal, load_array_signal, load_audio, resample, segments
 from .config import FeatureConfig
+from .env import pool_context, single_thread_worker
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images
 from .run import Run, load_run
@@ -113,7 +112,6 @@ class FilePrediction:
 
     #: Columns of ``spectro predict --format csv``.
     CSV_COLUMNS: ClassVar[tuple[str, ...]] = CSV_COLUMNS
-
 
     source: str
     labels: Sequence[str]
@@ -263,11 +261,11 @@ class Predictor:
         paths_only = all(not isinstance(x, np.ndarray) for x in items)
         chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
         tasks = [[(x, sample_rate) for x in chunk] for chunk in chunks]
-        bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=not progress, desc="predict")
+        bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")
         pool = None
         try:
             if n_workers > 1 and paths_only and len(chunks) > 1:
-                pool = _context().Pool(min(n_workers, len(chunks)), initializer=_init_worker, initargs=(cfg, True))
+                pool = pool_context().Pool(min(n_workers, len(chunks)), initializer=_init_worker, initargs=(cfg, True))
                 decoded = pool.imap(_decode_chunk, tasks)
             else:
                 _init_worker(cfg, single_thread=False)
@@ -361,10 +359,8 @@ def find_inputs(paths: Sequence[str]) -> list[str]:
     for p in paths:
         if os.path.isdir(p):
             out.extend(walk(p, Counter()))
-        elif os.path.exists(p):
-            out.append(p)
         else:
-            out.append(p)  # reported per file as "cannot read", so the others still run
+            out.append(p)  # a missing file is reported per file as "cannot read"; the others still run
     return out
 
 
@@ -407,10 +403,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(cfg: FeatureConfig, single_thread: bool = True) -> None:
-    if single_thread:
-        # Two busy workers with thread pools of their own would oversubscribe the cores.
-        torch.set_num_threads(1)
-        _WORKER["limits"] = threadpool_limits(1)
+    if single_thread:  # in a pool process
+        _WORKER["limits"] = single_thread_worker()
     if _WORKER.get("cfg") != cfg:
         _WORKER["cfg"] = cfg
         _WORKER["extractor"] = SpectrogramImage(cfg)
@@ -441,11 +435,6 @@ def _decode_chunk(tasks: list[tuple[Input, Optional[int]]]) -> list[Decoded]:
                 d.images = images[at:at + len(d.bounds)]
                 at += len(d.bounds)
     return out
-
-
-def _context():
-    # fork starts workers in milliseconds and shares the loaded modules; spawn is the portable fallback.
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
 def _is_single(x: Any) -> bool:
