@@ -33,7 +33,7 @@ from .audio import BadInput, check_signal, load_array_signal, load_audio, segmen
 from .config import FeatureConfig
 from .folds import assign_folds
 from .infer import describe, infer_config
-from .env import pool_context, select_device, single_thread_worker, versions
+from .env import process_map, select_device, single_thread_worker, versions
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images, filterbank
 from .files import exclusive
@@ -236,14 +236,9 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     item_rows: dict[int, list[int]] = {}
     errors = list(src.errors)
     bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="preprocess")
-    pool = None
-    try:
-        if n_workers > 1 and n_fresh > chunk_size:
-            pool = pool_context().Pool(n_workers, initializer=_init_worker, initargs=(cfg, in_worker))
-            results = pool.imap(_process_chunk, work)
-        else:
-            _init_worker(cfg, in_worker, single_thread=False)
-            results = map(_process_chunk, work)
+    pooled = process_map(_process_chunk, work, workers=n_workers if n_fresh > chunk_size else 0,
+                         initializer=_init_worker, initargs=(cfg, in_worker))
+    with bar, pooled as results:
         for chunk, done in zip(chunks, results):
             images = done["images"]
             if not in_worker and images is not None:
@@ -271,10 +266,6 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
                 rows.extend(_index_rows(it, sigs[i], bounds))
             errors.extend(done["errors"])
             bar.update(len(chunk))
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
     return rows, item_rows, errors, len(items) - n_fresh
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .audio import BadInput, check_signal, load_array_signal, load_audio, resample, segments
 from .config import FeatureConfig
-from .env import pool_context, single_thread_worker
+from .env import process_map, single_thread_worker
 from .errors import SpectroError
 from .features import SpectrogramImage, compute_images
 from .run import Run, load_run
@@ -262,14 +262,9 @@ class Predictor:
         chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
         tasks = [[(x, sample_rate) for x in chunk] for chunk in chunks]
         bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")
-        pool = None
-        try:
-            if n_workers > 1 and paths_only and len(chunks) > 1:
-                pool = pool_context().Pool(min(n_workers, len(chunks)), initializer=_init_worker, initargs=(cfg, True))
-                decoded = pool.imap(_decode_chunk, tasks)
-            else:
-                _init_worker(cfg, single_thread=False)
-                decoded = map(_decode_chunk, tasks)
+        pooled = process_map(_decode_chunk, tasks, workers=min(n_workers, len(chunks)) if paths_only else 0,
+                             initializer=_init_worker, initargs=(cfg,))
+        with bar, pooled as decoded:
             pending: list[tuple[str, Decoded]] = []
             n_images = 0
             offset = 0
@@ -284,10 +279,6 @@ class Predictor:
                     pending, n_images = [], 0
             yield from self._finish(pending, cfg, batch_size)
             bar.update(len(pending))
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.terminate()
 
     def _finish(self, pending: list[tuple[str, "Decoded"]], cfg: FeatureConfig,
                 batch_size: int) -> Iterator[FilePrediction]:
