@@ -39,8 +39,8 @@ followed by ``+flag`` switches (any order):
 
 e.g. ``resnet18+small+specaug``, ``svm+delta+dct``.
 
-Features: ``--features default`` builds the store with ``FeatureConfig()``'s
-defaults (what a user who sets nothing gets); ``--features matched`` with the
+Features: ``--features default`` builds the store as ``spectro preprocess`` does
+when nothing is set: rate, STFT and duration read from the data (what a user gets); ``--features matched`` with the
 script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
 only the models differ.
 
@@ -131,7 +131,7 @@ def build_store(name: str, features: str, folds: int, cache: str) -> spectro.Sto
     source, options = dataset_source(name, cache)
     out = os.path.join(cache, f"store-{name}-{features}-k{folds}")
     if features == "default":
-        config = spectro.FeatureConfig()
+        config = None  # what a user who sets nothing gets: rate, STFT and duration read from the data
     else:
         paths = [os.path.join(source, f) for f in _audio_files(source)]
         rate, longest = clip_info(paths)

@@ -301,6 +301,8 @@ class TrainConfig(_Config):
     val_fraction : float
         Share of the training folds' groups held out for validation when no
         ``val_fold`` is given (stratified, group-aware, seeded); 0: none.
+        None either when the groups are too few for it (see
+        :func:`spectro.folds.holdout`): the last epoch is then kept.
     device : {"auto", "cuda", "mps", "cpu"}
         auto: CUDA, then MPS, then CPU. ``cuda:1`` etc. are accepted.
     amp : bool or None

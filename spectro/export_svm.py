@@ -1,7 +1,11 @@
 """The SVM pipeline as an ONNX graph: skl2onnx, plus a converter for SpectrogramFeatures.
 
-skl2onnx converts ``StandardScaler`` and the calibrated RBF ``SVC`` by
-itself; spectro's own :class:`~spectro.models.svm.SpectrogramFeatures` needs
+skl2onnx converts ``StandardScaler`` and the RBF ``SVC`` by itself, and a
+Platt-calibrated SVC (``calibration="sigmoid"``). It has no converter for
+temperature scaling (scikit-learn >= 1.8), the default: there the plain SVC
+is converted, whose scores output is scikit-learn's one-vs-rest
+``decision_function``, and ``softmax(beta * scores)`` is appended to the
+graph. spectro's own :class:`~spectro.models.svm.SpectrogramFeatures` needs
 the small converter below: per-frequency mean and standard deviation over
 time (``ReduceMean``; std as ``sqrt(mean((x - mean)**2))``, numpy's ddof=0)
 and, with PCA, ``(x_flat - mean_) @ components_.T``. The graph runs in
@@ -15,6 +19,8 @@ import warnings
 from typing import Any
 
 import numpy as np
+
+from sklearn.pipeline import Pipeline
 
 from .errors import SpectroError, first_line
 from .models.svm import SpectrogramFeatures
@@ -49,17 +55,42 @@ def svm_to_onnx(classifier: Any, *, opset: int) -> Any:
                            "parts with no ONNX converter yet (supported: stats, pca)")
     update_registered_converter(SpectrogramFeatures, "SpectroSpectrogramFeatures", _shape, _convert)
     channels, n_freq, n_frames = pipeline["features"].image_shape_
+    calibrated = pipeline["svc"]
+    beta = None
+    if calibrated.method == "temperature":
+        fitted = calibrated.calibrated_classifiers_[0]  # ensemble=False: one SVC, one calibrator
+        beta = float(fitted.calibrators[0].beta_)
+        pipeline = Pipeline([("features", pipeline["features"]), ("scale", pipeline["scale"]),
+                             ("svc", fitted.estimator)])
     try:
         with warnings.catch_warnings():
             # skl2onnx reads SVC.probA_/probB_, which scikit-learn 1.9 flags as deprecated
             # (Platt scaling moved to CalibratedClassifierCV, which is what spectro uses).
             warnings.simplefilter("ignore", FutureWarning)
-            return convert_sklearn(
+            model = convert_sklearn(
                 pipeline, initial_types=[("image", FloatTensorType([None, channels, n_freq, n_frames]))],
                 target_opset={"": opset, "ai.onnx.ml": 3}, options={id(pipeline): {"zipmap": False}},
             )
     except Exception as err:  # noqa: BLE001 - skl2onnx raises many types; one line says which
         raise SpectroError(f"skl2onnx could not convert the SVM: {first_line(err)}") from err
+    if beta is None:
+        return model
+    # Two classes: skl2onnx's scores are (d, -d) where scikit-learn's logits are (-d, d).
+    return _append_temperature(model, -beta if len(calibrated.classes_) == 2 else beta)
+
+
+def _append_temperature(model: Any, beta: float) -> Any:
+    """Turn the graph's ``probabilities`` output (the SVC's scores) into ``softmax(beta * scores)``."""
+    from onnx import TensorProto, helper  # the optional 'onnx' extra, as in svm_to_onnx
+
+    graph = model.graph
+    out = next(o for o in graph.output if o.name == "probabilities")
+    for node in graph.node:
+        node.output[:] = ["decision" if name == out.name else name for name in node.output]
+    graph.initializer.append(helper.make_tensor("temperature_beta", TensorProto.FLOAT, [], [beta]))
+    graph.node.append(helper.make_node("Mul", ["decision", "temperature_beta"], ["scaled_decision"]))
+    graph.node.append(helper.make_node("Softmax", ["scaled_decision"], ["probabilities"], axis=1))
+    return model
 
 
 def _n_features(op: SpectrogramFeatures) -> int:

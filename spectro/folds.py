@@ -18,10 +18,13 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from .errors import SpectroError
 
 __all__ = ["assign_folds", "Split", "ROLES", "default_folds", "make_split", "holdout", "cv_splits", "rows_of_ids",
-           "VAL_FRACTION"]
+           "VAL_FRACTION", "MAX_HOLDOUT_EXCESS"]
 
 #: Default share of the training groups held out for validation (one of 8 group folds).
 VAL_FRACTION = 0.125
+#: A hold-out larger than this many times its fraction is not made: with few
+#: groups (2 sound sets: one is half the data) validation goes instead.
+MAX_HOLDOUT_EXCESS = 1.5
 
 
 def assign_folds(
@@ -175,7 +178,11 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
 
     One split of scikit-learn's ``StratifiedGroupKFold`` with ``round(1 /
     fraction)`` folds (fewer when there are fewer groups): whole groups only,
-    class proportions kept as far as the groups allow.
+    class proportions kept as far as the groups allow. When the groups are
+    too few or too large for that (the hold-out would exceed
+    ``MAX_HOLDOUT_EXCESS * fraction`` of the rows, e.g. one of two sound
+    sets), there is no hold-out: a model then trains on every training row
+    and keeps its last epoch, rather than lose a group it needs to generalise.
 
     Parameters
     ----------
@@ -187,7 +194,7 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
 
     Returns
     -------
-    np.ndarray [dtype=int64], sorted positions into ``y`` (empty with ``fraction`` 0 or one group)
+    np.ndarray [dtype=int64], sorted positions into ``y`` (empty with ``fraction`` 0 or too few groups)
     """
     n_groups = len(np.unique(groups))
     if fraction <= 0 or n_groups < 2:
@@ -200,6 +207,8 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has only m members": legal
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         _, val = next(splitter.split(np.zeros(len(y)), y, groups))
+    if len(val) > MAX_HOLDOUT_EXCESS * fraction * len(y):
+        return np.zeros(0, dtype=np.int64)
     return np.sort(val).astype(np.int64)
 
 

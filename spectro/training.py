@@ -176,7 +176,12 @@ def changed_settings(config: Optional[TrainConfig]) -> set:
 def _val_source(split: Split, cfg: TrainConfig) -> str:
     if split.val_fold is not None:
         return f"fold {split.val_fold}"
-    return f"hold-out of {cfg.val_fraction:.0%} of the training groups" if split.val.size else "none"
+    if split.val.size:
+        return f"hold-out of {cfg.val_fraction:.0%} of the training groups"
+    if cfg.val_fraction > 0:
+        return (f"none: the training groups are too few for a hold-out of about {cfg.val_fraction:.0%}; "
+                "the last epoch is kept")
+    return "none"
 
 
 def check_store(st: Store) -> None:

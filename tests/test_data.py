@@ -82,6 +82,23 @@ def test_validation_holdout_is_group_aware_small_and_seeded():
     assert make_split(st, test_fold=5, val_fraction=0).val.size == 0
 
 
+def test_no_holdout_when_one_group_would_take_far_more_than_the_fraction():
+    # Three sound sets, one per fold: the training folds hold two groups, and a
+    # group-aware hold-out would take one of them, half the training data.
+    groups = np.repeat(["fluid", "timgm", "freepats"], 40)
+    y = np.tile(np.arange(4), 30)
+    st = fake_store(np.repeat([1, 2, 3], 40), y=y)
+    st.groups = groups
+    s = make_split(st, test_fold=3)
+    assert s.val.size == 0 and sorted(s.train.tolist()) == list(range(80))
+    # Eight training groups: one of them is 12.5 %, and it is held out.
+    groups8 = np.repeat([f"g{k}" for k in range(10)], 12)
+    st8 = fake_store(np.repeat([1, 1, 1, 1, 2, 2, 2, 2, 3, 3], 12), y=np.tile(np.arange(4), 30))
+    st8.groups = groups8
+    s8 = make_split(st8, test_fold=3)
+    assert len(set(groups8[s8.val])) == 1 and s8.val.size == 12
+
+
 # --- normalisation --------------------------------------------------------------------
 
 def test_norm_stats_known_answer_and_chunking():

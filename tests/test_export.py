@@ -10,6 +10,8 @@ import pytest
 from spectro.cli import main
 from spectro.errors import SpectroError
 from spectro.export import export_onnx
+from spectro.export_svm import svm_to_onnx
+from spectro.models import SVMClassifier
 from spectro.run import load_run
 from spectro.store import open_store
 from spectro.training import train
@@ -95,6 +97,27 @@ def test_the_svm_exports_through_skl2onnx(runs, tmp_path):
     session = ort.InferenceSession(result.path, providers=["CPUExecutionProvider"])
     [proba] = session.run(["probabilities"], {"image": x.astype(np.float32)})
     np.testing.assert_allclose(proba, load_run(str(runs / "svm")).predict_proba(store.features[:]), atol=1e-4)
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "temperature"])
+def test_the_svm_exports_with_either_calibration_and_two_classes(runs, tmp_path, calibration):
+    pytest.importorskip("skl2onnx", reason="the onnx extra is not installed")
+    store = open_store(str(runs / "store"))
+    two = list(store.labels)[:2]
+    train(str(runs / "store"), "svm", str(tmp_path / "run"), progress=False,
+          model_options={"calibration": calibration})
+    result = export_onnx(str(tmp_path / "run"), str(tmp_path / "svm.onnx"))
+    assert result.max_abs_diff <= 1e-4
+    # Two classes: the SVC has one decision value per image, the graph still two probabilities.
+    X = np.asarray(store.features[:], dtype=np.float32)
+    keep = np.isin(np.asarray(store.labels)[store.y], two)
+    clf = SVMClassifier(calibration=calibration, C_grid=(1.0,), gamma_factors=(1.0,), cv=2)
+    clf.fit(X[keep], np.asarray(store.labels)[store.y[keep]])
+    session = ort.InferenceSession(svm_to_onnx(clf, opset=17).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    label, proba = session.run(["label", "probabilities"], {"image": X})
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-4)
+    assert proba.shape == (len(X), 2)
 
 
 def test_a_missing_extra_is_one_line(runs, tmp_path, capsys, monkeypatch):

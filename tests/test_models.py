@@ -292,6 +292,49 @@ def test_svm_refuses_untrusted_types(split, tmp_path):
         load_classifier(tmp_path)
 
 
+def test_svm_most_probable_class_is_the_svcs_own_prediction(tmp_path):
+    # Weak, overlapping tones: many test images sit near a boundary, where a
+    # per-class (Platt) calibration can reorder the classes and temperature cannot.
+    rng = np.random.default_rng(3)
+    labels = np.array(list("abcde"))
+    k = np.arange(250) % 5
+    X = rng.normal(0.0, 1.0, (250, 1, 24, 8)).astype(np.float32)
+    X[np.arange(250), 0, 2 + 4 * k, :] += 0.35
+    X, y, X_test = X[:150].astype(np.float16), labels[k[:150]], X[150:].astype(np.float16)
+    groups = np.arange(150) % 10
+    for calibration in ("temperature", "sigmoid"):
+        clf = SVMClassifier(calibration=calibration, seed=0).fit(X, y, groups=groups)
+        fitted = clf.pipeline_["svc"].calibrated_classifiers_[0].estimator  # the SVC refitted on all rows
+        Z = clf.pipeline_["scale"].transform(clf.pipeline_["features"].transform(X_test))
+        # The SVC's one-vs-rest decision: one-vs-one votes, ties broken by summed confidence.
+        vote = clf.classes_[fitted.decision_function(Z).argmax(axis=1)]
+        proba = clf.predict_proba(X_test)
+        assert np.allclose(proba.sum(axis=1), 1)
+        agree = np.mean(clf.classes_[proba.argmax(axis=1)] == vote)
+        if calibration == "temperature":
+            assert agree == 1.0
+    assert agree < 1.0  # sigmoid: this data has images where the two disagree, so the check above can fail
+    # Two classes: one decision value per image, still two probability columns.
+    ab = np.isin(y, ["a", "b"])
+    two = SVMClassifier(C_grid=(1.0,), gamma_factors=(1.0,)).fit(X[ab], y[ab])
+    assert two.predict_proba(X_test).shape == (100, 2)
+    assert np.array_equal(two.classes_[two.predict_proba(X_test).argmax(axis=1)], two.predict(X_test))
+
+
+def test_svm_saved_before_the_calibration_option_loads_as_sigmoid(split, tmp_path):
+    X, y, X_test, _ = split
+    clf = SVMClassifier(C_grid=(1.0,), gamma_factors=(1.0,), calibration="sigmoid").fit(X, y)
+    clf.save(tmp_path)
+    manifest = json.loads((tmp_path / "model.json").read_text())
+    del manifest["options"]["calibration"]
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    loaded = load_classifier(tmp_path)
+    assert loaded.calibration == "sigmoid"
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+    with pytest.raises(SpectroError, match="unknown calibration 'isotonic'"):
+        SVMClassifier(calibration="isotonic").fit(X, y)
+
+
 class UntrustedThing:
     """Stands for any type a tampered model.skops could smuggle in."""
 

@@ -3,7 +3,7 @@
 Pipeline: :class:`SpectrogramFeatures` (per-frequency summaries over time:
 mean and standard deviation, optionally percentiles, delta statistics,
 MFCC-like DCT statistics, or PCA of the flattened image) -> ``StandardScaler``
--> an RBF ``SVC`` with Platt-scaled probabilities, with C and gamma chosen by
+-> an RBF ``SVC`` with calibrated probabilities, with C and gamma chosen by
 a seeded ``GridSearchCV`` on the training data. When the training rows carry
 groups (speakers, kits, sound sets), the search's folds and the calibration's
 are ``StratifiedGroupKFold``: no group sits on both sides of an inner split,
@@ -11,8 +11,16 @@ so C and gamma are chosen for unseen groups, not for memorising seen ones.
 
 Probabilities: scikit-learn 1.9 deprecated ``SVC(probability=True)`` (removed
 in 1.11) for ``CalibratedClassifierCV(SVC(), ensemble=False)``, which is what
-this uses: the same Platt sigmoid (Platt 1999) fitted on out-of-fold decision
-values, then applied to the SVC refitted on all the training data.
+this uses, fitted on out-of-fold decision values and applied to the SVC
+refitted on all the training data. The default ``calibration="temperature"``
+(Guo et al. 2017, "On Calibration of Modern Neural Networks") is one softmax
+over the SVC's one-vs-rest decision values, ``softmax(beta * d)``: it keeps
+their ordering, so the most probable class is the SVC's own choice (most
+one-vs-one votes; ties broken by summed confidence, as in its
+``decision_function``). ``"sigmoid"`` (Platt 1999) calibrates each class on its
+own and its argmax can differ from the SVC's: on the benchmarks' leave-
+groups-out folds that cost 1 to 5 points of accuracy
+(benchmarks/bench_accuracy.py).
 
 Saved with skops (``model.skops``), never pickle; loading checks every type
 in the file against :data:`TRUSTED_TYPES` before anything is built.
@@ -40,10 +48,12 @@ from spectro.errors import SpectroError
 from spectro.models.base import Classifier, as_images, read_manifest, read_rows, write_manifest
 from spectro.models.registry import register_model
 
-__all__ = ["FEATURES", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
+__all__ = ["FEATURES", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
 
 #: The parts a ``features`` option combines with "+", e.g. ``"stats+delta"``.
 FEATURES = ("stats", "pct", "delta", "dct", "pca")
+#: How the SVC's decision values become probabilities (see the module notes).
+CALIBRATIONS = ("temperature", "sigmoid")
 #: Percentiles over time of the ``pct`` part.
 PERCENTILES = (10.0, 50.0, 90.0)
 #: DCT coefficients (over frequency, per frame) kept by the ``dct`` part: on a
@@ -62,6 +72,7 @@ TRUSTED_TYPES = frozenset({
     "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._TemperatureScaling",
     "sklearn.model_selection._split.StratifiedKFold",
 })
 
@@ -214,6 +225,9 @@ class SVMClassifier(Classifier, BaseEstimator):
         Values tried for gamma, as multiples of 1 / D for D features: on
         standardised features that is scikit-learn's ``gamma="scale"``, so the
         grid stays centred whatever D the ``features`` option gives.
+    calibration : {"temperature", "sigmoid"}
+        How decision values become probabilities (see the module notes):
+        ``temperature`` keeps the SVC's prediction as the most probable class.
     cv : int
         Folds of the grid search and of the probability calibration: group-
         aware when ``fit`` is given groups, else stratified (fewer if a class
@@ -243,7 +257,7 @@ class SVMClassifier(Classifier, BaseEstimator):
     def __init__(
         self, *, features: str = "stats", n_components: int = 32,
         C_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
-        gamma_factors: Sequence[float] = (0.1, 1.0, 10.0),
+        gamma_factors: Sequence[float] = (0.1, 1.0, 10.0), calibration: str = "temperature",
         cv: int = 3, scoring: str = "accuracy", seed: int = 0, chunk_size: int = 256,
         n_jobs: int | None = None, classes: Sequence[Any] | None = None,
     ) -> None:
@@ -251,6 +265,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         self.n_components = n_components
         self.C_grid = C_grid
         self.gamma_factors = gamma_factors
+        self.calibration = calibration
         self.cv = cv
         self.scoring = scoring
         self.seed = seed
@@ -266,6 +281,8 @@ class SVMClassifier(Classifier, BaseEstimator):
         kit, sound set); the inner folds then keep every group on one side
         (see :func:`inner_folds`). X_val / y_val are scored, never used to choose.
         """
+        if self.calibration not in CALIBRATIONS:
+            raise SpectroError(f"unknown calibration {self.calibration!r}: use one of {', '.join(CALIBRATIONS)}")
         X, classes, y_idx = self._fit_inputs(X, y)
         counts = np.bincount(y_idx, minlength=len(classes))
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
@@ -287,7 +304,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         scale = StandardScaler().fit(Z)
         # Calibration only after the search: it costs a CV per fit and leaves the
         # decision function, hence the accuracy the search compares, unchanged.
-        svc = CalibratedClassifierCV(SVC(kernel="rbf", **self.best_params_), method="sigmoid",
+        svc = CalibratedClassifierCV(SVC(kernel="rbf", **self.best_params_), method=self.calibration,
                                      cv=folds, ensemble=False)
         svc.fit(scale.transform(Z), y_idx)
         svc.cv = len(folds)  # the fitted model needs no row indices: only their count is saved
@@ -335,7 +352,9 @@ class SVMClassifier(Classifier, BaseEstimator):
         pipeline = skops.io.load(path, trusted=untrusted)
         if not isinstance(pipeline, Pipeline):
             raise SpectroError(f"{path} does not hold a scikit-learn Pipeline")
-        clf = cls._from_manifest(directory, **manifest["options"], classes=manifest["classes"])
+        # Runs saved before the calibration option existed were Platt-calibrated.
+        options = {"calibration": "sigmoid", **manifest["options"]}
+        clf = cls._from_manifest(directory, **options, classes=manifest["classes"])
         clf.pipeline_ = pipeline
         clf.classes_ = np.asarray(manifest["classes"])
         clf.in_channels_ = int(manifest["in_channels"])
