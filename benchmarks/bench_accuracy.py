@@ -29,6 +29,7 @@ followed by ``+flag`` switches (any order):
 ``mixup``      ``mixup=0.2``
 ``shift``      ``time_shift=0.1``
 ``ls``         ``label_smoothing=0.1``
+``noval``      ``val_fraction=0``: no validation hold-out, last epoch kept
 ``pct``, ``delta``, ``dct``, ``pca``  (svm) add a feature part to ``stats``
 ``all``        (svm) fit ``spectro.make_classifier("svm")`` on every
                non-test row (normalised by their per-frequency
@@ -94,6 +95,7 @@ FLAGS = {
     "mixup": {"mixup": 0.2},
     "shift": {"time_shift": 0.1},
     "ls": {"label_smoothing": 0.1},
+    "noval": {"val_fraction": 0.0},
 }
 SVM_PARTS = ("pct", "delta", "dct", "pca")
 MAX_SECONDS = 10.0

@@ -147,6 +147,22 @@ def test_same_seed_same_metrics_on_cpu(store, tmp_path):
     assert metric_rows(a.path) != metric_rows(c.path)  # the seed matters, so the test can fail
 
 
+def test_every_augmentation_is_off_at_evaluation(store, tmp_path):
+    run = train(store, "resnet20", str(tmp_path / "run"), epochs=1, specaugment=True, mixup=0.2, time_shift=0.1,
+                **FAST)
+    X = open_store(store).features[:]
+    torch.manual_seed(0)
+    a = run.predict_proba(X)
+    torch.manual_seed(1)
+    b = run.predict_proba(X)
+    # Masks, shifts or mixing at evaluation would differ between the two seeds.
+    assert np.array_equal(a, b)
+    module = run.classifier.module_.eval()
+    with torch.no_grad():  # the plain forward pass of the trained network
+        plain = torch.softmax(module(torch.from_numpy(run.normalise(X))).double(), dim=1).numpy()
+    np.testing.assert_allclose(a, plain, atol=1e-2)  # loose: predict may run in bf16 on a CPU with AMX
+
+
 @pytest.fixture(scope="module")
 def reference(store, tmp_path_factory):
     """4 uninterrupted epochs with every augmentation on: what a resumed run must reproduce."""
