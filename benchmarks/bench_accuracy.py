@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 2 test folds, no resnet18")
     p.add_argument("--cache", default=DEFAULT_CACHE, help="data sets and stores are built here once")
-    p.add_argument("--csv", default=None, help="write per-fold rows here")
+    p.add_argument("--csv", default=None, help="append per-fold rows here, as each fold ends")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (1 trains faster on a CPU that other processes keep busy)")
     args = p.parse_args(argv)
@@ -330,14 +330,15 @@ def main(argv: list[str] | None = None) -> int:
                        "macro_f1": f1_score(y[test], pred, average="macro", labels=np.unique(y)),
                        "seconds": seconds, "epochs": epochs}
                 rows.append(row)
+                if args.csv:  # row by row: a run stopped half-way keeps what it measured
+                    with open(args.csv, "a", newline="") as f:
+                        w = csv.DictWriter(f, fieldnames=list(row))
+                        if f.tell() == 0:
+                            w.writeheader()
+                        w.writerow(row)
                 print(f"  {spec:28s} fold {fold}: acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}  "
                       f"{seconds:6.1f} s", flush=True)
     print_table(rows, test_folds)
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
     return 0
 
 

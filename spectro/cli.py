@@ -189,7 +189,8 @@ def _add_train_parser(sub) -> None:
     g.add_argument("--cv", action="store_true", help="cross-validate: one model per fold, each fold the test "
                    "fold once; report mean and standard deviation")
     g = p.add_argument_group("augmentation")
-    g.add_argument("--specaugment", action="store_const", const=True, help="SpecAugment frequency and time masks")
+    g.add_argument("--specaugment", action=argparse.BooleanOptionalAction, help="SpecAugment frequency and time "
+                   f"masks (default {'on' if _default(TrainConfig, 'specaugment') else 'off'})")
     g.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA)")
     g.add_argument("--time-shift", type=float, nargs="?", const=TrainConfig.TIME_SHIFT_FRACTION, metavar="FRACTION",
                    help="random circular time shift of up to FRACTION of the width "
@@ -263,7 +264,7 @@ def _add_compare_parser(sub) -> None:
     g.add_argument("--optimizer", choices=TrainConfig.CHOICES["optimizer"])
     g.add_argument("--schedule", choices=TrainConfig.CHOICES["schedule"])
     g.add_argument("--early-stop", type=int, metavar="PATIENCE")
-    g.add_argument("--specaugment", action="store_const", const=True)
+    g.add_argument("--specaugment", action=argparse.BooleanOptionalAction)
     g.add_argument("--mixup", type=float, metavar="ALPHA")
     g.add_argument("--time-shift", type=float, nargs="?", const=TrainConfig.TIME_SHIFT_FRACTION, metavar="FRACTION")
     g.add_argument("--balance", action="store_const", const=True)

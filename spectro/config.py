@@ -313,7 +313,11 @@ class TrainConfig(_Config):
     channels_last : bool or None
         None: on with CUDA, on the CPU and with mixed precision.
     specaugment : bool
-        Frequency and time masks (see :class:`spectro.data.Augment`).
+        Frequency and time masks (see :class:`spectro.data.Augment`). On by
+        default: over leave-sound-sets-out folds of recorded instruments it
+        raised ResNet-18's accuracy from .829 to .900; on the synthetic
+        digits, near their ceiling, it cost 1.2 points (.982 to .970;
+        benchmarks/README.md). Off for a network that must see the images as they are.
     mixup : float
         Mixup alpha; 0 is off.
     time_shift : float
@@ -347,7 +351,7 @@ class TrainConfig(_Config):
     device: str = "auto"
     amp: Optional[bool] = None
     channels_last: Optional[bool] = None
-    specaugment: bool = False
+    specaugment: bool = True
     mixup: float = 0.0
     time_shift: float = 0.0
     balance: bool = False
