@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .plots import new_figure
+from .plots import new_figure, save_figure
 
 __all__ = ["plot_comparison", "plot_confusion_grid", "plot_error_curves"]
+
+#: The comparison figures are wider than spectro's others: a little more resolution keeps labels legible.
+FIGURE_DPI = 110
 
 
 def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labels: Sequence[str], *,
@@ -78,9 +81,7 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     failed = table[table["status"] != "ok"]["model"].tolist()
     fig.suptitle((title or "model comparison") + (f" (failed: {', '.join(failed)})" if failed else ""),
                  fontsize=11)
-    if path:
-        fig.savefig(path, dpi=110)
-    return fig
+    return save_figure(fig, path or None, dpi=FIGURE_DPI)
 
 
 def plot_confusion_grid(fig, confusions: dict[str, np.ndarray], labels: Sequence[str], *,
@@ -132,9 +133,7 @@ def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: Optional[str]
     val_ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
-    if path:
-        fig.savefig(path, dpi=110)
-    return fig
+    return save_figure(fig, path or None, dpi=FIGURE_DPI)
 
 
 def _depth(name: str) -> int:

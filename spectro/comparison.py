@@ -39,9 +39,9 @@ import torch
 from .compare_plots import plot_comparison
 from .compare_report import format_markdown, report_markdown
 from .config import NET_ONLY_FIELDS, RUNTIME_FIELDS, TrainConfig
-from .errors import SpectroError
+from .errors import SpectroError, first_line
 from .files import read_json, write_json
-from .folds import default_folds
+from .folds import default_folds, rows_of_ids
 from .metrics import compute_metrics, metrics_from_confusion
 from .models import count_params, list_models
 from .run import load_run, read_split, run_status
@@ -396,9 +396,10 @@ def _say_outcome(say, job: _Job, outcome: dict) -> None:
 
 
 def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text and not isinstance(err, SpectroError) else \
-        (text[0] if text else type(err).__name__)
+    """:func:`~spectro.errors.first_line`, with the type in front unless it is spectro's own one-line error."""
+    if isinstance(err, SpectroError) or not str(err).strip():
+        return first_line(err)
+    return f"{type(err).__name__}: {first_line(err)}"
 
 
 # ---------------------------------------------------------------------------
@@ -410,7 +411,6 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[_Job
     """Score, test, tabulate, draw and report; ``clock`` receives the seconds of each step."""
     t0 = time.perf_counter()
     labels = list(st.labels)
-    position = {k: i for i, k in enumerate(st.ids.tolist())}
     rows, preds, runs = [], {}, {}
     for m in names:
         jobs_m = [j for j in all_jobs if j.model == m]
@@ -422,7 +422,7 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[_Job
             rows.append(row)
             continue
         try:
-            row_m, preds[m] = _score_model(st, jobs_m, position, labels, cv=cv, timing=timing, clock=clock)
+            row_m, preds[m] = _score_model(st, jobs_m, labels, cv=cv, timing=timing, clock=clock)
             row.update(row_m)
         except SpectroError as err:
             row.update(status="failed", error=_one_line(err))
@@ -448,7 +448,7 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[_Job
     return comparison
 
 
-def _score_model(st: Store, jobs_m: list[_Job], position: dict, labels: list[str], *, cv: bool,
+def _score_model(st: Store, jobs_m: list[_Job], labels: list[str], *, cv: bool,
                  timing: bool, clock: dict) -> tuple[dict, Predictions]:
     per_fold, parts, seconds = [], [], []
     timed = None
@@ -456,7 +456,7 @@ def _score_model(st: Store, jobs_m: list[_Job], position: dict, labels: list[str
         run = load_run(job.run_dir, device="cpu")
         if list(run.labels) != labels:
             raise SpectroError(f"{job.run_dir} was trained with other class names than {st.path}")
-        rows = np.sort(np.fromiter((position[k] for k in read_split(job.run_dir)["test"]), dtype=np.int64))
+        rows = rows_of_ids(st, read_split(job.run_dir)["test"], what=f"test examples of {job.run_dir}")
         proba = run.predict_proba(st.features[rows]).astype(np.float32)  # (n, C)
         y = st.y[rows]
         per_fold.append(compute_metrics(y, proba, labels))

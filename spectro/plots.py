@@ -49,10 +49,10 @@ def new_figure(**kwargs: Any) -> SpectroFigure:
     return SpectroFigure(**kwargs)
 
 
-def save_figure(fig: Figure, path: Optional[str]) -> Figure:
+def save_figure(fig: Figure, path: Optional[str], *, dpi: int = DPI) -> Figure:
     """Write ``fig`` to ``path`` (PNG, by its extension) when a path is given; return ``fig``."""
     if path is not None:
-        fig.savefig(path, dpi=DPI)
+        fig.savefig(path, dpi=dpi)
     return fig
 
 
