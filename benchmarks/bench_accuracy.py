@@ -82,7 +82,7 @@ from sklearn.svm import SVC
 from torch import nn
 
 import spectro
-from spectro.data import norm_stats
+from spectro.dataset.feed import norm_stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS = os.path.join(ROOT, "data", "digits")

@@ -70,7 +70,7 @@ def hand_loop(paths: list[str], run_dir: str) -> float:
     """(a): librosa per file, then the run's network on one image at a time."""
     import librosa
 
-    from spectro.run import load_run
+    from spectro.training.run import load_run
 
     run = load_run(run_dir, device="cpu")
     net = run.classifier.module_.eval()
@@ -113,8 +113,8 @@ def onnx_vs_native(run_dir: str, out: str, iters: int = 100) -> tuple[float, flo
     """Model-only latency at batch 1 (ms): ONNX Runtime, then PyTorch (the SVM: scikit-learn)."""
     import onnxruntime as ort
 
-    from spectro.export import export_onnx
-    from spectro.run import load_run
+    from spectro.inference.export import export_onnx
+    from spectro.training.run import load_run
 
     export_onnx(run_dir, out)
     run = load_run(run_dir, device="cpu")

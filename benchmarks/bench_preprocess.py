@@ -73,7 +73,7 @@ def floor_per_clip(paths: list[str]) -> dict[str, float]:
     import torch
 
     from spectro import FeatureConfig, SpectrogramImage
-    from spectro.features import compute_images
+    from spectro.signals.features import compute_images
 
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits

@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectro.config import TrainConfig
-from spectro.data import StoreImages, epoch_batches, make_loader
-from spectro.distributed import Distributed
-from spectro.env import choose_precision, select_device
-from spectro.loop import LoopState, Trainer
+from spectro.dataset.feed import StoreImages, epoch_batches, make_loader
 from spectro.models import build
+from spectro.training.distributed import Distributed
+from spectro.training.loop import LoopState, Trainer
+from spectro.utils.device import choose_precision, select_device
 
 SHAPE = (1, 64, 101)
 CLASSES = 10

@@ -12,28 +12,42 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from spectro._version import __version__
 
 if TYPE_CHECKING:
-    from .classifier import NetClassifier, load_classifier, make_classifier
-    from .compare_plots import plot_error_curves
-    from .comparison import Comparison, compare
-    from .config import FeatureConfig, TrainConfig
-    from .cv import CVResult, cross_validate
-    from .errors import SpectroError
-    from .evaluation import evaluate
-    from .export import export_onnx
-    from .features import SpectrogramImage
-    from .folds import Split, assign_folds, cv_splits, make_split
-    from .ingest import PreprocessResult, preprocess
-    from .metrics import compute_metrics, format_report, metrics_from_confusion
-    from .models import SVMClassifier, build, describe_models, list_models
-    from .plots import plot_confusion, plot_curves, plot_examples, show_examples
-    from .predict import FilePrediction, Predictor, find_inputs, load
-    from .run import Run, load_run
-    from .sources import discover
-    from .store import Store, open_store
-    from .training import TrainingInterrupted, train
+    from spectro.comparison.compare import Comparison, compare
+    from spectro.config import FeatureConfig, TrainConfig
+    from spectro.dataset.splits import Split, cv_splits, make_split
+    from spectro.errors import SpectroError
+    from spectro.inference.export import export_onnx
+    from spectro.inference.predict import FilePrediction, Predictor, find_inputs, load
+    from spectro.metrics.scores import (
+        compute_metrics,
+        format_report,
+        metrics_from_confusion,
+    )
+    from spectro.models import SVMClassifier, build, describe_models, list_models
+    from spectro.plots.comparison import plot_error_curves
+    from spectro.plots.figures import (
+        plot_confusion,
+        plot_curves,
+        plot_examples,
+        show_examples,
+    )
+    from spectro.signals.features import SpectrogramImage
+    from spectro.signals.folds import assign_folds
+    from spectro.signals.preprocess import PreprocessResult, preprocess
+    from spectro.signals.sources import discover
+    from spectro.signals.store import Store, open_store
+    from spectro.training.classifier import (
+        NetClassifier,
+        load_classifier,
+        make_classifier,
+    )
+    from spectro.training.cv import CVResult, cross_validate
+    from spectro.training.evaluate import evaluate
+    from spectro.training.run import Run, load_run
+    from spectro.training.train import TrainingInterrupted, train
 
 __all__ = [
     "CVResult", "Comparison", "FeatureConfig", "FilePrediction", "NetClassifier", "Predictor", "PreprocessResult", "Run", "SVMClassifier", "SpectroError",
@@ -46,18 +60,21 @@ __all__ = [
 
 # public name -> the module that defines it (tests/test_api.py checks this against __all__)
 _API = {
-    "SpectroError": "errors", "FeatureConfig": "config", "TrainConfig": "config", "discover": "sources",
-    "preprocess": "ingest", "PreprocessResult": "ingest", "open_store": "store", "Store": "store",
-    "SpectrogramImage": "features", "assign_folds": "folds", "Split": "folds", "make_split": "folds",
-    "cv_splits": "folds", "compute_metrics": "metrics", "metrics_from_confusion": "metrics",
-    "format_report": "metrics", "show_examples": "plots", "plot_examples": "plots", "plot_confusion": "plots",
-    "plot_curves": "plots", "build": "models", "list_models": "models", "describe_models": "models",
-    "SVMClassifier": "models", "NetClassifier": "classifier", "make_classifier": "classifier",
-    "load_classifier": "classifier", "train": "training", "TrainingInterrupted": "training",
-    "cross_validate": "cv", "CVResult": "cv", "evaluate": "evaluation", "Run": "run", "load_run": "run",
-    "load": "predict", "Predictor": "predict", "FilePrediction": "predict", "export_onnx": "export",
-    "find_inputs": "predict",
-    "compare": "comparison", "Comparison": "comparison", "plot_error_curves": "compare_plots",
+    "SpectroError": "errors", "FeatureConfig": "config", "TrainConfig": "config",
+    "discover": "signals.sources", "preprocess": "signals.preprocess", "PreprocessResult": "signals.preprocess",
+    "open_store": "signals.store", "Store": "signals.store", "SpectrogramImage": "signals.features",
+    "assign_folds": "signals.folds", "Split": "dataset.splits", "make_split": "dataset.splits",
+    "cv_splits": "dataset.splits", "compute_metrics": "metrics.scores", "metrics_from_confusion": "metrics.scores",
+    "format_report": "metrics.scores", "show_examples": "plots.figures", "plot_examples": "plots.figures",
+    "plot_confusion": "plots.figures", "plot_curves": "plots.figures", "plot_error_curves": "plots.comparison",
+    "build": "models", "list_models": "models", "describe_models": "models", "SVMClassifier": "models",
+    "NetClassifier": "training.classifier", "make_classifier": "training.classifier",
+    "load_classifier": "training.classifier", "train": "training.train", "TrainingInterrupted": "training.train",
+    "cross_validate": "training.cv", "CVResult": "training.cv", "evaluate": "training.evaluate",
+    "Run": "training.run", "load_run": "training.run",
+    "compare": "comparison.compare", "Comparison": "comparison.compare",
+    "load": "inference.predict", "Predictor": "inference.predict", "FilePrediction": "inference.predict",
+    "find_inputs": "inference.predict", "export_onnx": "inference.export",
 }
 
 

@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
-from .errors import SpectroError
+from spectro.errors import SpectroError
 
 __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "PADS", "OPTIMIZERS", "SCHEDULES",
            "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
@@ -162,7 +162,7 @@ class FeatureConfig(_Config):
     fmax: Optional[float] = None
 
     _what: ClassVar[str] = "feature"
-    #: Fields that ``preprocess`` can read from the data when they are not given (see :mod:`spectro.infer`).
+    #: Fields that ``preprocess`` can read from the data when they are not given (see :mod:`spectro.signals.defaults`).
     INFERABLE: ClassVar[tuple[str, ...]] = ("sample_rate", "n_fft", "hop_length", "duration")
     #: Allowed values of the fields that take a name (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
@@ -296,24 +296,24 @@ class TrainConfig(_Config):
     grad_clip : float or None
         Clip the gradient norm to this value.
     test_fold, val_fold : int or None
-        None: see :func:`spectro.folds.default_folds`. With no validation
+        None: see :func:`spectro.dataset.splits.default_folds`. With no validation
         fold, validation is a hold-out of the training groups.
     val_fraction : float
         Share of the training folds' groups held out for validation when no
         ``val_fold`` is given (stratified, group-aware, seeded); 0: none.
         None either when the groups are too few for it (see
-        :func:`spectro.folds.holdout`): the last epoch is then kept.
+        :func:`spectro.dataset.splits.holdout`): the last epoch is then kept.
     device : {"auto", "cuda", "mps", "cpu"}
         auto: CUDA, then MPS, then CPU. ``cuda:1`` etc. are accepted.
     amp : bool or None
         Mixed precision (bf16 autocast; fp16 with a GradScaler on GPUs
         without bf16). None: on where it pays: CUDA, MPS, and CPUs with AMX
         (on AVX-512 BF16 alone it trains slower than float32; see
-        :func:`spectro.env.choose_precision`).
+        :func:`spectro.utils.device.choose_precision`).
     channels_last : bool or None
         None: on with CUDA, on the CPU and with mixed precision.
     specaugment : bool
-        Frequency and time masks (see :class:`spectro.data.Augment`). On by
+        Frequency and time masks (see :class:`spectro.dataset.augment.Augment`). On by
         default: over leave-sound-sets-out folds of recorded instruments it
         raised ResNet-18's accuracy from .829 to .900; on the synthetic
         digits, near their ceiling, it cost 1.2 points (.982 to .970;

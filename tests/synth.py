@@ -9,6 +9,10 @@ import soundfile as sf
 
 from spectro.config import FeatureConfig
 
+#: The repository root and the bundled spoken digits (data/digits).
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIGITS = os.path.join(REPO, "data", "digits")
+
 TINY_CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # 1 x 32 x 32
 
 
@@ -42,7 +46,7 @@ def class_folders(root, *, classes=("low", "mid", "high"), per_class: int = 6, s
 
 def tiny_store(root) -> str:
     """3 classes x 12 tone files, 5 folds, images 1 x 32 x 32: ``root/store``."""
-    from spectro.ingest import preprocess
+    from spectro.signals.preprocess import preprocess
 
     src = class_folders(os.path.join(root, "src"), per_class=12, sr=8000)
     preprocess(src, os.path.join(root, "store"), config=TINY_CFG, workers=0, progress=False)

@@ -9,7 +9,7 @@ A saved classifier is a directory with ``model.json`` (what to rebuild: kind,
 name, sizes, options, classes) next to its parameters, which never go
 through pickle (see :mod:`spectro.models.weights` and :mod:`spectro.models.svm`).
 The networks' classifier, which needs the training loop, is
-:class:`spectro.classifier.NetClassifier`; this package never imports it.
+:class:`spectro.training.classifier.NetClassifier`; this package never imports it.
 """
 
 from __future__ import annotations

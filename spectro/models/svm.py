@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 import skops.io
+from scipy.fft import dct
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import IncrementalPCA
-from scipy.fft import dct
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -45,7 +45,13 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from spectro.errors import SpectroError
-from spectro.models.base import Classifier, as_images, read_manifest, read_rows, write_manifest
+from spectro.models.base import (
+    Classifier,
+    as_images,
+    read_manifest,
+    read_rows,
+    write_manifest,
+)
 from spectro.models.registry import register_model
 
 __all__ = ["FEATURES", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]

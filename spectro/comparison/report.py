@@ -1,0 +1,86 @@
+"""The text of a comparison: its Markdown table and ``report.md``.
+
+Formatting only; the numbers come from :mod:`spectro.comparison`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["format_markdown", "report_markdown"]
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    """The comparison table in Markdown: mean ± std over folds (or a 95 % bootstrap interval), marks for the tests."""
+    def pm(r, k: str) -> str:
+        if pd.isna(r[k]):
+            return "-"
+        if not pd.isna(r.get(f"{k}_std", np.nan)):
+            return f"{r[k]:.3f} ± {r[f'{k}_std']:.3f}"
+        if k in ("accuracy", "macro_f1") and not pd.isna(r.get(f"{k}_low", np.nan)):
+            return f"{r[k]:.3f} [{r[f'{k}_low']:.3f}, {r[f'{k}_high']:.3f}]"
+        return f"{r[k]:.3f}"
+
+    def num(v, spec: str) -> str:
+        return "-" if pd.isna(v) else format(v, spec)
+
+    head = ["model", "accuracy", "balanced acc.", "macro-F1", "parameters", "train s", "ms/clip b1", "ms/clip b64",
+            "Δ acc vs best", "McNemar p (Holm)", "group 95 % CI of Δ", "significant"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        if r["status"] != "ok":
+            cells = [r["model"], f"failed: {r['error']}"] + [""] * (len(head) - 2)
+        else:
+            mark = {"yes": "yes *", "no": "no", "best": "(best)"}.get(r["significant"], "")
+            ci = "-" if pd.isna(r["diff_low"]) else f"[{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
+            cells = [r["model"], pm(r, "accuracy"), pm(r, "balanced_accuracy"), pm(r, "macro_f1"),
+                     f"{int(r['params']):,}", num(r["train_s"], ".1f"), num(r["infer_ms_b1"], ".2f"),
+                     num(r["infer_ms_b64"], ".3f"), num(r["diff_vs_best"], "+.3f"), num(r["p_holm"], ".3g"), ci, mark]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(c: Any, *, store_path: str, n_examples: int, folds: list[int], cv: bool, grouped: bool,
+                    n_groups: int, alpha: float, n_boot: int) -> str:
+    """``report.md``: the setup, the verdict, the table, how to read the tests, the figure, the confusions, the runs.
+
+    ``c`` is a :class:`spectro.comparison.compare.Comparison`; ``grouped``: the test examples share groups
+    (``n_groups`` of them), so the group bootstrap was run.
+    """
+    t = c.table
+    split = (f"{len(folds)}-fold cross-validation (each fold the test fold once; the tests use the pooled "
+             "out-of-fold predictions, every example tested exactly once)" if cv else f"test fold {folds[0]}")
+    lines = [f"# Comparison on {os.path.basename(os.path.normpath(store_path))}", "",
+             f"Store `{store_path}` ({n_examples} examples, {len(c.labels)} classes), {split}. Every model trained on the "
+             "same split with the same seed.", "", c.verdict, "", c.markdown(), "",
+             "Accuracy and macro-F1 are " + ("mean ± std over folds" if cv else "shown with a 95 % bootstrap "
+                                             "interval") + ". Δ acc is the model's accuracy minus the best one's on "
+             "the same examples. McNemar: exact binomial test on the examples where the two models disagree, "
+             f"Holm-corrected across the {max(len(c.predictions) - 1, 0)} comparisons. "
+             f"Significant (*): adjusted p < {alpha}"
+             + (" and the group interval excludes 0." if grouped else "."), ""]
+    if grouped:
+        lines += [f"Why a bootstrap over groups: the {c.predictions[c.best].rows.size} test clips come from only "
+                  f"{n_groups} groups (speakers, sessions, recordings). Clips of one speaker are not independent: "
+                  "a model that fails on a voice fails on many of its clips together, so a clip-level test such as "
+                  "McNemar counts the same evidence many times and is too optimistic. Resampling whole groups "
+                  f"({n_boot} draws, seeded) gives an interval for the accuracy difference that reflects how it "
+                  "would move with other speakers.", ""]
+    lines += ["![comparison](comparison.png)", "", "## Most confused classes", ""]
+    for m in c.predictions:
+        cm = c.confusion(m).astype(float)
+        np.fill_diagonal(cm, 0)
+        top = np.argsort(cm, axis=None)[::-1][:3]
+        pairs = [f"{c.labels[i // len(c.labels)]} → {c.labels[i % len(c.labels)]} ({int(cm.flat[i])})"
+                 for i in top if cm.flat[i] > 0]
+        lines.append(f"- {m}: " + (", ".join(pairs) if pairs else "no errors"))
+    failed = t[t["status"] != "ok"]
+    if len(failed):
+        lines += ["", "## Failed", ""] + [f"- {r['model']}: {r['error']}" for _, r in failed.iterrows()]
+    lines += ["", "## Runs", ""] + [f"- {m}: " + ", ".join(f"`{os.path.relpath(d, c.out)}`" for d in dirs)
+                                   for m, dirs in c.runs.items()]
+    return "\n".join(lines) + "\n"

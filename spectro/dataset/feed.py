@@ -1,0 +1,189 @@
+"""Feeding a network from the store: normalisation and minibatches.
+
+Which rows train, validate and test is :mod:`spectro.dataset.splits`'
+business; this module reads those rows from the memory map and normalises
+them. Augmentation is :mod:`spectro.dataset.augment`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from spectro.errors import SpectroError
+
+__all__ = ["norm_stats", "normalise", "class_weights", "StoreImages", "epoch_batches", "shard", "make_loader"]
+
+
+# ---------------------------------------------------------------------------
+# Normalisation: per-frequency statistics of the training rows
+# ---------------------------------------------------------------------------
+
+def norm_stats(features: Any, rows: np.ndarray, *, chunk_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frequency mean and standard deviation over ``features[rows]``.
+
+    Read in chunks from the memory map and accumulated in float64 around a
+    shift (the first chunk's mean), so neither memory nor cancellation grows
+    with the number of rows.
+
+    Parameters
+    ----------
+    features : array [shape=(N, C, F, T)]
+    rows : np.ndarray [shape=(n,)]
+        Row numbers to use (the training rows).
+
+    Returns
+    -------
+    mean, std : np.ndarray [shape=(C, F), dtype=float32]
+        A frequency row that never varies gets std 1, so it maps to 0
+        rather than to inf.
+    """
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    if rows.size == 0:
+        raise SpectroError("no rows to compute normalisation statistics from")
+    shift = None
+    s1 = s2 = 0.0
+    count = 0
+    for start in range(0, rows.size, chunk_rows):
+        x = np.asarray(features[rows[start:start + chunk_rows]], dtype=np.float64)  # (n, C, F, T)
+        if shift is None:
+            shift = x.mean(axis=(0, 3))  # (C, F)
+        d = x - shift[None, :, :, None]
+        s1 = s1 + d.sum(axis=(0, 3))
+        s2 = s2 + (d * d).sum(axis=(0, 3))
+        count += x.shape[0] * x.shape[3]
+    mean_d = s1 / count
+    var = np.maximum(s2 / count - mean_d**2, 0.0)
+    std = np.sqrt(var)
+    std[std < 1e-6] = 1.0
+    return (shift + mean_d).astype(np.float32), std.astype(np.float32)
+
+
+def normalise(x: Any, mean: Any, std: Any) -> Any:
+    """``(x - mean) / std`` per channel and frequency, in float32: the one normalisation.
+
+    Training (torch tensors on the device), the SVM and every prediction
+    (numpy arrays) call this, so the image a model sees never depends on
+    the path it came by.
+
+    Parameters
+    ----------
+    x : torch.Tensor or np.ndarray [shape=(B, C, F, T)], any float dtype
+    mean, std : the same kind [shape=(C, F)]
+
+    Returns
+    -------
+    The kind of ``x``, float32 [shape=(B, C, F, T)].
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.float()
+    else:
+        x = np.asarray(x, dtype=np.float32)
+    return (x - mean[None, :, :, None]) / std[None, :, :, None]
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Loss weights ``n / (C * n_c)``: every class weighs as much in total (absent classes: 0)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(num_classes)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Feeding: whole minibatches straight from the memory map
+# ---------------------------------------------------------------------------
+
+class StoreImages(Dataset):
+    """Minibatches of images and labels read from an array (the store's memory map).
+
+    Indexed by an *array of positions* into ``rows``, not by one position: a
+    whole minibatch is one fancy-indexed read of the memory map (rows sorted
+    for locality), so there is no per-example Python work and no collate.
+    Images stay float16 until they are on the device (half the bytes to copy).
+
+    Parameters
+    ----------
+    features : array [shape=(N, C, F, T)], e.g. ``store.features``
+    y : np.ndarray [shape=(N,), dtype=int64]
+    rows : np.ndarray [shape=(n,)]
+        The rows this dataset serves; position ``i`` is row ``rows[i]``.
+    """
+
+    def __init__(self, features: Any, y: np.ndarray, rows: np.ndarray) -> None:
+        self.features = features
+        self.y = np.asarray(y, dtype=np.int64)
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.rows.size
+
+    def __getitem__(self, positions: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        order = np.argsort(rows, kind="stable")
+        x = np.empty((rows.size, *self.features.shape[1:]), dtype=self.features.dtype)
+        x[order] = self.features[rows[order]]  # (B, C, F, T), read in row order, returned in batch order
+        return torch.from_numpy(x), torch.from_numpy(self.y[rows])
+
+    # A memory map must not be pickled into worker processes (that copies the
+    # whole array): send its file name and reopen it there.
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        f = self.features
+        if isinstance(f, np.memmap) and f.filename:
+            state["features"] = ("memmap", f.filename, f.dtype.str, f.shape, f.offset)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        f = state["features"]
+        if isinstance(f, tuple) and f[0] == "memmap":
+            _, name, dtype, shape, offset = f
+            state["features"] = np.memmap(name, dtype=np.dtype(dtype), mode="r", shape=shape, offset=offset)
+        self.__dict__.update(state)
+
+
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    *,
+    epoch: int,
+    seed: int,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[np.ndarray]:
+    """The minibatches (arrays of positions ``0..n-1``) one rank sees in one epoch.
+
+    A pure function of its arguments: a resumed run recomputes exactly the
+    batches it would have seen and skips those already done. The order comes
+    from :class:`torch.utils.data.DistributedSampler` (seeded by ``seed +
+    epoch``), which gives each of ``world_size`` ranks an equal share.
+    """
+    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed,
+                                 drop_last=False)
+    sampler.set_epoch(epoch)
+    order = np.fromiter(iter(sampler), dtype=np.int64)
+    stop = (order.size // batch_size) * batch_size if drop_last else order.size
+    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def shard(positions: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """Rank ``rank``'s share of ``positions`` for evaluation: no padding, no repeats."""
+    return np.asarray(positions)[rank::world_size]
+
+
+def make_loader(dataset: StoreImages, batches: list[np.ndarray], *, workers: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader yielding ``(x float16 (B, C, F, T), y int64 (B,))`` for each of ``batches``.
+
+    It owns a generator of its own: a DataLoader draws a seed for its workers
+    whenever it starts an iteration, and drawing it from the global generator
+    would shift the augmentation stream of a resumed run.
+    """
+    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                      persistent_workers=False, generator=torch.Generator())

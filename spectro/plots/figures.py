@@ -1,0 +1,175 @@
+"""Every figure spectro draws, on matplotlib's object API.
+
+Figures are built as ``matplotlib.figure.Figure`` objects, never through
+pyplot, and nothing here chooses a backend: the caller owns it (a notebook
+shows the returned Figure inline, a script or the CLI saves it to a file,
+and no display is ever needed). Every function returns its Figure and also
+saves it when given a path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from typing import Any, Optional, Sequence
+
+import librosa.display
+import numpy as np
+from matplotlib.figure import Figure
+
+from spectro.signals.features import frequencies
+from spectro.signals.store import Store
+
+__all__ = ["show_examples", "plot_examples", "plot_image", "plot_confusion", "plot_curves", "save_figure",
+           "new_figure", "SpectroFigure"]
+
+DPI = 100
+
+
+class SpectroFigure(Figure):
+    """A matplotlib Figure that Jupyter shows inline as it is, with no pyplot and no backend switch.
+
+    IPython asks an object for ``_repr_png_`` when nothing else knows how to
+    show it; a plain Figure built without pyplot has no such method and prints
+    as ``<Figure size ...>`` unless the notebook ran ``%matplotlib inline``.
+    Where that did run, IPython's own Figure formatter takes precedence, so a
+    figure is never shown twice.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=DPI)
+        return buf.getvalue()
+
+
+def new_figure(**kwargs: Any) -> SpectroFigure:
+    """A new figure (``Figure`` keyword arguments; constrained layout by default)."""
+    kwargs.setdefault("constrained_layout", True)
+    return SpectroFigure(**kwargs)
+
+
+def save_figure(fig: Figure, path: Optional[str], *, dpi: int = DPI) -> Figure:
+    """Write ``fig`` to ``path`` (PNG, by its extension) when a path is given; return ``fig``."""
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def plot_image(ax, image: np.ndarray, store: Store, *, vmin: Optional[float] = None, vmax: Optional[float] = None):
+    """Draw one ``(F, T)`` image on ``ax`` with time in seconds and frequency in Hz."""
+    cfg = store.config
+    axis = {"mel": "mel", "linear": "linear", "log": "log"}[cfg.freq_scale]
+    kwargs = dict(sr=cfg.sample_rate, hop_length=cfg.hop_length, x_axis="s", ax=ax, vmin=vmin, vmax=vmax,
+                  cmap="magma")
+    if axis == "mel":
+        kwargs.update(y_axis="mel", fmin=cfg.f_low, fmax=cfg.f_high)
+    elif axis == "linear":
+        kwargs.update(y_axis="linear")
+    else:
+        kwargs.update(y_axis="log", y_coords=frequencies(cfg))
+    return librosa.display.specshow(image.astype(np.float32), **kwargs)
+
+
+def plot_examples(store: Store, label: str, *, per_class: int = 3, seed: int = 0,
+                  path: Optional[str] = None) -> Optional[Figure]:
+    """A few random images of class ``label`` side by side, on one colour scale; None if it has none.
+
+    Time is in seconds, frequency in Hz, colour in dB (or the image's units without dB).
+    """
+    c = list(store.labels).index(label)
+    rows = np.flatnonzero(store.y == c)
+    if rows.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    unit = "dB" if store.config.db else ("power" if store.config.power == 2 else "magnitude")
+    pick = np.sort(rng.choice(rows, size=min(per_class, rows.size), replace=False))
+    images = np.asarray(store.features[pick][:, 0], dtype=np.float32)  # (k, F, T)
+    fig = new_figure(figsize=(4 * len(pick), 3.4))
+    axes = fig.subplots(1, len(pick), squeeze=False)
+    vmin, vmax = float(images.min()), float(images.max())
+    for ax, r, image in zip(axes[0], pick, images):
+        mesh = plot_image(ax, image, store, vmin=vmin, vmax=vmax)
+        ax.set_title(_short(store.ids[r]), fontsize=8)
+    fig.colorbar(mesh, ax=axes[0].tolist(), format="%+2.0f " + unit if unit == "dB" else None, label=unit)
+    fig.suptitle(f"class {label!r}: {len(pick)} of {rows.size} images")
+    return save_figure(fig, path)
+
+
+def show_examples(store: Store, out_dir: str, *, per_class: int = 3, seed: int = 0) -> list[str]:
+    """Write one PNG per class with ``per_class`` random examples of it (:func:`plot_examples`).
+
+    Returns the paths written.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for name in store.labels:
+        path = os.path.join(out_dir, f"{_safe(name)}.png")
+        # Each class draws from its own generator seeded with ``seed``: its picks do not depend on the others'.
+        if plot_examples(store, name, per_class=per_class, seed=seed, path=path) is not None:
+            written.append(path)
+    return written
+
+
+def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: Optional[str] = None, *, title: str = "",
+                   ax=None) -> Figure:
+    """Confusion matrix: colour is the row-normalised rate (recall), cells show counts.
+
+    Drawn on ``ax`` when given (a panel of a larger figure), else on a new Figure.
+    """
+    cm = np.asarray(cm)
+    c = len(labels)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    size = min(4 + 0.45 * c, 24)
+    if ax is None:
+        fig = new_figure(figsize=(size, size * 0.9))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(c), labels, rotation=90 if c > 6 else 0)
+    ax.set_yticks(range(c), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if c <= 30:
+        for i in range(c):
+            for j in range(c):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="fraction of the true class")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def plot_curves(history: list[dict], path: Optional[str] = None, *, title: str = "") -> Figure:
+    """Training curves: loss (train, validation) and accuracy / macro-F1 per epoch (metrics.csv rows)."""
+    def col(name: str) -> np.ndarray:
+        return np.array([np.nan if r.get(name) is None else float(r[name]) for r in history])
+
+    epochs = col("epoch")
+    fig = new_figure(figsize=(10, 3.6))
+    a, b = fig.subplots(1, 2)
+    a.plot(epochs, col("train_loss"), "o-", ms=3, label="train")
+    b.plot(epochs, col("train_accuracy"), "o-", ms=3, label="train accuracy")
+    if not np.all(np.isnan(col("val_loss"))):
+        a.plot(epochs, col("val_loss"), "o-", ms=3, label="validation")
+        b.plot(epochs, col("val_accuracy"), "o-", ms=3, label="validation accuracy")
+        b.plot(epochs, col("val_macro_f1"), "s--", ms=3, label="validation macro-F1")
+    a.set(xlabel="epoch", ylabel="loss", title="loss")
+    b.set(xlabel="epoch", ylabel="fraction", title="accuracy", ylim=(0, 1.02))
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def _short(text: str, n: int = 48) -> str:
+    return text if len(text) <= n else "..." + text[-(n - 3):]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "class"

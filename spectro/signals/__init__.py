@@ -1,0 +1,1 @@
+"""spectro.signals."""

@@ -1,0 +1,106 @@
+"""Feature defaults read from the data: rate, STFT sizes and clip length that fit the recordings.
+
+A default that throws information away (upsampling 8 kHz speech to 16 kHz
+and filling the upper mel bands with the floor, or cropping 3-second notes
+to their loudest second) costs accuracy before any model sees the data.
+So ``preprocess`` looks at the sources first and, for every setting the
+user did not give, takes:
+
+* ``sample_rate``: the sources' most common rate, capped at 16 kHz (never
+  upsampled; higher rates are downsampled, as the field does);
+* ``n_fft``: about 32 ms at that rate, rounded to a power of two;
+* ``hop_length``: 10 ms, so a time column means the same at any rate;
+* ``duration``: the 95th percentile of the clip lengths, capped at 10 s.
+
+The choices and their reasons are printed in one line and recorded in the
+store's config.json. An explicit value always wins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from spectro.config import FeatureConfig
+from spectro.signals.sources import Item
+
+__all__ = ["INFERABLE", "infer_config", "describe", "MAX_RATE", "MAX_DURATION", "WINDOW_SECONDS", "HOP_SECONDS"]
+
+INFERABLE = FeatureConfig.INFERABLE
+MAX_RATE = 16000
+MAX_DURATION = 10.0
+WINDOW_SECONDS = 0.032
+HOP_SECONDS = 0.010
+_SAMPLE = 2000  # files whose headers are read: enough for a percentile, quick on any corpus
+
+
+def infer_config(items: Sequence[Item], config: FeatureConfig, fields: Iterable[str],
+                 *, seed: int = 0) -> tuple[FeatureConfig, dict[str, str]]:
+    """``config`` with ``fields`` (a subset of :data:`INFERABLE`) read from the headers of ``items``' files.
+
+    Returns
+    -------
+    config : FeatureConfig
+    reasons : dict
+        ``field -> why``, for each field that was set (to print and to record).
+        Arrays (.npy/.npz) have no header: with no audio file to read, nothing changes.
+    """
+    fields = [f for f in INFERABLE if f in set(fields)]
+    rates, seconds = _headers(items, seed)
+    changes: dict = {}
+    reasons: dict[str, str] = {}
+    if "sample_rate" in fields and rates:
+        common, n = Counter(rates).most_common(1)[0]
+        rate = min(common, MAX_RATE)
+        changes["sample_rate"] = rate
+        why = f"{n}/{len(rates)} files at {common} Hz"
+        reasons["sample_rate"] = why + (f", capped at {MAX_RATE}" if common > MAX_RATE else "")
+    rate = changes.get("sample_rate", config.sample_rate)
+    if "n_fft" in fields:
+        changes["n_fft"] = 2 ** int(round(math.log2(WINDOW_SECONDS * rate)))
+        reasons["n_fft"] = f"~{WINDOW_SECONDS * 1000:.0f} ms at {rate} Hz"
+    if "hop_length" in fields:
+        changes["hop_length"] = max(1, int(round(HOP_SECONDS * rate)))
+        reasons["hop_length"] = f"{HOP_SECONDS * 1000:.0f} ms at {rate} Hz"
+    if "duration" in fields and seconds and config.window is None:
+        p95 = float(np.percentile(seconds, 95))
+        # One decimal, never shorter than one STFT frame.
+        n_fft = changes.get("n_fft", config.n_fft)
+        duration = max(round(min(p95, MAX_DURATION), 1), math.ceil(10 * n_fft / rate) / 10)
+        changes["duration"] = duration
+        reasons["duration"] = f"95th percentile of {len(seconds)} clip lengths {p95:.2f} s" + (
+            f", capped at {MAX_DURATION:g}" if p95 > MAX_DURATION else "")
+    if changes.get("n_fft") is not None and config.win_length is not None and config.win_length > changes["n_fft"]:
+        changes["win_length"] = None  # a window longer than the new FFT cannot be; use the FFT size
+    return config.replace(**changes), reasons
+
+
+def _headers(items: Sequence[Item], seed: int) -> tuple[list[int], list[float]]:
+    """Sample rates and durations of (a seeded sample of) the audio files among ``items``."""
+    files = sorted({it.path for it in items if it.key is None})
+    if len(files) > _SAMPLE:
+        pick = np.random.default_rng(seed).choice(len(files), size=_SAMPLE, replace=False)
+        files = [files[i] for i in sorted(pick)]
+    rates, seconds = [], []
+    for path in files:
+        info = _info(path)
+        if info is not None and info.samplerate > 0 and info.frames > 0:
+            rates.append(int(info.samplerate))
+            seconds.append(info.frames / info.samplerate)
+    return rates, seconds
+
+
+def _info(path: str) -> Optional["sf._SoundFileInfo"]:
+    try:
+        return sf.info(path)
+    except Exception:  # noqa: BLE001 - unreadable files are preprocess's to report, not ours
+        return None
+
+
+def describe(reasons: dict[str, str], config: FeatureConfig) -> str:
+    """One line: each inferred setting, its value and why."""
+    return "from the data: " + "; ".join(f"{k}={getattr(config, k)} ({why})" for k, why in reasons.items())

@@ -1,0 +1,401 @@
+"""``preprocess`` (module ingest): a source of signals becomes a feature store.
+
+Work is split into chunks of files. Each worker process decodes, resamples
+and cuts its chunk, computes all of the chunk's STFT images in one batch and
+sends back float16 images (a 64 x 101 image is 13 KB; the one-second signal
+behind it, 64 KB), so nothing heavy crosses between processes. Each worker
+runs single-threaded: with two cores, two busy workers each using a BLAS or
+OpenMP pool of its own would oversubscribe the machine several times over.
+With ``device="cuda"`` the workers only decode and the STFTs run batched on
+the GPU in the main process.
+
+Rows of unchanged files (same relative path, size and mtime) are copied from
+the previous store when its FeatureConfig fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from spectro._version import __version__
+from spectro.config import FeatureConfig
+from spectro.errors import SpectroError
+from spectro.signals.audio import (
+    BadInput,
+    check_signal,
+    load_array_signal,
+    load_audio,
+    segments,
+)
+from spectro.signals.defaults import describe, infer_config
+from spectro.signals.features import SpectrogramImage, compute_images, filterbank
+from spectro.signals.folds import assign_folds
+from spectro.signals.sources import Item, Source, discover
+from spectro.signals.store import StoreDamaged, StoreWriter, open_store
+from spectro.utils.device import select_device, versions
+from spectro.utils.files import exclusive
+from spectro.utils.workers import process_map, single_thread_worker
+
+__all__ = ["preprocess", "PreprocessResult"]
+
+
+@dataclass
+class PreprocessResult:
+    """What a preprocess run did."""
+
+    store: str
+    written: int
+    files: int
+    reused_files: int
+    classes: int
+    skipped: Counter = field(default_factory=Counter)  # reason kind -> count
+    ignored: Counter = field(default_factory=Counter)  # extension -> count
+    seconds: float = 0.0
+    replaced_damaged: Optional[str] = None  # why the store found at ``store`` was damaged, if it was
+
+    def summary_line(self) -> str:
+        line = (
+            f"wrote {self.written} images from {self.files} files ({self.classes} classes) to {self.store} "
+            f"in {self.seconds:.1f} s"
+        )
+        if self.replaced_damaged:
+            line = f"rebuilt damaged store ({self.replaced_damaged}): " + line
+        if self.reused_files:
+            line += f", {self.reused_files} files reused unchanged"
+        n_skipped = sum(self.skipped.values())
+        if n_skipped:
+            reasons = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common())
+            line += f"; skipped {n_skipped} ({reasons}): see {os.path.join(self.store, 'errors.csv')}"
+        else:
+            line += "; skipped 0"
+        if self.ignored:
+            exts = ", ".join(f"{n} {ext}" for ext, n in self.ignored.most_common())
+            line += f"; ignored non-signal files: {exts}"
+        return line
+
+
+def preprocess(
+    source: str,
+    out: str,
+    *,
+    config: Optional[FeatureConfig] = None,
+    infer: Optional[Sequence[str]] = None,
+    k_folds: int = 5,
+    seed: int = 0,
+    workers: Optional[int] = None,
+    device: str = "cpu",
+    progress: bool = True,
+    chunk_size: int = 64,
+    **source_options: Any,
+) -> PreprocessResult:
+    """Build (or refresh) the store ``out`` from ``source``.
+
+    Parameters
+    ----------
+    source : str
+        A folder, a data set root, or a .npz file (see :func:`spectro.signals.sources.discover`).
+    out : str
+        Store directory; replaced atomically when the run completes.
+    config : FeatureConfig, optional
+        How signals become images. None: the defaults, with the rate, STFT
+        sizes and duration read from the data.
+    infer : sequence of str, optional
+        FeatureConfig fields (among ``FeatureConfig.INFERABLE``) to read from
+        the data (:func:`spectro.signals.defaults.infer_config`); default: all of them
+        when ``config`` is None, none when it is given. The choices and their
+        reasons are printed and recorded in config.json.
+    k_folds, seed : int
+        Folds assigned when the source gives none: ``k_folds`` stratified,
+        group-aware folds, shuffled with ``seed``.
+    workers : int, optional
+        Decoding processes (default: one per CPU); 0 or 1 works in-process.
+    device : str
+        Where the STFTs run: ``"cpu"`` (inside the workers) or ``"cuda"``.
+    **source_options
+        ``manifest``, ``path_col``, ``label_col``, ``fold_col``, ``group_col``,
+        ``label_regex``, ``group_regex``: passed to ``discover``.
+    """
+    t0 = time.perf_counter()
+    if k_folds < 2:
+        raise SpectroError(f"--folds must be at least 2, got {k_folds}")
+    if workers is not None and workers < 0:
+        raise SpectroError(f"--workers must be 0 or more, got {workers}")
+    if chunk_size < 1:
+        raise SpectroError(f"chunk_size must be at least 1, got {chunk_size}")
+    device = str(select_device(device, kinds=("cuda", "cpu")))
+    src = discover(source, **source_options)
+    if infer is None:
+        infer = FeatureConfig.INFERABLE if config is None else ()
+    config = config or FeatureConfig()
+    inferred: dict = {}
+    if infer:
+        config, inferred = infer_config(src.items, config, infer, seed=seed)
+        if inferred:
+            print(f"spectro: {describe(inferred, config)}", file=sys.stderr, flush=True)
+    filterbank(config)  # refuses empty bands now, not in every worker
+    # The lock sits beside ``out`` (the store itself is swapped by a rename).
+    with exclusive(out, what="store"), _disk_full_is_one_line(out):
+        return _build(src, source, out, config, k_folds, seed, workers, device, progress, chunk_size,
+                      source_options, t0, inferred)
+
+
+def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: int, seed: int,
+           workers: Optional[int], device: str, progress: bool, chunk_size: int,
+           source_options: dict[str, Any], t0: float, inferred: dict) -> PreprocessResult:
+    """Write the store ``out`` from the discovered ``src`` (the lock is held)."""
+    reuse, old, damaged = _reusable(out, config)
+    writer = StoreWriter(out, config.image_shape)
+    try:
+        rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress, chunk_size)
+        if not rows:
+            raise SpectroError(
+                f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
+                f"({_reason_counts(errors).most_common(3)})"
+            )
+        folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
+        labels = sorted({r["label"] for r in rows}, key=_natural)
+        meta = {
+            "spectro_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "feature_config": config.to_dict(),
+            "inferred": inferred,
+            "fingerprint": config.fingerprint(),
+            "image_shape": list(config.image_shape),
+            "examples": len(rows),
+            "source": {"path": os.path.abspath(source), "kind": src.kind,
+                       **{k: v for k, v in source_options.items() if v is not None}},
+            "folds": folds_meta,
+            "versions": versions(),
+        }
+        writer.commit(rows, labels, meta, errors)
+    except BaseException:
+        writer.abort()
+        raise
+    return PreprocessResult(
+        store=out,
+        written=len(rows),
+        files=len(item_rows),
+        reused_files=reused,
+        classes=len(labels),
+        skipped=_reason_counts(errors),
+        ignored=src.ignored,
+        seconds=time.perf_counter() - t0,
+        replaced_damaged=damaged,
+    )
+
+
+@contextlib.contextmanager
+def _disk_full_is_one_line(out: str) -> Iterator[None]:
+    """Turn a full disk (or quota) while writing ``out`` into one SpectroError line.
+
+    Wraps the whole write, whose own ``except`` has already dropped the
+    temporary store: the previous store is exactly as it was.
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        kind = "no space left" if err.errno == errno.ENOSPC else "disk quota exceeded"
+        raise SpectroError(f"{kind} on {_mount_point(out)} while writing {out}; nothing was changed") from None
+
+
+def _mount_point(path: str) -> str:
+    """The mount point of the file system that holds (or will hold) ``path``: the device named to the user."""
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
+# -- the work loop ---------------------------------------------------------
+
+
+def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, workers, device, progress, chunk_size):
+    """Stream every item's images into ``writer`` in item order.
+
+    Returns the index rows, ``item -> its row numbers``, the errors and the
+    number of files reused from the previous store.
+    """
+    items = src.items
+    sigs = [_signature(it.path) for it in items]
+    fresh = [reuse.get(it.rel, (None, None, None))[:2] != sig for it, sig in zip(items, sigs)]
+    n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+    n_fresh = sum(fresh)
+    chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
+    chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]
+    work = [[items[i] for i in chunk if fresh[i]] for chunk in chunks]
+    in_worker = _stft_in_workers(device)
+    extractor = None if in_worker else SpectrogramImage(cfg).to(device)
+
+    rows: list[dict[str, Any]] = []
+    item_rows: dict[int, list[int]] = {}
+    errors = list(src.errors)
+    bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="preprocess")
+    pooled = process_map(_process_chunk, work, workers=n_workers if n_fresh > chunk_size else 0,
+                         initializer=_init_worker, initargs=(cfg, in_worker))
+    with bar, pooled as results:
+        for chunk, done in zip(chunks, results):
+            images = done["images"]
+            if not in_worker and images is not None:
+                images = compute_images(images, extractor)  # segments -> images on the device
+            offset = 0
+            for i in chunk:
+                it = items[i]
+                if not fresh[i]:
+                    old_rows = reuse[it.rel][2]
+                    block = old.features[old_rows]
+                    bounds = np.stack([old.starts[old_rows], old.ends[old_rows]], axis=1)
+                elif it.rel in done["ok"]:
+                    bounds = done["ok"][it.rel]
+                    block = images[offset : offset + len(bounds)]
+                    offset += len(bounds)
+                    if not np.isfinite(block).all():
+                        # Last guard: no NaN/inf image enters the store (e.g. --no-db power
+                        # beyond float16's 65504); the STFT itself cannot overflow.
+                        errors.append((it.rel, "non-finite image: values beyond the float16 range of the store"))
+                        continue
+                else:
+                    continue
+                writer.append(block)
+                item_rows[i] = list(range(len(rows), len(rows) + len(bounds)))
+                rows.extend(_index_rows(it, sigs[i], bounds))
+            errors.extend(done["errors"])
+            bar.update(len(chunk))
+    return rows, item_rows, errors, len(items) - n_fresh
+
+
+def _index_rows(it: Item, sig: tuple[int, int], bounds: np.ndarray) -> list[dict[str, Any]]:
+    return [
+        {"id": f"{it.rel}@{j}", "path": it.file, "start": f"{a:.4f}", "end": f"{b:.4f}", "label": it.label,
+         "fold": it.fold, "group": it.group or "", "size": sig[0], "mtime_ns": sig[1]}
+        for j, (a, b) in enumerate(bounds)
+    ]
+
+
+# -- worker side -----------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg: FeatureConfig, in_worker: bool, single_thread: bool = True) -> None:
+    if single_thread:  # in a pool process
+        _WORKER["limits"] = single_thread_worker()
+    _WORKER["cfg"] = cfg
+    _WORKER["extractor"] = SpectrogramImage(cfg) if in_worker else None
+
+
+def _process_chunk(items: list[Item]) -> dict[str, Any]:
+    """Decode ``items`` and compute their images (or segments) in one batch."""
+    cfg: FeatureConfig = _WORKER["cfg"]
+    ok: dict[str, np.ndarray] = {}
+    errors: list[tuple[str, str]] = []
+    segs = []
+    arrays: dict[str, Any] = {}  # one open array file per chunk: rows of one file come together
+    for it in items:
+        try:
+            y = _load(it, cfg, arrays)
+            y = check_signal(y, min_samples=cfg.n_fft)
+            s, bounds = segments(y, cfg)
+        except BadInput as err:
+            errors.append((it.rel, str(err)))
+            continue
+        except Exception as err:  # noqa: BLE001 - one odd file must not end a long run
+            errors.append((it.rel, f"unexpected error: {type(err).__name__}: {err}"))
+            continue
+        segs.append(s)
+        ok[it.rel] = bounds
+    images = np.concatenate(segs) if segs else None  # (n_segments, samples)
+    if images is not None and _WORKER["extractor"] is not None:
+        images = compute_images(images, _WORKER["extractor"])  # (n_segments, 1, F, T) float16
+    return {"ok": ok, "errors": errors, "images": images}
+
+
+def _load(it: Item, cfg: FeatureConfig, arrays: dict[str, Any]) -> np.ndarray:
+    if it.key is None:
+        return load_audio(it.path, sample_rate=cfg.sample_rate)
+    name, row = it.key
+    try:
+        if it.path not in arrays:
+            arrays.clear()
+            if it.path.lower().endswith(".npy"):
+                arrays[it.path] = {"": np.load(it.path, mmap_mode="r", allow_pickle=False)}
+            else:
+                arrays[it.path] = np.load(it.path, allow_pickle=False)
+        arr = arrays[it.path][name] if name else next(iter(arrays[it.path].values()))
+    except (OSError, ValueError, KeyError) as err:
+        raise BadInput(f"cannot read array: {err}") from None
+    return load_array_signal(arr if row is None else arr[row])
+
+
+def _stft_in_workers(device: str) -> bool:
+    # On a GPU, workers only decode and the main process batches the STFTs.
+    return device == "cpu"
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _signature(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    except OSError:
+        return -1, -1
+
+
+def _reusable(out: str, cfg: FeatureConfig):
+    """``rel -> (size, mtime_ns, rows)`` of the previous store, if its config matches.
+
+    Also returns why the previous store is damaged (None if it is whole or
+    absent): a damaged store is rebuilt from scratch, nothing reused from it.
+    """
+    try:
+        old = open_store(out)
+    except StoreDamaged as err:
+        return {}, None, err.what
+    except SpectroError:
+        return {}, None, None
+    if old.meta.get("fingerprint") != cfg.fingerprint() or old.meta.get("finite") is not True:
+        return {}, None, None  # another config, or a store from before images were checked finite
+    return old.file_rows(), old, None
+
+
+def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int) -> dict[str, Any]:
+    """Fill in each row's fold; returns what config.json records about folds."""
+    if src.has_folds:
+        return {"from_source": True, "kind": src.kind, "names": src.fold_names}
+    kept = sorted(item_rows)
+    labels = [src.items[i].label for i in kept]
+    # Each item's rows (the windows of one recording) always share its fold.
+    # Without a group, an item's file is its group, so the rows of one array
+    # file stay together too; when every file is its own group, plain
+    # stratified folds are the same thing and much faster.
+    groups = [src.items[i].group or src.items[i].file for i in kept]
+    grouped = len(set(groups)) < len(groups)
+    folds = assign_folds(labels, groups if grouped else None, k=k_folds, seed=seed)
+    for i, fold in zip(kept, folds):
+        for r in item_rows[i]:
+            rows[r]["fold"] = int(fold)
+    return {"from_source": False, "k": int(folds.max()), "seed": seed,
+            "group_aware": any(src.items[i].group for i in kept), "names": None}
+
+
+def _reason_counts(errors) -> Counter:
+    # "cannot decode: Format not recognised" -> "cannot decode"
+    return Counter(reason.split(":")[0].split(" (")[0] for _, reason in errors)
+
+
+def _natural(name: str):
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)

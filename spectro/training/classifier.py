@@ -1,0 +1,250 @@
+"""NetClassifier: any registered network behind the one classifier interface.
+
+Also the two entry points that pick a classifier by name:
+:func:`make_classifier` (a new one) and :func:`load_classifier` (a saved one,
+dispatching on the ``kind`` in its ``model.json``).
+
+NetClassifier follows scikit-learn's estimator contract: ``__init__`` stores
+explicit keyword parameters only (their defaults are
+:class:`~spectro.config.TrainConfig`'s, the one home of every training
+setting), ``fit`` returns ``self`` and learned state ends in ``_``; so
+``get_params``, ``set_params`` and ``sklearn.base.clone`` work on it as on
+the SVM.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+from spectro.config import TrainConfig
+from spectro.errors import SpectroError, first_line
+from spectro.models.base import (
+    Classifier,
+    as_images,
+    iter_batches,
+    read_manifest,
+    write_manifest,
+)
+from spectro.models.registry import build, get_entry
+from spectro.models.svm import SVMClassifier
+from spectro.models.weights import load_state_dict_file
+from spectro.training.loop import fit_arrays
+from spectro.utils.device import select_device
+
+__all__ = ["NetClassifier", "make_classifier", "load_classifier", "predict_logits"]
+
+WEIGHTS_FILE = "weights.pt"
+_DEFAULT = TrainConfig()
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, X: Any, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Logits [shape=(N, C)] on the CPU, in eval mode, one batch of X at a time."""
+    model.eval()
+    out = [model(torch.from_numpy(batch).to(device, non_blocking=True)).float().cpu()
+           for batch in iter_batches(X, batch_size)]
+    return torch.cat(out)
+
+
+class NetClassifier(Classifier, BaseEstimator):
+    """A registered network (``resnet18``, ``cnn``, ...) as a classifier.
+
+    Trained by spectro's one loop (:func:`spectro.training.loop.fit_arrays`): mixed
+    precision where it pays, warm-up + cosine schedule, batches read straight
+    from a memmap and, with validation data, the weights of the best
+    validation epoch restored at the end. Images are used as given (no
+    normalisation): ``spectro train`` normalises before it calls the loop.
+
+    Parameters
+    ----------
+    model : str
+        Registered network name (see :func:`spectro.models.list_models`).
+    model_options : dict or None
+        Passed to the network builder, e.g. ``{"stem": "small"}``.
+    epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, label_smoothing, grad_clip,
+    amp, channels_last, specaugment, mixup, time_shift, device, seed, pretrained
+        As in :class:`~spectro.config.TrainConfig`, with its defaults.
+    classes : array-like or None
+        All class labels in column order; default ``np.unique(y)``.
+
+    Attributes
+    ----------
+    classes_ : np.ndarray [shape=(C,)]
+    module_ : nn.Module
+        The trained network.
+    in_channels_ : int
+    history_ : list of dict
+        Per-epoch losses (the columns of metrics.csv).
+    """
+
+    kind = "net"
+
+    def __init__(
+        self, model: str = _DEFAULT.model, *, model_options: Optional[dict] = None,
+        epochs: int = _DEFAULT.epochs, batch_size: int = _DEFAULT.batch_size,
+        optimizer: str = _DEFAULT.optimizer, lr: Optional[float] = _DEFAULT.lr,
+        weight_decay: Optional[float] = _DEFAULT.weight_decay, schedule: str = _DEFAULT.schedule,
+        warmup_epochs: float = _DEFAULT.warmup_epochs, label_smoothing: float = _DEFAULT.label_smoothing,
+        grad_clip: Optional[float] = _DEFAULT.grad_clip, amp: Optional[bool] = _DEFAULT.amp,
+        channels_last: Optional[bool] = _DEFAULT.channels_last, specaugment: bool = _DEFAULT.specaugment,
+        mixup: float = _DEFAULT.mixup, time_shift: float = _DEFAULT.time_shift, device: str = _DEFAULT.device,
+        seed: int = _DEFAULT.seed, pretrained: Optional[str] = _DEFAULT.pretrained,
+        classes: Optional[Sequence[Any]] = None,
+    ) -> None:
+        self.model = model
+        self.model_options = model_options
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup_epochs = warmup_epochs
+        self.label_smoothing = label_smoothing
+        self.grad_clip = grad_clip
+        self.amp = amp
+        self.channels_last = channels_last
+        self.specaugment = specaugment
+        self.mixup = mixup
+        self.time_shift = time_shift
+        self.device = device
+        self.seed = seed
+        self.pretrained = pretrained
+        self.classes = classes
+
+    # -- settings ------------------------------------------------------------
+    def train_config(self) -> TrainConfig:
+        """These parameters as a (validated) :class:`TrainConfig`."""
+        params = self.get_params()
+        params.pop("classes")
+        params["model_options"] = dict(params["model_options"] or {})
+        return TrainConfig(**params)
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, *, classes: Optional[Sequence[Any]] = None) -> NetClassifier:
+        """A classifier with the settings of ``config`` (the fields NetClassifier has)."""
+        names = set(inspect.signature(cls).parameters) - {"classes"}
+        return cls(**{k: v for k, v in config.to_dict().items() if k in names}, classes=classes)
+
+    def init_module(self, num_classes: int, in_channels: int, *, pretrained: bool = True) -> nn.Module:
+        """Build the untrained network (from ``pretrained`` when set and asked) and hold it as ``module_``.
+
+        Sets ``classes_`` from ``classes`` and ``in_channels_``: a network being
+        trained elsewhere (``spectro train``) can be saved at any epoch.
+        """
+        start = {"pretrained": self.pretrained} if pretrained and self.pretrained else {}
+        self.module_ = build(self.model, num_classes, in_channels, **(self.model_options or {}), **start)
+        self.classes_ = np.asarray(self.classes) if self.classes is not None else np.arange(num_classes)
+        self.in_channels_ = int(in_channels)
+        self.history_: list = []
+        return self.module_
+
+    # -- the interface -------------------------------------------------------
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
+            groups: Any = None) -> NetClassifier:
+        # ``groups`` is part of the one interface (the SVM's inner search uses it);
+        # a network trains on every row as given, so it is accepted and ignored.
+        X, classes, y_idx = self._fit_inputs(X, y)
+        val_idx = None
+        if X_val is not None and y_val is not None:
+            X_val = as_images(X_val, X.shape[1])
+            val_idx = self._encode(y_val, classes)
+        config = self.train_config()
+        device = select_device(self.device)
+        rng_devices = [device.index or 0] if device.type == "cuda" else []
+        # A private RNG state: the seed fixes initial weights and dropout without
+        # disturbing the caller's global torch RNG.
+        with torch.random.fork_rng(devices=rng_devices):
+            torch.manual_seed(self.seed)
+            module = self.init_module(len(classes), int(X.shape[1]))
+            history = fit_arrays(module.to(device), X, y_idx, X_val=X_val, y_val=val_idx, config=config,
+                                 device=device)
+        self.module_, self.classes_, self.history_ = module.eval(), classes, history
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        X = as_images(X, self.in_channels_)
+        device = next(self.module_.parameters()).device
+        logits = predict_logits(self.module_, X, self.batch_size, device)
+        return torch.softmax(logits.double(), dim=1).numpy()  # (N, C)
+
+    def save(self, directory: str | Path) -> Path:
+        directory = self._save_dir(directory)
+        torch.save(self.module_.state_dict(), directory / WEIGHTS_FILE)
+        # The trained weights replace any pretrained start: reloading must not need that file.
+        settings = {k: v for k, v in self.get_params().items()
+                    if k not in ("model", "model_options", "classes", "pretrained")}
+        write_manifest(directory, {
+            "kind": self.kind, "name": self.model, "num_classes": len(self.classes_),
+            "in_channels": self.in_channels_, "options": dict(self.model_options or {}),
+            "classes": self.classes_.tolist(), "settings": settings,
+            "history": getattr(self, "history_", []),
+        })
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | None = None) -> NetClassifier:
+        """Rebuild the saved network and its weights; ``device`` overrides the saved one."""
+        manifest = read_manifest(directory, kind=cls.kind)
+        settings = {**manifest.get("settings", {}), **({"device": device} if device else {})}
+        clf = cls._from_manifest(directory, manifest["name"], model_options=manifest["options"], **settings)
+        state = load_state_dict_file(Path(directory) / WEIGHTS_FILE)
+        # Built on the meta device and filled by assignment: no time spent on an init
+        # the saved weights overwrite anyway.
+        with torch.device("meta"):
+            module = build(clf.model, int(manifest["num_classes"]), int(manifest["in_channels"]),
+                           **(clf.model_options or {}))
+        try:
+            module.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as exc:
+            raise SpectroError(f"{directory}/{WEIGHTS_FILE} does not fit {clf.model}: {first_line(exc)}") from exc
+        clf.module_ = module.to(select_device(clf.device)).eval()
+        clf.classes_ = np.asarray(manifest["classes"])
+        clf.in_channels_ = int(manifest["in_channels"])
+        clf.history_ = manifest.get("history", [])
+        return clf
+
+
+def make_classifier(name: str, **kwargs: Any) -> Classifier:
+    """A new, unfitted classifier: ``"svm"`` -> SVMClassifier, a network name -> NetClassifier.
+
+    For a network, keyword arguments that are not NetClassifier parameters
+    are model options (``make_classifier("resnet18", epochs=5, stem="small")``).
+
+    Raises
+    ------
+    SpectroError
+        For an unknown name (listing the valid ones) or an SVM option it does not take.
+    """
+    if get_entry(name).kind == "svm":
+        try:
+            inspect.signature(SVMClassifier).bind(**kwargs)
+        except TypeError as exc:
+            raise SpectroError(f"svm: {exc}") from None
+        return SVMClassifier(**kwargs)
+    params = set(inspect.signature(NetClassifier).parameters)
+    options = {k: v for k, v in kwargs.items() if k not in params}
+    settings = {k: v for k, v in kwargs.items() if k in params}
+    if options:
+        settings["model_options"] = {**(settings.get("model_options") or {}), **options}
+    return NetClassifier(name, **settings)
+
+
+_KINDS: dict[str, type[Classifier]] = {"net": NetClassifier, "svm": SVMClassifier}
+
+
+def load_classifier(directory: str | Path) -> Classifier:
+    """Load any classifier saved by ``save``; its ``model.json`` names the kind."""
+    kind = read_manifest(directory)["kind"]
+    if kind not in _KINDS:
+        raise SpectroError(f"{directory}: unknown model kind {kind!r}; valid: {', '.join(_KINDS)}")
+    return _KINDS[kind].load(directory)

@@ -1,0 +1,294 @@
+"""A training run on disk: its typed :class:`TrainConfig`, its layout, and :func:`load_run`.
+
+Layout of a run directory::
+
+    run.json             what this is: model, status, epochs done, best epoch,
+                         folds, store path and fingerprint, test metrics,
+                         software versions
+    train_config.json    the TrainConfig
+    feature_config.json  the store's FeatureConfig (how raw audio becomes an image)
+    labels.json          class names in label-id order
+    norm.json            per-frequency mean and std of the training rows
+    split.csv            id, row, fold and role (train/val/test) of every store row
+    metrics.csv          one row per epoch; curves.png draws it
+    model/               the best classifier (spectro.models save format)
+    checkpoints/last.pt  the latest state (weights, optimizer, scheduler,
+                         scaler, RNG, position in the epoch): ``--resume``
+    eval/                what ``spectro evaluate`` writes
+
+Opening a run never executes code from it: configs are JSON, weights are
+read with ``torch.load(weights_only=True)`` and the SVM through skops with
+an allow-list of types, so a run someone sent you is safe to load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from spectro.config import FeatureConfig, TrainConfig
+from spectro.dataset.feed import normalise
+from spectro.errors import SpectroError, first_line
+from spectro.models.registry import get_entry
+from spectro.models.weights import load_state_dict_file
+from spectro.training.classifier import NetClassifier, load_classifier
+from spectro.utils.device import versions
+from spectro.utils.files import read_csv as _read_csv
+from spectro.utils.files import read_json as _read_json
+from spectro.utils.files import swap_dir, write_csv, write_json
+
+__all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
+           "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_json",
+           "read_split", "write_split", "read_norm", "write_norm"]
+
+RUN_FORMAT = "spectro-run-1"
+CHECKPOINT_FORMAT = "spectro-checkpoint-1"
+#: Columns of metrics.csv, one row per epoch.
+METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
+                  "seconds", "samples_per_s"]
+
+
+# ---------------------------------------------------------------------------
+# Reading and writing the pieces of a run
+# ---------------------------------------------------------------------------
+
+def read_json(path: str) -> Any:
+    return _read_json(path, what="spectro run")
+
+
+def read_config(cls: Any, path: str) -> Any:
+    """A FeatureConfig or TrainConfig from its JSON file; an unusable one names the file."""
+    return cls.from_dict(read_json(path), source=path)
+
+
+def read_csv(path: str) -> list[dict[str, str]]:
+    return _read_csv(path, what="spectro run")
+
+
+def write_split(path: str, store: Any, roles: np.ndarray) -> None:
+    """``split.csv``: id, row, fold and role of every store row."""
+    rows = [{"id": store.ids[i], "row": i, "fold": int(store.folds[i]), "role": roles[i]} for i in range(len(store))]
+    write_csv(path, ["id", "row", "fold", "role"], rows)
+
+
+def read_split(path: str) -> dict[str, list[str]]:
+    """``role -> example ids`` from ``split.csv``."""
+    out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for r in read_csv(os.path.join(path, "split.csv")):
+        if r["role"] in out:
+            out[r["role"]].append(r["id"])
+    return out
+
+
+def write_norm(path: str, mean: np.ndarray, std: np.ndarray) -> None:
+    write_json(path, {"mean": np.asarray(mean).tolist(), "std": np.asarray(std).tolist()})
+
+
+def read_norm(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    d = read_json(os.path.join(run_dir, "norm.json"))
+    try:
+        mean, std = np.asarray(d["mean"], dtype=np.float32), np.asarray(d["std"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError):
+        raise SpectroError(f"{run_dir}/norm.json does not hold per-frequency mean and std") from None
+    if mean.shape != std.shape or mean.ndim != 2 or not np.all(std > 0):
+        raise SpectroError(f"{run_dir}/norm.json: mean and std must be (channels, frequencies), std > 0")
+    return mean, std
+
+
+def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields: Any) -> None:
+    """Update run.json: what the run is (model, store, folds, versions) and ``fields`` (status, ...)."""
+    path = os.path.join(run_dir, "run.json")
+    info = read_json(path) if os.path.isfile(path) else {}
+    info.update({
+        "format": RUN_FORMAT, "model": cfg.model, "kind": get_entry(cfg.model).kind,
+        "store": {"path": os.path.abspath(st.path), "fingerprint": st.config.fingerprint(), "examples": len(st)},
+        "folds": {"test": split.test_fold, "val": split.val_fold,
+                  "train": sorted(set(st.folds[split.train].tolist()))},
+        "examples": {"train": int(split.train.size), "val": int(split.val.size), "test": int(split.test.size)},
+        "versions": versions(),
+    })
+    info.setdefault("created", datetime.now().isoformat(timespec="seconds"))
+    info.update(fields)
+    if info.get("status") == "running":  # who runs it: a later reader can tell a dead run from a live one
+        info["process"] = {"pid": os.getpid(), "host": socket.gethostname()}
+    write_json(path, info)
+
+
+def live_status(info: dict) -> str:
+    """run.json's status, with ``running`` read as ``interrupted`` when its process is gone (same host)."""
+    status = info.get("status", "unknown")
+    proc = info.get("process") or {}
+    if status == "running" and proc.get("host") == socket.gethostname() and not _alive(proc.get("pid")):
+        return "interrupted"
+    return status
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_status(run_dir: str) -> Optional[str]:
+    """The status in run.json (``running``, ``done``, ``interrupted``, ``diverged``), None without one."""
+    if not os.path.isfile(os.path.join(run_dir, "run.json")):
+        return None
+    return live_status(read_json(os.path.join(run_dir, "run.json")))
+
+
+def save_checkpoint(path: str, obj: dict) -> None:
+    """Write a training checkpoint (plain containers of tensors and numbers) atomically."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save({"format": CHECKPOINT_FORMAT, **obj}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str) -> dict:
+    """A training checkpoint, read weights-only: it cannot run code."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - anything else is "not a usable checkpoint"
+        raise SpectroError(f"refusing to load {path}: not a weights-only spectro checkpoint "
+                           f"({first_line(exc)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise SpectroError(f"{path} is not a spectro training checkpoint")
+    return ckpt
+
+
+def save_dir(save: Callable[[str], Any], path: str) -> None:
+    """``save(tmp)`` then swap ``tmp`` in for ``path``: a crash never leaves a half-written model."""
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(tmp)
+    swap_dir(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# A loaded run
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A trained run: classifier, normalisation, labels and FeatureConfig together.
+
+    :meth:`predict_proba` takes images exactly as the store holds them (or as
+    ``FeatureConfig`` makes them from raw audio) and normalises them itself,
+    so no caller ever applies (or forgets) the normalisation.
+
+    Attributes
+    ----------
+    path : str
+    classifier : spectro.models.Classifier
+        ``NetClassifier`` or ``SVMClassifier``: the same interface.
+    labels : list of str
+        Class names; column j of :meth:`predict_proba` is ``labels[j]``.
+    feature_config : FeatureConfig
+    train_config : TrainConfig
+    mean, std : np.ndarray [shape=(C, F), dtype=float32]
+    info : dict
+        The whole of run.json (status, epochs, best epoch, test metrics, ...).
+    """
+
+    path: str
+    classifier: Any
+    labels: list[str]
+    feature_config: FeatureConfig
+    train_config: TrainConfig
+    mean: np.ndarray
+    std: np.ndarray
+    info: dict
+
+    def normalise(self, images: Any) -> np.ndarray:
+        """Images [shape=(N, C, F, T)] -> float32, normalised per channel and frequency."""
+        return normalise(images, self.mean, self.std)
+
+    def predict_proba(self, images: Any, *, chunk: int = 2048) -> np.ndarray:
+        """Class probabilities [shape=(N, len(labels))] of raw images [shape=(N, C, F, T)].
+
+        Read ``chunk`` images at a time, so a memory-mapped array never sits in memory whole.
+        """
+        n = len(images)
+        expected = tuple(self.mean.shape) + (self.feature_config.n_frames,)
+        if n and tuple(images.shape[1:]) != expected:
+            raise SpectroError(f"images shaped {tuple(images.shape[1:])}; this run expects {expected}")
+        parts = [self.classifier.predict_proba(self.normalise(images[s:s + chunk])) for s in range(0, n, chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)))
+
+    def predict(self, images: Any) -> np.ndarray:
+        """Class names [shape=(N,)] of raw images."""
+        return np.asarray(self.labels, dtype=object)[np.argmax(self.predict_proba(images), axis=1)]
+
+    @property
+    def status(self) -> str:
+        """``done``, ``running``, ``interrupted`` (also a ``running`` run whose process died) or ``diverged``."""
+        return live_status(self.info)
+
+    @property
+    def test_metrics(self) -> Optional[dict]:
+        """Headline test metrics written at the end of training (None if not yet)."""
+        return self.info.get("test")
+
+
+def read_run_info(path: str) -> dict:
+    """run.json of ``path``, checked to be a spectro run."""
+    if not os.path.isdir(path):
+        raise SpectroError(f"run not found: {path}")
+    info = read_json(os.path.join(path, "run.json"))
+    if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
+        raise SpectroError(f"{path} is not a spectro run (run.json has no {RUN_FORMAT!r} format)")
+    return info
+
+
+def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) -> Run:
+    """Open a trained run, executing nothing from it.
+
+    Parameters
+    ----------
+    path : str
+        The run directory.
+    weights : {"best", "last"}
+        The classifier saved at the best validation epoch, or the latest
+        weights of ``checkpoints/last.pt`` (networks only).
+    device : str, optional
+        Where a network runs (default: CUDA when available, else CPU).
+
+    Raises
+    ------
+    SpectroError
+        Not a run, a run with no trained model yet, or a weights file that is
+        not a plain weights-only checkpoint (e.g. a pickle that would run code).
+    """
+    if weights not in ("best", "last"):
+        raise SpectroError(f"weights must be 'best' or 'last', got {weights!r}")
+    info = read_run_info(path)
+    model_dir = os.path.join(path, "model")
+    if not os.path.isfile(os.path.join(model_dir, "model.json")):
+        raise SpectroError(f"{path} has no trained model yet (status: {info.get('status')}); "
+                           f"continue it with: spectro train --resume {path}")
+    clf = NetClassifier.load(model_dir, device=device) if device and info.get("kind") == "net" \
+        else load_classifier(model_dir)
+    if weights == "last":
+        if info.get("kind") != "net":
+            raise SpectroError(f"{path}: only networks have separate last weights")
+        state = load_state_dict_file(os.path.join(path, "checkpoints", "last.pt"))
+        clf.module_.load_state_dict(state)
+    labels = read_json(os.path.join(path, "labels.json"))
+    mean, std = read_norm(path)
+    return Run(
+        path=path, classifier=clf, labels=list(labels),
+        feature_config=read_config(FeatureConfig, os.path.join(path, "feature_config.json")),
+        train_config=read_config(TrainConfig, os.path.join(path, "train_config.json")),
+        mean=mean, std=std, info=info,
+    )

@@ -1,0 +1,179 @@
+"""Files of stores and runs: JSON and CSV with atomic writes and one-line errors on read, modes that
+follow the umask, directory swaps, and an exclusive lock on an output path."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from spectro.errors import SpectroError
+
+__all__ = ["read_json", "write_json", "read_csv", "write_csv", "swap_dir", "recover_dir", "umask_mode",
+           "make_temp_dir", "exclusive", "lock_path"]
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON atomically (temporary file, then rename); numpy values become plain ones."""
+    with _atomic(path, ".json") as f:
+        json.dump(obj, f, indent=2, allow_nan=False, default=_json_default)
+        f.write("\n")
+
+
+def read_json(path: str, *, what: str = "spectro directory") -> Any:
+    """Parse a JSON file; a missing or broken one raises :class:`SpectroError` naming ``what``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SpectroError(f"missing {path}: not a complete {what}") from None
+    except json.JSONDecodeError as err:
+        raise SpectroError(f"{path} is not valid JSON: {err}") from None
+
+
+def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Write ``rows`` under the header ``columns`` atomically; extra keys are ignored."""
+    with _atomic(path, ".csv", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts; a missing one raises :class:`SpectroError` naming ``what``."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise SpectroError(f"missing {path}: not a complete {what}") from None
+
+
+class _atomic:
+    """Open a temporary file beside ``path`` for writing; rename it over ``path`` on success."""
+
+    def __init__(self, path: str, suffix: str, newline: str | None = None) -> None:
+        self.path, self.suffix, self.newline = path, suffix, newline
+
+    def __enter__(self):
+        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
+        os.fchmod(fd, umask_mode(0o666))  # mkstemp makes 0600; a written file should read like any other
+        self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
+        return self.f
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.f.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+
+
+def umask_mode(mode: int) -> int:
+    """``mode`` with the process umask applied, as ``open``/``mkdir`` would (0o666 -> 0o644 under 022)."""
+    return mode & ~_umask()
+
+
+def _umask() -> int:
+    # Linux shows the umask without changing it; elsewhere set and restore it.
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(*, prefix: str, dir: str) -> str:
+    """A new temporary directory like :func:`tempfile.mkdtemp`, with the umask's mode instead of 0700.
+
+    For directories renamed into place (a store, a run): once renamed, they
+    should be as readable as any directory the user creates.
+    """
+    path = tempfile.mkdtemp(prefix=prefix, dir=dir)
+    os.chmod(path, umask_mode(0o777))
+    return path
+
+
+def lock_path(path: str) -> str:
+    """The lock file of output ``path``: hidden beside it, because ``path`` itself is swapped by a rename."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, f".{name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
+    """Hold an exclusive lock on output ``path`` (a store, a run directory) for the ``with`` block.
+
+    A second process that asks for the same lock fails at once rather than
+    racing to write the same output. The lock is an OS lock (``flock``) on
+    the file :func:`lock_path`: it goes away with the process, so a killed
+    run never leaves a stale lock. The lock file itself is left in place
+    (removing it would let two processes lock two different files).
+
+    Raises
+    ------
+    SpectroError
+        "another process is writing ``what`` ``path`` (lock ``FILE``)".
+    """
+    lock_file = lock_path(path)
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+    lock = FileLock(lock_file, timeout=0, mode=umask_mode(0o666))
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SpectroError(f"another process is writing {what} {path} (lock {lock_file})") from None
+    try:
+        yield lock_file
+    finally:
+        lock.release()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def swap_dir(new: str, path: str) -> str:
+    """Put the finished directory ``new`` in place of ``path`` (which may not exist).
+
+    Two renames on one file system: ``path`` -> ``.NAME.old-PID``, then
+    ``new`` -> ``path``; the backup is removed last. Readers see the old
+    directory or the new one, never a mixture; a crash between the renames
+    leaves the old one under its backup name, which :func:`recover_dir`
+    puts back. Stores and a run's ``model/`` are swapped in this way.
+    """
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
+    if os.path.exists(path):
+        os.rename(path, backup)
+    os.rename(new, path)
+    if os.path.exists(backup):
+        shutil.rmtree(backup)
+    return path
+
+
+def recover_dir(path: str, *, marker: str) -> None:
+    """After a crash inside :func:`swap_dir`: restore the backup of ``path`` holding ``marker``."""
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    if not os.path.exists(path):
+        for backup in sorted(glob.glob(os.path.join(parent, f".{glob.escape(name)}.old-*"))):
+            if os.path.isfile(os.path.join(backup, marker)):
+                os.rename(backup, path)
+                return

@@ -1,0 +1,171 @@
+"""spectro compare: same split for every model, reuse, resume, failures, bad input, the files it writes."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from synth import DIGITS
+
+import spectro
+from spectro.cli.main import main
+from spectro.comparison.compare import _config, _options_hash
+from spectro.config import FeatureConfig
+from spectro.plots.comparison import plot_comparison, plot_error_curves
+
+CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # 1 x 32 x 32
+VOICES = ("croak", "f1", "m2", "klatt", "steph", "grandpa")
+TINY = dict(epochs=1, batch_size=8, progress=False)
+
+
+def _digits_source(root, digits="01234", voices=VOICES, takes="01") -> str:
+    os.makedirs(root)
+    for name in sorted(os.listdir(DIGITS)):
+        d, v, k = name[:-5].split("_")
+        if d in digits and v in voices and k in takes:
+            os.symlink(os.path.abspath(os.path.join(DIGITS, name)), os.path.join(root, name))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """60 clips: 5 digits x 6 voices x 2 takes, 3 voice-disjoint folds of 20."""
+    base = tmp_path_factory.mktemp("digits")
+    src = _digits_source(base / "src")
+    spectro.preprocess(src, str(base / "store"), config=CFG, label_regex=r"^(\d)_",
+                       group_regex=r"^\d_([a-z0-9]+)_", k_folds=3, progress=False)
+    return str(base / "store")
+
+
+def _npz_store(tmp_path, name, *, y, folds) -> str:
+    rng = np.random.default_rng(0)
+    X = (0.1 * rng.standard_normal((len(y), 4000))).astype(np.float32)
+    np.savez(tmp_path / f"{name}.npz", X=X, y=np.asarray(y), folds=np.asarray(folds))
+    spectro.preprocess(str(tmp_path / f"{name}.npz"), str(tmp_path / name), config=CFG, progress=False)
+    return str(tmp_path / name)
+
+
+def test_compare_same_examples_table_files_and_reuse(store, tmp_path, one_thread, capsys):
+    out = str(tmp_path / "cmp")
+    c = spectro.compare(store, ["svm", "cnn"], out, jobs=2, **TINY)  # two processes, one run each
+    t = c.table.set_index("model")
+    assert list(t.index) == ["svm", "cnn"] and (t["status"] == "ok").all()
+    # Both models were scored on the same 20 test examples of one fold, and the numbers are theirs.
+    st = spectro.open_store(store)
+    test_rows = np.flatnonzero(st.folds == max(st.fold_ids))
+    for m in ("svm", "cnn"):
+        p = c.predictions[m]
+        np.testing.assert_array_equal(p.rows, test_rows)
+        np.testing.assert_array_equal(p.y_true, st.y[test_rows])
+        assert p.proba.shape == (20, 5) and np.allclose(p.proba.sum(axis=1), 1, atol=1e-4)
+        assert t.loc[m, "accuracy"] == pytest.approx(np.mean(p.y_pred == p.y_true))
+        run = spectro.load_run(c.runs[m][0], device="cpu")
+        assert t.loc[m, "accuracy"] == pytest.approx(run.test_metrics["accuracy"])
+        assert t.loc[m, "params"] > 0 and t.loc[m, "infer_ms_b1"] > 0 and t.loc[m, "infer_ms_b64"] > 0
+    assert t.loc["cnn", "params"] == sum(p.numel() for p in spectro.load_run(c.runs["cnn"][0]).classifier
+                                         .module_.parameters())
+    # The best one is marked, the other compared with it on the discordant pairs.
+    assert c.best in ("svm", "cnn") and t.loc[c.best, "significant"] == "best"
+    other = "cnn" if c.best == "svm" else "svm"
+    assert t.loc[other, "significant"] in ("yes", "no") and 0 <= t.loc[other, "p_holm"] <= 1
+    assert t.loc[other, "diff_vs_best"] == pytest.approx(t.loc[other, "accuracy"] - t.loc[c.best, "accuracy"])
+    assert t.loc[other, "diff_low"] <= t.loc[other, "diff_vs_best"] <= t.loc[other, "diff_high"]  # groups known
+    for f in ("results.csv", "results.md", "report.md", "comparison.png", "compare.json"):
+        assert os.path.getsize(os.path.join(out, f)) > 0
+    assert pd.read_csv(os.path.join(out, "results.csv"))["model"].tolist() == ["svm", "cnn"]
+    report = open(os.path.join(out, "report.md")).read()
+    assert c.verdict in report and "not independent" in report
+    # A second call reuses both finished runs: nothing retrained, same numbers.
+    stamps = {m: os.path.getmtime(os.path.join(c.runs[m][0], "run.json")) for m in c.runs}
+    again = spectro.compare(store, "svm,cnn", out, timing=False, **TINY)
+    assert {m: os.path.getmtime(os.path.join(again.runs[m][0], "run.json")) for m in again.runs} == stamps
+    pd.testing.assert_series_equal(again.table["accuracy"], c.table["accuracy"])
+    # Other options are another run beside it, not an overwrite.
+    more = spectro.compare(store, ["cnn"], out, epochs=2, batch_size=8, progress=False, timing=False)
+    assert more.runs["cnn"] != c.runs["cnn"] and os.path.isdir(c.runs["cnn"][0])
+
+
+def test_compare_resumes_an_interrupted_run(store, tmp_path, one_thread):
+    out = tmp_path / "cmp"
+    cfg = _config("cnn", {"epochs": 2, "batch_size": 8}, {})
+    run_dir = str(out / f"cnn-{_options_hash(cfg)}" / "fold3")
+    stopped = spectro.train(store, out=run_dir, config=cfg.replace(test_fold=3, val_fold=2), progress=False,
+                            on_epoch=lambda row, model: True)
+    assert stopped.status == "interrupted"
+    c = spectro.compare(store, ["cnn"], str(out), epochs=2, batch_size=8, progress=False, timing=False)
+    assert c.runs["cnn"] == [run_dir] and c.table.loc[0, "status"] == "ok"
+    run = spectro.load_run(run_dir)
+    assert run.status == "done" and run.info["epochs_done"] == 2
+
+
+def test_cv_pools_out_of_fold_predictions(store, tmp_path, one_thread):
+    c = spectro.compare(store, ["svm", "cnn"], str(tmp_path / "cv"), cv=True, timing=False, **TINY)
+    t = c.table.set_index("model")
+    assert (t["status"] == "ok").all()
+    for m in ("svm", "cnn"):
+        p = c.predictions[m]
+        np.testing.assert_array_equal(p.rows, np.arange(60))  # every example tested exactly once
+        assert sorted(set(p.fold.tolist())) == [1, 2, 3] and len(c.runs[m]) == 3
+        folds = [spectro.load_run(r).test_metrics["accuracy"] for r in c.runs[m]]
+        assert t.loc[m, "accuracy"] == pytest.approx(np.mean(folds))
+        assert t.loc[m, "accuracy_std"] == pytest.approx(np.std(folds, ddof=1))
+        assert t.loc[m, "pooled_accuracy"] == pytest.approx(np.mean(p.correct))
+
+
+def test_a_failing_model_is_marked_and_the_others_finish(store, tmp_path, one_thread, capsys):
+    out = str(tmp_path / "cmp")
+    # ~20 training examples and an explicit batch of 64: the network refuses, the svm ignores the batch size.
+    rc = main(["compare", "--store", store, "--models", "svm,cnn", "--epochs", "1", "--batch-size", "64", "--out",
+               out, "--quiet"])
+    printed = capsys.readouterr()
+    assert rc == 1
+    t = pd.read_csv(os.path.join(out, "results.csv")).set_index("model")
+    assert t.loc["svm", "status"] == "ok" and t.loc["cnn", "status"] == "failed"
+    assert "batch size" in t.loc["cnn", "error"]
+    assert "| svm |" in printed.out and "failed: batch size" in printed.out
+    assert "the svm ignores batch_size, epochs" in printed.err and printed.err.count("the svm ignores") == 1
+
+
+def test_bad_inputs_one_line_nonzero_and_no_run_deleted(store, tmp_path, one_thread, capsys):
+    out = str(tmp_path / "cmp")
+    spectro.compare(store, ["svm"], out, progress=False, timing=False)
+    runs_before = sorted(os.listdir(out))
+
+    def refused(*args) -> str:
+        capsys.readouterr()
+        assert main(["compare", *args, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("spectro: error:")
+        return err
+
+    assert "unknown model 'resnet7'" in refused("--store", store, "--models", "svm,resnet7", "--out", out)
+    one_fold = _npz_store(tmp_path, "onefold", y=[0, 1] * 6, folds=[1] * 12)
+    assert "two or more folds" in refused("--store", one_fold, "--models", "svm", "--cv", "--out", str(tmp_path / "a"))
+    one_class = _npz_store(tmp_path, "oneclass", y=[0] * 12, folds=[1, 2, 3] * 4)
+    assert "class" in refused("--store", one_class, "--models", "svm", "--out", str(tmp_path / "b"))
+    other = _npz_store(tmp_path, "other", y=[0, 1] * 6, folds=[1, 2, 3] * 4)
+    assert "another store" in refused("--store", other, "--models", "svm", "--out", out)
+    assert sorted(os.listdir(out)) == runs_before
+    assert all(spectro.load_run(os.path.join(out, d, "fold3")).status == "done"
+               for d in runs_before if d.startswith("svm-"))
+
+
+def test_figures_are_figures_and_save():
+    table = pd.DataFrame({"model": ["a", "b", "c"], "status": ["ok", "ok", "failed"], "accuracy": [0.9, 0.8, np.nan],
+                          "macro_f1": [0.88, 0.7, np.nan], "accuracy_low": [0.85, 0.7, np.nan],
+                          "accuracy_high": [0.95, 0.85, np.nan], "macro_f1_low": [0.8, 0.6, np.nan],
+                          "macro_f1_high": [0.9, 0.8, np.nan], "train_s": [1.0, 20.0, np.nan]})
+    cm = {"a": np.array([[5, 1], [0, 6]]), "b": np.array([[4, 2], [1, 5]])}
+    fig = plot_comparison(table, cm, ["x", "y"])
+    assert isinstance(fig, Figure)
+    heat = [im.get_array() for ax in fig.get_axes() for im in ax.get_images()]
+    assert len(heat) == 2 and np.allclose(heat[0][0], [5 / 6, 1 / 6])  # normalised per true class
+    curves = {"plain20": pd.DataFrame({"epoch": [1, 2], "train_accuracy": [0.5, 0.6], "val_accuracy": [0.4, 0.5]}),
+              "resnet20": pd.DataFrame({"epoch": [1, 2], "train_accuracy": [0.6, 0.8], "val_accuracy": [0.5, 0.6]})}
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"curves-{os.getpid()}.png")
+    fig = plot_error_curves(curves, path=path)
+    assert isinstance(fig, Figure) and os.path.getsize(path) > 0
+    line = fig.get_axes()[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), [50, 40])  # error in percent
+    os.remove(path)

@@ -1,0 +1,170 @@
+"""predict: raw files give exactly the store's images and probabilities; windows; the CLI and its bad inputs."""
+
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from synth import DIGITS
+
+import spectro
+from spectro.cli.main import main
+from spectro.config import FeatureConfig
+from spectro.errors import SpectroError
+from spectro.inference.predict import load
+from spectro.signals.store import open_store
+from spectro.training.run import load_run
+from spectro.training.train import train
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# Digits are ~0.6 s at 8 kHz; 1 x 32 x 51 images keep the tiny models fast.
+CFG = FeatureConfig(sample_rate=8000, duration=1.0, n_fft=256, hop_length=160, n_mels=32)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """5 clips of each of the 10 digits (5 folds), their store, and a CNN and an SVM run on it."""
+    root = tmp_path_factory.mktemp("predict")
+    src = root / "src"
+    src.mkdir()
+    for d in range(10):
+        for path in sorted(glob.glob(os.path.join(DIGITS, f"{d}_*.flac")))[:5]:
+            shutil.copy(path, src)
+    spectro.preprocess(str(src), str(root / "store"), config=CFG, label_regex=r"^(\d)_", workers=0, progress=False)
+    train(str(root / "store"), "cnn", str(root / "cnn"), epochs=1, batch_size=8, device="cpu", progress=False)
+    train(str(root / "store"), "svm", str(root / "svm"), progress=False)
+    return root
+
+
+def _source_files(root):
+    store = open_store(str(root / "store"))
+    return store, [str(root / "src" / p) for p in store.paths]
+
+
+@pytest.mark.parametrize("model, workers", [("cnn", 0), ("svm", 2)])
+def test_raw_files_give_the_probabilities_of_their_store_rows(digits, model, workers):
+    store, paths = _source_files(digits)
+    predictor = load(str(digits / model))
+    results = list(predictor.predict_files(paths, workers=workers, batch_size=7, chunk_size=4))
+    assert [r.source for r in results] == paths and all(r.ok for r in results)
+    got = np.stack([r.proba for r in results])
+    expected = load_run(str(digits / model)).predict_proba(store.features[:])
+    # The images are rounded through float16 as the store keeps them, so they are the same images.
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    image, bounds = predictor.images(paths[0])
+    np.testing.assert_array_equal(image, store.features[:1])
+    np.testing.assert_allclose(bounds[0], [store.starts[0], store.ends[0]], atol=1e-4)
+
+
+def test_api_paths_arrays_and_lists(digits):
+    store, paths = _source_files(digits)
+    predictor = spectro.load(str(digits / "cnn"))
+    p = predictor.predict_proba(paths[0])
+    assert p.shape == (10,) and p.sum() == pytest.approx(1.0)
+    assert predictor.predict(paths[0]) == predictor.labels[int(np.argmax(p))]
+    both = predictor.predict_proba(paths[:2])
+    assert both.shape == (2, 10)
+    np.testing.assert_allclose(both[0], p, atol=1e-7)
+    # The same clip as an array at another rate: resampled to the run's rate first.
+    y, sr = sf.read(paths[0], dtype="float32")
+    y16 = spectro.signals.audio.resample(y, orig_sr=sr, target_sr=16000)
+    p16 = predictor.predict_proba(y16, sample_rate=16000)
+    assert np.abs(p16 - p).max() < 0.05  # resampling twice is not bit-exact, but the image is the same sound
+    assert predictor.predict([y, y], sample_rate=sr) == [predictor.predict(paths[0])] * 2
+    with pytest.raises(SpectroError, match="sample_rate"):
+        predictor.predict_proba(y)
+    with pytest.raises(SpectroError, match="silent"):
+        predictor.predict_proba(np.zeros(8000, dtype=np.float32), sample_rate=8000)
+
+
+def _long_recording(path, sr=16000):
+    """Three digit clips (1, 4, 7), 0.4 s of quiet between them, written at ``sr``: 3.0 s."""
+    clips = [sf.read(sorted(glob.glob(os.path.join(DIGITS, f"{d}_*.flac")))[0], dtype="float32")[0] for d in (1, 4, 7)]
+    y = np.zeros(int(3.0 * 8000), dtype=np.float32)
+    at = 1000
+    for c in clips:
+        y[at:at + len(c)] = c
+        at += len(c) + 3200
+    y = spectro.signals.audio.resample(y, orig_sr=8000, target_sr=sr)
+    sf.write(path, y, sr)
+    return path
+
+
+def test_sliding_windows_and_the_crop_note(digits, tmp_path):
+    path = _long_recording(str(tmp_path / "long.wav"))
+    predictor = load(str(digits / "cnn"))
+    [r] = predictor.predict_files([path], hop=0.5, workers=0)
+    assert r.windowed and not r.cropped
+    np.testing.assert_allclose(r.starts, [0.0, 0.5, 1.0, 1.5, 2.0])  # 2.5 s would be only half full
+    np.testing.assert_allclose(r.ends, r.starts + 1.0)
+    np.testing.assert_allclose(r.proba, r.window_proba.mean(axis=0))
+    w = r.windows()[2]
+    assert w["label"] == predictor.labels[int(np.argmax(r.window_proba[2]))]
+    # Each window is the image of that stretch of the signal, as a store with --window would hold it.
+    y = spectro.signals.audio.load_audio(path, sample_rate=8000)
+    crop = predictor.predict_proba(y[8000:16000], sample_rate=8000)
+    np.testing.assert_allclose(r.window_proba[2], crop, atol=1e-6)
+    [plain] = predictor.predict_files([path], workers=0)
+    assert plain.cropped and not plain.windowed and len(plain.starts) == 1
+    with pytest.raises(SpectroError, match="trained on 1 s images"):
+        predictor.predict_proba(path, window=0.5)
+
+
+def test_cli_table_json_csv_and_png(digits, tmp_path, capsys):
+    _, paths = _source_files(digits)
+    folder = tmp_path / "in" / "sub"
+    folder.mkdir(parents=True)
+    for p in paths[:3]:
+        shutil.copy(p, folder)
+    (tmp_path / "in" / "notes.txt").write_text("not a signal")  # ignored in a folder walk
+    long = _long_recording(str(tmp_path / "long.wav"))
+    run = str(digits / "cnn")
+    assert main(["predict", run, str(tmp_path / "in"), "--top-k", "2", "--quiet", "--workers", "0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(line.count(",") == 1 for line in lines)  # two probabilities each
+
+    assert main(["predict", run, long, "--format", "json", "--workers", "0"]) == 0
+    captured = capsys.readouterr()
+    [item] = json.loads(captured.out)
+    assert item["cropped"] is True and "windows" not in item
+    assert "cropped to their loudest 1 s" in captured.err
+
+    assert main(["predict", run, long, "--hop", "0.5", "--format", "csv", "--png", str(tmp_path / "png"),
+                 "--workers", "0"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 + 5 and rows[0]["start"] == "" and rows[1]["start"] == "0.0000"
+    assert os.path.getsize(tmp_path / "png" / "long.png") > 10_000
+
+
+def test_cli_bad_files_fail_alone_and_bad_runs_stop(digits, tmp_path, capsys):
+    _, paths = _source_files(digits)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(paths[0], bad / "good.flac")
+    (bad / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    sf.write(bad / "silent.wav", np.zeros(8000, dtype=np.float32), 8000)
+    sf.write(bad / "short.wav", np.full(100, 0.1, dtype=np.float32), 8000)
+    assert main(["predict", str(digits / "svm"), str(bad), "--workers", "0", "--quiet"]) == 1
+    out = capsys.readouterr()
+    assert out.out.strip().splitlines()[0].startswith(str(bad / "good.flac"))
+    errors = out.err.strip().splitlines()
+    assert len(errors) == 4 and errors[-1] == "spectro: 3 of 4 files could not be used"
+    assert any("broken.wav: cannot decode" in e for e in errors)
+    assert any("silent.wav: silent" in e for e in errors)
+    assert any("short.wav: too short" in e for e in errors)
+
+    assert main(["predict", str(tmp_path), str(bad)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"spectro: error: missing {tmp_path}/run.json: "
+                                                            "not a complete spectro run"]
+    newer = tmp_path / "newer"
+    shutil.copytree(digits / "svm", newer)
+    info = json.loads((newer / "run.json").read_text())
+    (newer / "run.json").write_text(json.dumps({**info, "format": "spectro-run-99"}))
+    assert main(["predict", str(newer), str(bad)]) == 2
+    assert "is not a spectro run" in capsys.readouterr().err
