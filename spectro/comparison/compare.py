@@ -543,23 +543,15 @@ def _inference_ms(run: Any, images: np.ndarray, *, repeats: int = 5) -> tuple[fl
     """Median milliseconds per clip of ``run.predict_proba`` at batch 1 and at batch 64 (CPU, this process)."""
     x = np.asarray(images[:64], dtype=np.float16)
     x64 = np.concatenate([x] * int(np.ceil(64 / len(x))))[:64]
-    clf = run.classifier
-    old = getattr(clf, "batch_size", None)
-    if old is not None:
-        clf.batch_size = 64  # one forward pass of 64, not two of 32
     result = []
-    try:
-        for batch, n in ((x64[:1], repeats * 4), (x64, repeats)):
-            run.predict_proba(batch)  # warm-up: first-call allocations, lazy init
-            times = []
-            for _ in range(n):
-                t = time.perf_counter()
-                run.predict_proba(batch)
-                times.append(time.perf_counter() - t)
-            result.append(float(np.median(times)) * 1000 / len(batch))
-    finally:
-        if old is not None:
-            clf.batch_size = old
+    for batch, n in ((x64[:1], repeats * 4), (x64, repeats)):
+        run.predict_proba(batch, batch_size=64)  # warm-up: first-call allocations, lazy init
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            run.predict_proba(batch, batch_size=64)  # one forward pass of 64, not two of 32
+            times.append(time.perf_counter() - t)
+        result.append(float(np.median(times)) * 1000 / len(batch))
     return result[0], result[1]
 
 

@@ -261,7 +261,6 @@ class Predictor:
         if batch_size < 1:
             raise SpectroError(f"--batch-size must be at least 1, got {batch_size}")
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
-        self._set_batch_size(batch_size)
         items = list(inputs)
         names = [_name(x, i) for i, x in enumerate(items)]
         n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
@@ -292,7 +291,8 @@ class Predictor:
         """Run the model over the images of ``pending``, ``batch_size`` at a time, and split the result per input."""
         blocks = [d.images for _, d in pending if d.images is not None]
         # Run.predict_proba normalises chunk by chunk: a long recording's windows never sit in float32 whole.
-        proba = self.run.predict_proba(np.concatenate(blocks), chunk=batch_size) if blocks else None  # (n_img, C)
+        proba = self.run.predict_proba(np.concatenate(blocks), chunk=batch_size,
+                                       batch_size=batch_size) if blocks else None  # (n_img, C)
         at = 0
         for name, d in pending:
             if d.error is not None:
@@ -305,12 +305,6 @@ class Predictor:
                 window_proba=p, seconds=d.seconds, windowed=cfg.window is not None,
                 cropped=cfg.window is None and d.seconds > cfg.duration + 0.5 / cfg.sample_rate,
             )
-
-    def _set_batch_size(self, batch_size: int) -> None:
-        # A network's predict_proba runs its own minibatches of its training
-        # batch size; prediction wants the batch size asked for here.
-        if hasattr(self.run.classifier, "batch_size"):
-            self.run.classifier.batch_size = batch_size
 
     def plot(self, result: FilePrediction, out_dir: str, sample_rate: Optional[int] = None) -> str:
         """Write ``out_dir/NAME.png``: the spectrogram of the input with its predicted labels over time.

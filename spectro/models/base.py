@@ -53,8 +53,12 @@ class Classifier(ABC):
         """
 
     @abstractmethod
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities [shape=(N, len(classes_))], rows summing to 1."""
+    def predict_proba(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities [shape=(N, len(classes_))], rows summing to 1.
+
+        ``batch_size``: images per forward pass, for classifiers that batch
+        (the networks; None: their training batch size); others ignore it.
+        """
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels [shape=(N,)]: the most probable class, so it always agrees with predict_proba."""

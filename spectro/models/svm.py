@@ -322,7 +322,8 @@ class SVMClassifier(Classifier, BaseEstimator):
             self.val_score_ = float(np.mean(self.predict(X_val) == self.classes_[val_idx]))
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
+        # batch_size is the networks' business: the pipeline reads X in chunks of chunk_size.
         self._check_fitted()
         X = as_images(X, self.in_channels_)
         proba = np.zeros((len(X), len(self.classes_)))

@@ -170,11 +170,11 @@ class NetClassifier(Classifier, BaseEstimator):
         self.module_, self.classes_, self.history_ = module.eval(), classes, history
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, *, batch_size: Optional[int] = None) -> np.ndarray:
         self._check_fitted()
         X = as_images(X, self.in_channels_)
         device = next(self.module_.parameters()).device
-        logits = predict_logits(self.module_, X, self.batch_size, device)
+        logits = predict_logits(self.module_, X, batch_size or self.batch_size, device)
         return torch.softmax(logits.double(), dim=1).numpy()  # (N, C)
 
     def save(self, directory: str | Path) -> Path:

@@ -214,16 +214,18 @@ class Run:
         """Images [shape=(N, C, F, T)] -> float32, normalised per channel and frequency."""
         return normalise(images, self.mean, self.std)
 
-    def predict_proba(self, images: Any, *, chunk: int = 2048) -> np.ndarray:
+    def predict_proba(self, images: Any, *, chunk: int = 2048, batch_size: Optional[int] = None) -> np.ndarray:
         """Class probabilities [shape=(N, len(labels))] of raw images [shape=(N, C, F, T)].
 
-        Read ``chunk`` images at a time, so a memory-mapped array never sits in memory whole.
+        Read ``chunk`` images at a time, so a memory-mapped array never sits in memory whole;
+        ``batch_size`` images go through a network at once (None: its training batch size).
         """
         n = len(images)
         expected = tuple(self.mean.shape) + (self.feature_config.n_frames,)
         if n and tuple(images.shape[1:]) != expected:
             raise SpectroError(f"images shaped {tuple(images.shape[1:])}; this run expects {expected}")
-        parts = [self.classifier.predict_proba(self.normalise(images[s:s + chunk])) for s in range(0, n, chunk)]
+        parts = [self.classifier.predict_proba(self.normalise(images[s:s + chunk]), batch_size=batch_size)
+                 for s in range(0, n, chunk)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)))
 
     def predict(self, images: Any) -> np.ndarray:

@@ -51,8 +51,10 @@ def _source_files(root):
 def test_raw_files_give_the_probabilities_of_their_store_rows(digits, model, workers):
     store, paths = _source_files(digits)
     predictor = load(str(digits / model))
+    before = predictor.run.classifier.get_params()
     results = list(predictor.predict_files(paths, workers=workers, batch_size=7, chunk_size=4))
     assert [r.source for r in results] == paths and all(r.ok for r in results)
+    assert predictor.run.classifier.get_params() == before  # the batch size asked for is used, not stored
     got = np.stack([r.proba for r in results])
     expected = load_run(str(digits / model)).predict_proba(store.features[:])
     # The images are rounded through float16 as the store keeps them, so they are the same images.
