@@ -100,7 +100,7 @@ class SmallCNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model(family="cnn")
+@register_model()
 def cnn(num_classes: int, in_channels: int = 1, **options: Any) -> SmallCNN:
     """The small CNN baseline; options ``widths`` and ``dropout`` (see :class:`SmallCNN`)."""
     check_options("cnn", options, ("widths", "dropout"))

@@ -40,17 +40,20 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
-class _ResidualBlock(nn.Module):
-    """The forward pass shared by :class:`BasicBlock` and :class:`Bottleneck`.
+def _norm(channels: int, skip: bool = False) -> nn.Module:
+    """BatchNorm over ``channels``, or nothing where the input is normalised already (``skip``)."""
+    return nn.Identity() if skip else nn.BatchNorm2d(channels)
 
-    A subclass only chooses its convolutions; this class adds one BatchNorm
-    per conv (``bn{i}`` after ``conv{i}``, or before it when ``preact``) and
-    wires the branch, the shortcut and the activations.
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (ResNet-18/34 and the small-input nets); ``stride`` in the first.
 
     Parameters
     ----------
-    convs : list of nn.Conv2d
-        The residual branch, stored as ``conv1``, ``conv2``, ...
+    inplanes, planes : int
+        Input and output channels.
+    stride : int
+        Of the first conv (2 where a stage halves the resolution).
     downsample : nn.Module or None
         Projection shortcut where the shape changes; None means identity.
     shortcut : bool
@@ -61,69 +64,55 @@ class _ResidualBlock(nn.Module):
     norm_input : bool
         Pre-activation only: False for the net's first block, whose input the
         stem has normalised and activated already (fb.resnet.torch's ``no_preact``).
+    stride_in_1x1 : bool
+        Ignored: no 1x1 conv here (a Bottleneck option; the stage builder passes it to any block).
     """
-
-    expansion: int = 1
-
-    def __init__(
-        self,
-        convs: list[nn.Conv2d],
-        downsample: nn.Module | None,
-        *,
-        shortcut: bool = True,
-        preact: bool = False,
-        norm_input: bool = True,
-    ) -> None:
-        super().__init__()
-        for i, conv in enumerate(convs, start=1):
-            setattr(self, f"conv{i}", conv)
-            channels = conv.in_channels if preact else conv.out_channels
-            skip = preact and i == 1 and not norm_input
-            setattr(self, f"bn{i}", nn.Identity() if skip else nn.BatchNorm2d(channels))
-        # In-place ReLU is safe only post-activation, where it never touches the block input.
-        self.relu = nn.ReLU(inplace=not preact)
-        self.downsample = downsample
-        self.shortcut = shortcut
-        self.preact = preact
-        self.depth = len(convs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map (N, C_in, H, W) to (N, planes * expansion, H / stride, W / stride)."""
-        out = x
-        for i in range(1, self.depth + 1):
-            conv, bn = getattr(self, f"conv{i}"), getattr(self, f"bn{i}")
-            if self.preact:
-                out = self.relu(bn(out))
-                if i == 1 and self.downsample is not None:
-                    # He et al. 2016 (and their code): a projection shortcut sees the
-                    # pre-activated input; an identity shortcut keeps the raw one.
-                    x = out
-                out = conv(out)
-            else:
-                out = bn(conv(out))
-                if i < self.depth:
-                    out = self.relu(out)
-        if self.shortcut:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        # He et al. 2015: ReLU after the addition; 2016: nothing after it.
-        return out if self.preact else self.relu(out)
-
-
-class BasicBlock(_ResidualBlock):
-    """Two 3x3 convs (ResNet-18/34 and the small-input nets); ``stride`` in the first."""
 
     expansion = 1
 
-    def __init__(
-        self, inplanes: int, planes: int, stride: int = 1,
-        downsample: nn.Module | None = None, *, stride_in_1x1: bool = False, **kwargs: Any,
-    ) -> None:
-        del stride_in_1x1  # no 1x1 conv here: the stride always goes in the first 3x3
-        super().__init__([conv3x3(inplanes, planes, stride), conv3x3(planes, planes)],
-                         downsample, **kwargs)
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None, *,
+                 shortcut: bool = True, preact: bool = False, norm_input: bool = True,
+                 stride_in_1x1: bool = False) -> None:
+        super().__init__()
+        # Modules in the order torchvision registers them (conv1, bn1, conv2, bn2, ..., downsample): state_dict
+        # keys and the order of initialisation match. With pre-activation each BN precedes its conv.
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = _norm(inplanes, skip=not norm_input) if preact else _norm(planes)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = _norm(planes)
+        # In-place ReLU is safe only post-activation, where it never touches the block input.
+        self.relu = nn.ReLU(inplace=not preact)
+        self.downsample = downsample
+        self.shortcut, self.preact = shortcut, preact
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, inplanes, H, W) -> (N, planes, H / stride, W / stride)."""
+        if self.preact:
+            out = self.relu(self.bn1(x))
+            # He et al. 2016 (and their code): a projection shortcut sees the pre-activated
+            # input; an identity shortcut keeps the raw one.
+            identity = x if self.downsample is None else self.downsample(out)
+            out = self.conv1(out)
+            out = self.relu(self.bn2(out))
+            out = self.conv2(out)
+            return out + identity if self.shortcut else out
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        if self.shortcut:
+            out = out + (identity if self.downsample is None else self.downsample(identity))
+        return self.relu(out)  # He et al. 2015: ReLU after the addition
+
+    def zero_init_last(self) -> None:
+        """Start the residual branch at zero, so the block begins as the identity (Goyal et al. 2017):
+        the last BN's scale, or with pre-activation (whose last BN precedes the last conv) that conv."""
+        nn.init.zeros_(self.conv2.weight if self.preact else self.bn2.weight)
 
 
-class Bottleneck(_ResidualBlock):
+class Bottleneck(nn.Module):
     """1x1 (reduce), 3x3, 1x1 (expand x4) convs: ResNet-50/101/152.
 
     ``stride_in_1x1=True`` is the paper's placement (the first 1x1 conv of a
@@ -133,19 +122,55 @@ class Bottleneck(_ResidualBlock):
     worth about 0.5% ImageNet top-1 for about 6% more compute (ResNet-50:
     4.09 instead of 3.86 GMACs at 224x224; NVIDIA DeepLearningExamples,
     "ResNet50 v1.5"), and torchvision's checkpoints are trained with it, so
-    ``pretrained=`` weights meet the layout they were trained in.
+    ``pretrained=`` weights meet the layout they were trained in. The other
+    parameters are :class:`BasicBlock`'s.
     """
 
     expansion = 4
 
-    def __init__(
-        self, inplanes: int, planes: int, stride: int = 1,
-        downsample: nn.Module | None = None, *, stride_in_1x1: bool = False, **kwargs: Any,
-    ) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None, *,
+                 shortcut: bool = True, preact: bool = False, norm_input: bool = True,
+                 stride_in_1x1: bool = False) -> None:
+        super().__init__()
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        convs = [conv1x1(inplanes, planes, s1), conv3x3(planes, planes, s3),
-                 conv1x1(planes, planes * self.expansion)]
-        super().__init__(convs, downsample, **kwargs)
+        width = planes * self.expansion
+        self.conv1 = conv1x1(inplanes, planes, s1)
+        self.bn1 = _norm(inplanes, skip=not norm_input) if preact else _norm(planes)
+        self.conv2 = conv3x3(planes, planes, s3)
+        self.bn2 = _norm(planes)
+        self.conv3 = conv1x1(planes, width)
+        self.bn3 = _norm(planes) if preact else _norm(width)
+        self.relu = nn.ReLU(inplace=not preact)
+        self.downsample = downsample
+        self.shortcut, self.preact = shortcut, preact
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, inplanes, H, W) -> (N, 4 planes, H / stride, W / stride)."""
+        if self.preact:
+            out = self.relu(self.bn1(x))
+            identity = x if self.downsample is None else self.downsample(out)  # see BasicBlock.forward
+            out = self.conv1(out)
+            out = self.relu(self.bn2(out))
+            out = self.conv2(out)
+            out = self.relu(self.bn3(out))
+            out = self.conv3(out)
+            return out + identity if self.shortcut else out
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        if self.shortcut:
+            out = out + (identity if self.downsample is None else self.downsample(identity))
+        return self.relu(out)
+
+    def zero_init_last(self) -> None:
+        """As :meth:`BasicBlock.zero_init_last`: the last BN's scale, or the last conv with pre-activation."""
+        nn.init.zeros_(self.conv3.weight if self.preact else self.bn3.weight)
 
 
 class ResNet(nn.Module):
@@ -265,9 +290,8 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             for m in self.modules():
-                if isinstance(m, _ResidualBlock):
-                    last = getattr(m, f"{'conv' if m.preact else 'bn'}{m.depth}")
-                    nn.init.zeros_(last.weight)
+                if hasattr(m, "zero_init_last"):  # each block knows its last layer (timm's pattern)
+                    m.zero_init_last()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, F, T) -> last feature map (N, num_features, F', T')."""
@@ -323,78 +347,78 @@ def build_resnet(
 
 # ImageNet nets (He et al. 2015, Table 1). Default stem "imagenet": the paper's
 # architecture, torchvision's parameter counts, its checkpoints load as they are.
-@register_model(family="resnet")
+@register_model()
 def resnet18(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[18], num_classes, in_channels, options)
 
 
-@register_model(family="resnet")
+@register_model()
 def resnet34(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[34], num_classes, in_channels, options)
 
 
-@register_model(family="resnet")
+@register_model()
 def resnet50(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[50], num_classes, in_channels, options)
 
 
-@register_model(family="resnet")
+@register_model()
 def resnet101(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[101], num_classes, in_channels, options)
 
 
-@register_model(family="resnet")
+@register_model()
 def resnet152(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[152], num_classes, in_channels, options)
 
 
 # The paper's plain baselines (Sec. 4.1): the same layers with no shortcuts.
-@register_model(family="plain")
+@register_model()
 def plain18(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[18], num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain")
+@register_model()
 def plain34(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[34], num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain")
+@register_model()
 def plain50(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[50], num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain")
+@register_model()
 def plain101(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[101], num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain")
+@register_model()
 def plain152(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[152], num_classes, in_channels, options, shortcut=False)
 
 
 # Pre-activation ResNets (He et al. 2016, Fig. 4e): BN-ReLU-conv, identity after the sum.
-@register_model(family="preresnet")
+@register_model()
 def preresnet18(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[18], num_classes, in_channels, options, preact=True)
 
 
-@register_model(family="preresnet")
+@register_model()
 def preresnet34(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[34], num_classes, in_channels, options, preact=True)
 
 
-@register_model(family="preresnet")
+@register_model()
 def preresnet50(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[50], num_classes, in_channels, options, preact=True)
 
 
-@register_model(family="preresnet")
+@register_model()
 def preresnet101(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[101], num_classes, in_channels, options, preact=True)
 
 
-@register_model(family="preresnet")
+@register_model()
 def preresnet152(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return build_resnet(*DEPTHS[152], num_classes, in_channels, options, preact=True)

@@ -45,51 +45,51 @@ def small_resnet(
                         widths=SMALL_INPUT_WIDTHS, default_stem="small", **family)
 
 
-@register_model(family="resnet-small")
+@register_model()
 def resnet20(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(20, num_classes, in_channels, options)
 
 
-@register_model(family="resnet-small")
+@register_model()
 def resnet32(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(32, num_classes, in_channels, options)
 
 
-@register_model(family="resnet-small")
+@register_model()
 def resnet44(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(44, num_classes, in_channels, options)
 
 
-@register_model(family="resnet-small")
+@register_model()
 def resnet56(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(56, num_classes, in_channels, options)
 
 
-@register_model(family="resnet-small")
+@register_model()
 def resnet110(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(110, num_classes, in_channels, options)
 
 
-@register_model(family="plain-small")
+@register_model()
 def plain20(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(20, num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain-small")
+@register_model()
 def plain32(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(32, num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain-small")
+@register_model()
 def plain44(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(44, num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain-small")
+@register_model()
 def plain56(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(56, num_classes, in_channels, options, shortcut=False)
 
 
-@register_model(family="plain-small")
+@register_model()
 def plain110(num_classes: int, in_channels: int = 1, **options: Any) -> ResNet:
     return small_resnet(110, num_classes, in_channels, options, shortcut=False)
