@@ -20,42 +20,31 @@ if TYPE_CHECKING:
     from spectro.dataset.splits import Split, cv_splits, make_split
     from spectro.errors import SpectroError
     from spectro.inference.export import export_onnx
+    from spectro.inference.output import PredictionSummary, write_predictions
     from spectro.inference.predict import FilePrediction, Predictor, find_inputs, load
-    from spectro.metrics.scores import (
-        compute_metrics,
-        format_report,
-        metrics_from_confusion,
-    )
+    from spectro.metrics.scores import compute_metrics, format_report, metrics_from_confusion
     from spectro.models import SVMClassifier, build, describe_models, list_models
     from spectro.plots.comparison import plot_error_curves
-    from spectro.plots.figures import (
-        plot_confusion,
-        plot_curves,
-        plot_examples,
-        show_examples,
-    )
+    from spectro.plots.figures import plot_confusion, plot_curves, plot_examples, show_examples
     from spectro.signals.features import SpectrogramImage
     from spectro.signals.folds import assign_folds
     from spectro.signals.preprocess import PreprocessResult, preprocess
     from spectro.signals.sources import discover
     from spectro.signals.store import Store, open_store
-    from spectro.training.classifier import (
-        NetClassifier,
-        load_classifier,
-        make_classifier,
-    )
+    from spectro.training.classifier import NetClassifier, load_classifier, make_classifier
     from spectro.training.cv import CVResult, cross_validate
     from spectro.training.evaluate import evaluate
     from spectro.training.run import Run, load_run
     from spectro.training.train import TrainingInterrupted, train
 
 __all__ = [
-    "CVResult", "Comparison", "FeatureConfig", "FilePrediction", "NetClassifier", "Predictor", "PreprocessResult", "Run", "SVMClassifier", "SpectroError",
-    "SpectrogramImage", "Split", "Store", "TrainConfig", "TrainingInterrupted", "__version__", "assign_folds",
-    "build", "compare", "compute_metrics", "cross_validate", "cv_splits", "describe_models", "discover", "evaluate",
-    "export_onnx", "find_inputs", "format_report", "list_models", "load", "load_classifier", "load_run", "make_classifier", "make_split",
-    "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_error_curves", "plot_examples", "preprocess",
-    "show_examples", "train",
+    "CVResult", "Comparison", "FeatureConfig", "FilePrediction", "NetClassifier", "PredictionSummary", "Predictor",
+    "PreprocessResult", "Run", "SVMClassifier", "SpectroError", "SpectrogramImage", "Split", "Store",
+    "TrainConfig", "TrainingInterrupted", "__version__", "assign_folds", "build", "compare", "compute_metrics",
+    "cross_validate", "cv_splits", "describe_models", "discover", "evaluate", "export_onnx", "find_inputs",
+    "format_report", "list_models", "load", "load_classifier", "load_run", "make_classifier", "make_split",
+    "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_error_curves", "plot_examples",
+    "preprocess", "show_examples", "train", "write_predictions",
 ]
 
 # public name -> the module that defines it (tests/test_api.py checks this against __all__)
@@ -75,6 +64,7 @@ _API = {
     "compare": "comparison.compare", "Comparison": "comparison.compare",
     "load": "inference.predict", "Predictor": "inference.predict", "FilePrediction": "inference.predict",
     "find_inputs": "inference.predict", "export_onnx": "inference.export",
+    "write_predictions": "inference.output", "PredictionSummary": "inference.output",
 }
 
 

@@ -21,7 +21,10 @@ from spectro.errors import SpectroError
 
 __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "PADS", "OPTIMIZERS", "SCHEDULES",
            "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
-           "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS"]
+           "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS", "VAL_FRACTION", "INFERRED_MAX_RATE",
+           "INFERRED_MAX_DURATION", "INFERRED_WINDOW_SECONDS", "INFERRED_HOP_SECONDS", "FOLDS", "SEED",
+           "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS", "PREDICT_BATCH_SIZE",
+           "TOP_K", "ONNX_OPSET", "COMPARE_OUT", "COMPARE_JOBS", "DESCRIBE_SHAPE", "DESCRIBE_CLASSES"]
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 FREQ_SCALES = ("linear", "mel", "log")
@@ -36,6 +39,42 @@ OPTIMIZER_DEFAULTS = {"sgd": (0.05, 5e-4), "adamw": (1e-3, 0.05)}
 TIME_SHIFT_FRACTION = 0.1
 MAX_SAMPLE_RATE = 384_000  # the highest rate of common audio hardware; above it, a typo is likelier than a signal
 MAX_IMAGE_PIXELS = 2**25  # 64 MB per float16 image: beyond this, one image no longer fits a training batch
+#: Default share of the training groups held out for validation (one of 8 group folds).
+VAL_FRACTION = 0.125
+
+# -- Feature settings read from the data (spectro.signals.defaults) when not given --------------
+#: The sources' most common rate, capped here (8 kHz speech stays 8 kHz: never upsampled).
+INFERRED_MAX_RATE = 16000
+#: The 95th percentile of the clip lengths, capped here.
+INFERRED_MAX_DURATION = 10.0
+#: n_fft about this long at the rate, rounded to a power of two; the hop this long.
+INFERRED_WINDOW_SECONDS = 0.032
+INFERRED_HOP_SECONDS = 0.010
+
+# -- Defaults of the API functions (the command line shows them in its help; one home each) -----
+#: Folds ``preprocess`` assigns when the source gives none, and the seed that shuffles them.
+FOLDS = 5
+SEED = 0
+#: Where ``preprocess`` computes the STFTs.
+STFT_DEVICE = "cpu"
+#: Columns of a manifest CSV that name each file and its label.
+PATH_COLUMN = "path"
+LABEL_COLUMN = "label"
+#: Example images per class drawn by ``show_examples`` (``spectro show``, ``preprocess --png``).
+EXAMPLES_PER_CLASS = 3
+#: What ``evaluate`` can score: a run's own splits, or every row of a store.
+EVAL_SPLITS = ("test", "val", "train", "all")
+#: Images per model call in ``predict``, and the probabilities shown per file.
+PREDICT_BATCH_SIZE = 64
+TOP_K = 3
+#: ONNX opset of ``export``.
+ONNX_OPSET = 18
+#: Output folder of ``compare`` and the runs it trains at once.
+COMPARE_OUT = "compare"
+COMPARE_JOBS = 1
+#: The image shape and class count ``describe_models`` (``spectro models --size``) counts at.
+DESCRIBE_SHAPE = (1, 64, 101)
+DESCRIBE_CLASSES = 10
 
 
 class _Config:
@@ -119,6 +158,15 @@ def _type_problem(value: Any, hint: Any) -> Optional[str]:
     return None  # Any, Literal, classes...: not checked here
 
 
+def _option(default: Any, group: str, help: str, **argparse: Any) -> Any:
+    """A dataclass field with ``default`` whose metadata describes its command-line option.
+
+    ``group`` names the help section it is listed in, ``help`` says what it does (the
+    CLI appends the default); ``argparse`` holds extras such as ``metavar`` or ``const``.
+    """
+    return field(default=default, metadata={"group": group, "help": help, **argparse})
+
+
 @dataclass(frozen=True)
 class FeatureConfig(_Config):
     """Every parameter that turns a 1-D signal into a spectrogram image.
@@ -162,7 +210,7 @@ class FeatureConfig(_Config):
     fmax: Optional[float] = None
 
     _what: ClassVar[str] = "feature"
-    #: Fields that ``preprocess`` can read from the data when they are not given (see :mod:`spectro.signals.defaults`).
+    #: Fields that ``preprocess`` reads from the data when they are not given (see :mod:`spectro.signals.defaults`).
     INFERABLE: ClassVar[tuple[str, ...]] = ("sample_rate", "n_fft", "hop_length", "duration")
     #: Allowed values of the fields that take a name (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
@@ -334,34 +382,53 @@ class TrainConfig(_Config):
         A local checkpoint to start from (its first conv adapted to 1 channel).
     """
 
-    model: str = "resnet18"
-    model_options: dict = field(default_factory=dict)
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: str = "adamw"
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
-    grad_clip: Optional[float] = None
-    test_fold: Optional[int] = None
-    val_fold: Optional[int] = None
-    val_fraction: float = 0.125
-    device: str = "auto"
-    amp: Optional[bool] = None
-    channels_last: Optional[bool] = None
-    specaugment: bool = True
-    mixup: float = 0.0
-    time_shift: float = 0.0
-    balance: bool = False
-    early_stop: Optional[int] = None
-    seed: int = 0
-    workers: Optional[int] = None
-    pretrained: Optional[str] = None
+    # Each field's ``metadata`` is its command-line option (spectro.cli builds train's and compare's
+    # training options from these fields): the group it is listed under and its help text.
+    model: str = _option("resnet18", "model", "model name (see spectro models)")
+    model_options: dict = field(default_factory=dict, metadata={"group": "model", "flag": "--option",
+                                                                "help": "model option KEY=VALUE, e.g. stem=small "
+                                                                        "or dropout=0.2 (repeatable)"})
+    epochs: int = _option(30, "optimisation", "passes over the training rows")
+    batch_size: int = _option(32, "optimisation", "images per step")
+    optimizer: str = _option("adamw", "optimisation", "SGD with Nesterov momentum 0.9, or AdamW")
+    lr: Optional[float] = _option(None, "optimisation", "peak learning rate (default: the optimizer's, "
+                                  + ", ".join(f"{v[0]:g} {k}" for k, v in OPTIMIZER_DEFAULTS.items()) + ")")
+    weight_decay: Optional[float] = _option(None, "optimisation", "(default: the optimizer's, "
+                                            + ", ".join(f"{v[1]:g} {k}" for k, v in OPTIMIZER_DEFAULTS.items())
+                                            + ")")
+    schedule: str = _option("cosine", "optimisation", "warm-up then cosine decay to 0; OneCycle; or x0.1 at "
+                            "50%% and 75%% of training")
+    warmup_epochs: float = _option(1.0, "optimisation", "linear warm-up (cosine and step schedules)")
+    label_smoothing: float = _option(0.0, "optimisation", "label smoothing of the loss")
+    grad_clip: Optional[float] = _option(None, "optimisation", "clip the gradient norm to NORM", metavar="NORM")
+    test_fold: Optional[int] = _option(None, "split", "the fold held out for testing (default: the fold named "
+                                       "test, else the highest)", metavar="K")
+    val_fold: Optional[int] = _option(None, "split", "validate on this whole fold (default: the fold the source "
+                                      "names validation, else a hold-out of --val-fraction of the training "
+                                      "groups)", metavar="K")
+    val_fraction: float = _option(VAL_FRACTION, "split", "share of the training folds' groups held out for "
+                                  "validation when there is no validation fold (0: none); stratified, "
+                                  "group-aware, seeded", metavar="F")
+    device: str = _option("auto", "hardware", "auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu")
+    amp: Optional[bool] = _option(None, "hardware", "mixed precision (default: on where it pays: CUDA, MPS, "
+                                  "CPUs with AMX)")
+    channels_last: Optional[bool] = _option(None, "hardware", "NHWC memory format (default: on with CUDA, on "
+                                            "the CPU and with mixed precision)")
+    specaugment: bool = _option(True, "augmentation", "SpecAugment frequency and time masks")
+    mixup: float = _option(0.0, "augmentation", "mixup with Beta(ALPHA, ALPHA); 0: off", metavar="ALPHA")
+    time_shift: float = _option(0.0, "augmentation", "random circular time shift of up to FRACTION of the width "
+                                f"(given alone: {TIME_SHIFT_FRACTION}); 0: off", metavar="FRACTION",
+                                const=TIME_SHIFT_FRACTION)
+    balance: bool = _option(False, "augmentation", "weight the loss by inverse class frequency")
+    early_stop: Optional[int] = _option(None, "optimisation", "stop after PATIENCE epochs without a better "
+                                        "validation macro-F1", metavar="PATIENCE")
+    seed: int = _option(0, "run", "seeds the weights, the batches, the augmentation and the hold-out")
+    workers: Optional[int] = _option(None, "hardware", "DataLoader processes (default 0 on the CPU, 4 on a GPU)")
+    pretrained: Optional[str] = _option(None, "model", "start from this local checkpoint", metavar="PATH")
 
     _what: ClassVar[str] = "training"
-    CHOICES: ClassVar[dict[str, tuple]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES}
+    #: Allowed values of the fields that take a name (the CLI's choices; a device may also be cuda:N).
+    CHOICES: ClassVar[dict[str, tuple]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
     TIME_SHIFT_FRACTION: ClassVar[float] = TIME_SHIFT_FRACTION
 
     def __post_init__(self) -> None:

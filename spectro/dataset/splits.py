@@ -14,13 +14,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from spectro.config import VAL_FRACTION
 from spectro.errors import SpectroError
 
 __all__ = ["Split", "ROLES", "default_folds", "make_split", "holdout", "cv_splits", "rows_of_ids",
-           "VAL_FRACTION", "MAX_HOLDOUT_EXCESS"]
+           "MAX_HOLDOUT_EXCESS"]
 
-#: Default share of the training groups held out for validation (one of 8 group folds).
-VAL_FRACTION = 0.125
 #: A hold-out larger than this many times its fraction is not made: with few
 #: groups (2 sound sets: one is half the data) validation goes instead.
 MAX_HOLDOUT_EXCESS = 1.5

@@ -18,6 +18,7 @@ import librosa.display
 import numpy as np
 from matplotlib.figure import Figure
 
+from spectro.config import EXAMPLES_PER_CLASS, SEED
 from spectro.signals.features import frequencies
 from spectro.signals.store import Store
 
@@ -71,7 +72,7 @@ def plot_image(ax, image: np.ndarray, store: Store, *, vmin: Optional[float] = N
     return librosa.display.specshow(image.astype(np.float32), **kwargs)
 
 
-def plot_examples(store: Store, label: str, *, per_class: int = 3, seed: int = 0,
+def plot_examples(store: Store, label: str, *, per_class: int = EXAMPLES_PER_CLASS, seed: int = SEED,
                   path: Optional[str] = None) -> Optional[Figure]:
     """A few random images of class ``label`` side by side, on one colour scale; None if it has none.
 
@@ -96,7 +97,7 @@ def plot_examples(store: Store, label: str, *, per_class: int = 3, seed: int = 0
     return save_figure(fig, path)
 
 
-def show_examples(store: Store, out_dir: str, *, per_class: int = 3, seed: int = 0) -> list[str]:
+def show_examples(store: Store, out_dir: str, *, per_class: int = EXAMPLES_PER_CLASS, seed: int = SEED) -> list[str]:
     """Write one PNG per class with ``per_class`` random examples of it (:func:`plot_examples`).
 
     Returns the paths written.

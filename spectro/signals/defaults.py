@@ -25,16 +25,18 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import soundfile as sf
 
-from spectro.config import FeatureConfig
+from spectro.config import (
+    INFERRED_HOP_SECONDS,
+    INFERRED_MAX_DURATION,
+    INFERRED_MAX_RATE,
+    INFERRED_WINDOW_SECONDS,
+    FeatureConfig,
+)
 from spectro.signals.sources import Item
 
-__all__ = ["INFERABLE", "infer_config", "describe", "MAX_RATE", "MAX_DURATION", "WINDOW_SECONDS", "HOP_SECONDS"]
+__all__ = ["INFERABLE", "infer_config", "describe"]
 
 INFERABLE = FeatureConfig.INFERABLE
-MAX_RATE = 16000
-MAX_DURATION = 10.0
-WINDOW_SECONDS = 0.032
-HOP_SECONDS = 0.010
 _SAMPLE = 2000  # files whose headers are read: enough for a percentile, quick on any corpus
 
 
@@ -55,25 +57,25 @@ def infer_config(items: Sequence[Item], config: FeatureConfig, fields: Iterable[
     reasons: dict[str, str] = {}
     if "sample_rate" in fields and rates:
         common, n = Counter(rates).most_common(1)[0]
-        rate = min(common, MAX_RATE)
+        rate = min(common, INFERRED_MAX_RATE)
         changes["sample_rate"] = rate
         why = f"{n}/{len(rates)} files at {common} Hz"
-        reasons["sample_rate"] = why + (f", capped at {MAX_RATE}" if common > MAX_RATE else "")
+        reasons["sample_rate"] = why + (f", capped at {INFERRED_MAX_RATE}" if common > INFERRED_MAX_RATE else "")
     rate = changes.get("sample_rate", config.sample_rate)
     if "n_fft" in fields:
-        changes["n_fft"] = 2 ** int(round(math.log2(WINDOW_SECONDS * rate)))
-        reasons["n_fft"] = f"~{WINDOW_SECONDS * 1000:.0f} ms at {rate} Hz"
+        changes["n_fft"] = 2 ** int(round(math.log2(INFERRED_WINDOW_SECONDS * rate)))
+        reasons["n_fft"] = f"~{INFERRED_WINDOW_SECONDS * 1000:.0f} ms at {rate} Hz"
     if "hop_length" in fields:
-        changes["hop_length"] = max(1, int(round(HOP_SECONDS * rate)))
-        reasons["hop_length"] = f"{HOP_SECONDS * 1000:.0f} ms at {rate} Hz"
+        changes["hop_length"] = max(1, int(round(INFERRED_HOP_SECONDS * rate)))
+        reasons["hop_length"] = f"{INFERRED_HOP_SECONDS * 1000:.0f} ms at {rate} Hz"
     if "duration" in fields and seconds and config.window is None:
         p95 = float(np.percentile(seconds, 95))
         # One decimal, never shorter than one STFT frame.
         n_fft = changes.get("n_fft", config.n_fft)
-        duration = max(round(min(p95, MAX_DURATION), 1), math.ceil(10 * n_fft / rate) / 10)
+        duration = max(round(min(p95, INFERRED_MAX_DURATION), 1), math.ceil(10 * n_fft / rate) / 10)
         changes["duration"] = duration
         reasons["duration"] = f"95th percentile of {len(seconds)} clip lengths {p95:.2f} s" + (
-            f", capped at {MAX_DURATION:g}" if p95 > MAX_DURATION else "")
+            f", capped at {INFERRED_MAX_DURATION:g}" if p95 > INFERRED_MAX_DURATION else "")
     if changes.get("n_fft") is not None and config.win_length is not None and config.win_length > changes["n_fft"]:
         changes["win_length"] = None  # a window longer than the new FFT cannot be; use the FFT size
     return config.replace(**changes), reasons

@@ -23,21 +23,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 from tqdm import tqdm
 
 from spectro._version import __version__
-from spectro.config import FeatureConfig
+from spectro.config import FOLDS, SEED, STFT_DEVICE, FeatureConfig
 from spectro.errors import SpectroError
-from spectro.signals.audio import (
-    BadInput,
-    check_signal,
-    load_array_signal,
-    load_audio,
-    segments,
-)
+from spectro.signals.audio import BadInput, check_signal, load_array_signal, load_audio, segments
 from spectro.signals.defaults import describe, infer_config
 from spectro.signals.features import SpectrogramImage, compute_images, filterbank
 from spectro.signals.folds import assign_folds
@@ -89,12 +83,12 @@ def preprocess(
     source: str,
     out: str,
     *,
-    config: Optional[FeatureConfig] = None,
+    config: Union[FeatureConfig, dict, None] = None,
     infer: Optional[Sequence[str]] = None,
-    k_folds: int = 5,
-    seed: int = 0,
+    k_folds: int = FOLDS,
+    seed: int = SEED,
     workers: Optional[int] = None,
-    device: str = "cpu",
+    device: str = STFT_DEVICE,
     progress: bool = True,
     chunk_size: int = 64,
     **source_options: Any,
@@ -107,14 +101,19 @@ def preprocess(
         A folder, a data set root, or a .npz file (see :func:`spectro.signals.sources.discover`).
     out : str
         Store directory; replaced atomically when the run completes.
-    config : FeatureConfig, optional
+    config : FeatureConfig or dict, optional
         How signals become images. None: the defaults, with the rate, STFT
-        sizes and duration read from the data.
+        sizes and duration read from the data. A dict: these settings (the
+        options given to ``spectro preprocess``), the rest as with None, so
+        ``preprocess(src, out, config={"n_mels": 32})`` builds the store
+        ``spectro preprocess src --out out --n-mels 32`` builds. A
+        FeatureConfig: used as it is.
     infer : sequence of str, optional
         FeatureConfig fields (among ``FeatureConfig.INFERABLE``) to read from
-        the data (:func:`spectro.signals.defaults.infer_config`); default: all of them
-        when ``config`` is None, none when it is given. The choices and their
-        reasons are printed and recorded in config.json.
+        the data (:func:`spectro.signals.defaults.infer_config`); default: those
+        not set when ``config`` is None or a dict, none when it is a
+        FeatureConfig. The choices and their reasons are printed and
+        recorded in config.json.
     k_folds, seed : int
         Folds assigned when the source gives none: ``k_folds`` stratified,
         group-aware folds, shuffled with ``seed``.
@@ -135,9 +134,13 @@ def preprocess(
         raise SpectroError(f"chunk_size must be at least 1, got {chunk_size}")
     device = str(select_device(device, kinds=("cuda", "cpu")))
     src = discover(source, **source_options)
-    if infer is None:
-        infer = FeatureConfig.INFERABLE if config is None else ()
-    config = config or FeatureConfig()
+    if config is None or isinstance(config, dict):
+        settings = dict(config or {})
+        if infer is None:
+            infer = [f for f in FeatureConfig.INFERABLE if f not in settings]
+        config = FeatureConfig().replace(**settings)  # an unknown setting is one line
+    elif infer is None:
+        infer = ()
     inferred: dict = {}
     if infer:
         config, inferred = infer_config(src.items, config, infer, seed=seed)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from spectro.config import EVAL_SPLITS
 from spectro.dataset.splits import rows_of_ids
 from spectro.errors import SpectroError
 from spectro.metrics.scores import compute_metrics
@@ -19,12 +20,10 @@ from spectro.signals.store import open_store
 from spectro.training.run import Run, load_run, read_split
 from spectro.utils.files import write_csv, write_json
 
-__all__ = ["evaluate", "SPLITS"]
-
-SPLITS = ("test", "val", "train", "all")
+__all__ = ["evaluate"]
 
 
-def evaluate(run: Any, split: str = "test", store: Any = None, *, write: bool = True,
+def evaluate(run: Any, split: str = EVAL_SPLITS[0], store: Any = None, *, write: bool = True,
              chunk: int = 2048) -> dict[str, Any]:
     """Score a trained run on one side of its split.
 
@@ -55,8 +54,8 @@ def evaluate(run: Any, split: str = "test", store: Any = None, *, write: bool = 
         does not know, or a split with no examples in the store.
     """
     split = {"validation": "val"}.get(split, split)
-    if split not in SPLITS:
-        raise SpectroError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if split not in EVAL_SPLITS:
+        raise SpectroError(f"unknown split {split!r}; valid: {', '.join(EVAL_SPLITS)}")
     r = run if isinstance(run, Run) else load_run(str(run))
     if store is None:
         store = r.info["store"]["path"]

@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,15 +91,27 @@ def test_unknown_name_lists_valid_names():
     assert all(name in message for name in list_models())
 
 
-def test_registry_refuses_duplicates_and_bad_options():
+def test_registry_refuses_duplicates_unknown_names_and_bad_options():
     with pytest.raises(SpectroError, match="already registered"):
-        register_model("resnet18", family="resnet")(lambda num_classes, in_channels=1: None)
+        register_model("resnet18")(lambda num_classes, in_channels=1: None)
+    with pytest.raises(SpectroError, match="not in spectro.models.catalog"):
+        register_model("resnet19")(lambda num_classes, in_channels=1: None)
     with pytest.raises(SpectroError, match="stm"):
         build("resnet18", 3, stm="small")
     with pytest.raises(SpectroError, match="stem"):
         build("resnet18", 3, stem="tiny")
     with pytest.raises(SpectroError, match="not a neural network"):
         build("svm", 3)
+
+
+def test_every_catalog_name_has_a_builder_and_the_catalog_needs_no_torch():
+    from spectro.models.registry import registered
+
+    assert registered() == list_models()
+    code = ("import sys; import spectro.models.catalog as c; print(len(c.list_models()), "
+            "[m for m in ('torch', 'sklearn', 'librosa') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=1)
+    assert out == [str(len(list_models())), "[]\n"]
 
 
 def test_describe_models_covers_every_name():
@@ -442,11 +456,11 @@ def test_make_classifier_dispatch():
 def test_cli_models_lists_every_name(capsys):
     from spectro.cli.main import main
 
-    assert main(["models", "--input-shape", "1x32x32", "--json"]) == 0
+    assert main(["models", "--size", "--input-shape", "1x32x32", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert sorted(r["name"] for r in rows) == list_models()
     assert {r["name"]: r["params"] for r in rows}["cnn"] == count_params(build("cnn", 10))
-    assert main(["models", "--input-shape", "64x101"]) == 2
+    assert main(["models", "--size", "--input-shape", "64x101"]) == 2
     assert "input shape must be (channels, freq, time)" in capsys.readouterr().err
     assert main(["models", "--input-shape", "1xbig"]) == 2
     assert "CxFxT" in capsys.readouterr().err

@@ -1,0 +1,212 @@
+"""The commands: each turns parsed options into one call of the ``spectro`` API and prints the result.
+
+No pipeline logic and no defaults here (the API and :mod:`spectro.config`
+hold them); importing this module imports nothing heavy: the facade loads a
+submodule only when a command calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import spectro
+from spectro.cli.parsers import COMPARE_EXCLUDED, FEATURE_OPTIONS, TRAINING_OPTIONS
+from spectro.config import DESCRIBE_SHAPE
+from spectro.errors import SpectroError
+from spectro.models.catalog import list_models, model_info
+
+__all__ = ["COMMANDS"]
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The options among ``names`` that the user set (None: left to the API's default)."""
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
+def _store(args: argparse.Namespace) -> Any:
+    """STORE given positionally or with --store (not both, unless they agree)."""
+    if args.store and args.store_option and args.store != args.store_option:
+        raise SpectroError(f"two stores given: {args.store} and --store {args.store_option}")
+    return args.store or args.store_option
+
+
+def preprocess(args: argparse.Namespace) -> int:
+    settings = {field: getattr(args, opt) for opt, field in FEATURE_OPTIONS.items() if getattr(args, opt) is not None}
+    if args.no_db:
+        settings["db"] = False
+    source = _given(args, ("manifest", "path_col", "label_col", "fold_col", "group_col", "label_regex",
+                           "group_regex"))
+    run = {k: v for k, v in (("k_folds", args.folds), ("seed", args.seed), ("device", args.device)) if v is not None}
+    # Settings given are used as given; what is not given is read from the data (as with config=None).
+    result = spectro.preprocess(args.source, args.out, config=settings, workers=args.workers,
+                                progress=not args.quiet, **run, **source)
+    print(f"spectro: {result.summary_line()}")
+    if args.png:
+        _show(args.out, args.png, **({"seed": args.seed} if args.seed is not None else {}))
+    return 0
+
+
+def info(args: argparse.Namespace) -> int:
+    info = spectro.open_store(args.store).summary()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"store      {info['path']}")
+    print(f"examples   {info['examples']}   skipped inputs {info['skipped']}")
+    print(f"image      {' x '.join(map(str, info['image_shape']))}   (channels x frequency x time)")
+    names = info["fold_names"] or {}
+    folds = info["folds"]
+    head = ["class"] + [f"fold {f}" + (f" ({names[str(f)]})" if str(f) in names else "") for f in folds] + ["total"]
+    table = [[name] + [str(c[f]) for f in folds] + [str(sum(c.values()))] for name, c in info["counts"].items()]
+    totals = ["total"] + [str(sum(c[f] for c in info["counts"].values())) for f in folds] + [str(info["examples"])]
+    print_table(head, table + [totals])
+    cfg = info["feature_config"]
+    print("features   " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    _show(args.store, args.out, per_class=args.per_class, seed=args.seed)
+    return 0
+
+
+def _show(store_path: str, out: str, **options: Any) -> None:
+    paths = spectro.show_examples(spectro.open_store(store_path), out, **options)
+    print(f"spectro: wrote {len(paths)} images to {out}")
+
+
+def models(args: argparse.Namespace) -> int:
+    sized = args.size or args.input_shape is not None or args.num_classes is not None
+    if sized:
+        options: dict[str, Any] = {} if args.num_classes is None else {"num_classes": args.num_classes}
+        if args.input_shape is not None:
+            try:
+                options["input_shape"] = tuple(int(v) for v in args.input_shape.lower().split("x"))
+            except ValueError:
+                raise SpectroError(f"--input-shape takes CxFxT, e.g. 1x64x101; got {args.input_shape!r}") from None
+        rows = spectro.describe_models(**options)
+    else:
+        rows = [{"name": m.name, "family": m.family, "kind": m.kind, "summary": m.summary}
+                for m in map(model_info, list_models())]
+    # Grouped by family, smallest first: resnet18, 34, 50, ... rather than 101, 110, 152, 18.
+    rows = sorted(rows, key=lambda r: (r["family"], _depth(r["name"])))
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if sized:
+        shape = args.input_shape or "x".join(map(str, DESCRIBE_SHAPE))
+        print_table(["model", "family", "parameters", f"GFLOPs at {shape}"],
+                    [[r["name"], r["family"], "-" if r["params"] is None else f"{r['params']:,}",
+                      "-" if r["gflops"] is None else f"{r['gflops']:.3f}"] for r in rows])
+    else:
+        print_table(["model", "family", "what it is"], [[r["name"], r["family"], r["summary"]] for r in rows],
+                    align_left=True)
+        print("spectro: --size adds parameters and GFLOPs")
+    return 0
+
+
+def _depth(name: str) -> int:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def train(args: argparse.Namespace) -> int:
+    settings = _given(args, TRAINING_OPTIONS)
+    if args.option:
+        settings["model_options"] = dict(_parse_option(o) for o in args.option)
+    if args.model is not None:
+        settings["model"] = args.model
+    store = _store(args)
+    try:
+        if args.cv:
+            res = spectro.cross_validate(store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
+            if res is not None:
+                keys = list(res.mean)
+                print_table(["fold", *keys], [[str(r["fold"])] + [f"{r[k]:.4f}" for k in keys] for r in res.folds]
+                            + [["mean", *(f"{res.mean[k]:.4f}" for k in keys)],
+                               ["std", *(f"{res.std[k]:.4f}" for k in keys)]])
+                print(f"spectro: cross-validation in {res.path} (summary: {res.path}/cv.csv)")
+            return 0
+        run = spectro.train(store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
+    except spectro.TrainingInterrupted as stop:
+        print(f"spectro: interrupted: {stop}", file=sys.stderr)
+        return 130
+    if run is not None:
+        t = run.test_metrics
+        line = f"spectro: run {run.path} ({run.status}, best epoch {run.info.get('best_epoch')})"
+        if t:
+            line += (f": test accuracy {t['accuracy']:.4f}, balanced accuracy {t['balanced_accuracy']:.4f}, "
+                     f"macro-F1 {t['macro_f1']:.4f} on {t['n']} examples")
+        print(line)
+    return 0
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SpectroError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def compare(args: argparse.Namespace) -> int:
+    options = _given(args, [o for o in TRAINING_OPTIONS if o not in COMPARE_EXCLUDED])
+    result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
+                             jobs=args.jobs, progress=not args.quiet, **options)
+    print(result.markdown())
+    print()
+    print(result.verdict)
+    print(f"spectro: report {os.path.join(result.out, 'report.md')}, figure {result.figure_path}")
+    return 0 if (result.table["status"] == "ok").all() else 1
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    metrics = spectro.evaluate(args.run, args.split, args.store)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(spectro.format_report(metrics))
+        print(f"spectro: report in {os.path.join(args.run, 'eval')}")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device)
+    paths = spectro.find_inputs(args.inputs)
+    if not paths:
+        raise SpectroError(f"no signal files in {' '.join(args.inputs)}")
+    options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
+    results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
+                                      progress=not args.quiet and args.format == "table", **options)
+    summary = spectro.write_predictions(results, sys.stdout, fmt=args.format, top_k=args.top_k,
+                                        png=args.png, predictor=predictor)
+    for line in summary.messages:
+        print(f"spectro: {line}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def export(args: argparse.Namespace) -> int:
+    result = spectro.export_onnx(args.run, args.out, **({"opset": args.opset} if args.opset is not None else {}))
+    print(f"spectro: wrote {result.path} and {result.sidecar}; ONNX Runtime vs {result.against} on {result.checked}: "
+          f"largest absolute difference {result.max_abs_diff:.2e} (limit {result.tolerance:g})")
+    return 0
+
+
+def print_table(head: list[str], rows: list[list[str]], *, align_left: bool = False) -> None:
+    """Columns padded to their widest cell; the first (and with ``align_left`` every) column left-aligned."""
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    for r in [head] + rows:
+        cells = [c.ljust(w) if i == 0 or align_left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        print("  ".join(cells).rstrip())
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "preprocess": preprocess, "info": info, "show": show, "models": models, "train": train, "compare": compare,
+    "evaluate": evaluate, "predict": predict, "export": export,
+}
