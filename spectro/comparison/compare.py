@@ -37,20 +37,15 @@ import pandas as pd
 import torch
 
 from spectro.comparison.report import format_markdown, report_markdown
-from spectro.config import NET_ONLY_FIELDS, RUNTIME_FIELDS, TrainConfig
+from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds, rows_of_ids
 from spectro.errors import SpectroError, first_line
 from spectro.metrics.scores import compute_metrics, metrics_from_confusion
-from spectro.metrics.stats import (
-    bootstrap_weights,
-    holm,
-    mcnemar_exact,
-    paired_bootstrap_diff,
-    percentile_interval,
-)
-from spectro.models import count_params, list_models
+from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired_bootstrap_diff, percentile_interval
+from spectro.models.catalog import list_models
 from spectro.plots.comparison import plot_comparison
 from spectro.signals.store import Store, open_store
+from spectro.training.classifier import classifier_class
 from spectro.training.run import load_run, read_split, run_status
 from spectro.training.train import train
 from spectro.utils.files import read_json, write_json
@@ -157,8 +152,8 @@ class _Job:
 # Public API
 # ---------------------------------------------------------------------------
 
-def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = "compare", *, test_fold: Optional[int] = None,
-            cv: bool = False, jobs: int = 1, progress: bool = True, model_options: Optional[dict] = None,
+def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = COMPARE_OUT, *,
+            test_fold: Optional[int] = None, cv: bool = False, jobs: int = COMPARE_JOBS, progress: bool = True, model_options: Optional[dict] = None,
             timing: bool = True, **training_options: Any) -> Comparison:
     """Train ``models`` on the same split of ``store`` and compare them on the same test examples.
 
@@ -202,6 +197,8 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
         runs of another store. No run is deleted.
     """
     say = _printer(progress)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise SpectroError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
     st = store if isinstance(store, Store) else open_store(store)
     names = _parse_models(models)
     _check_options(training_options, model_options or {}, names)
@@ -210,10 +207,11 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     _check_out(out, st, identity)
     folds = st.fold_ids if cv else [default_folds(st, test_fold)[0]]
 
-    ignored = sorted(k for k in training_options if k in NET_ONLY_FIELDS and k not in RUNTIME_FIELDS)
-    if "svm" in names and ignored:  # said even when quiet: the svm run differs from what was asked
-        print(f"spectro: compare: note: the svm ignores {', '.join(ignored)} (settings of networks)",
-              file=sys.stderr, flush=True)
+    for m in names:  # said even when quiet: such a run differs from what was asked
+        ignored = sorted(k for k in training_options if k in classifier_class(m).ignores and k not in RUNTIME_FIELDS)
+        if ignored:
+            print(f"spectro: compare: note: the {m} ignores {', '.join(ignored)} (settings of networks)",
+                  file=sys.stderr, flush=True)
     configs = {m: _config(m, training_options, (model_options or {}).get(m, {})) for m in names}
     run_dirs = {m: os.path.join(out, f"{m}-{_options_hash(configs[m])}") for m in names}
     os.makedirs(out, exist_ok=True)
@@ -322,8 +320,8 @@ def _run_infos(out: str) -> list[str]:
 
 
 def _config(model: str, options: dict, model_options: dict) -> TrainConfig:
-    if model == "svm":
-        options = {k: v for k, v in options.items() if k not in NET_ONLY_FIELDS}
+    ignores = classifier_class(model).ignores  # left out, they do not change the run's options hash
+    options = {k: v for k, v in options.items() if k not in ignores}
     try:
         return TrainConfig(model=model, model_options=dict(model_options), **options)
     except TypeError as err:
@@ -485,7 +483,7 @@ def _score_model(st: Store, jobs_m: list[_Job], labels: list[str], *, cv: bool,
         out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
     out["pooled_accuracy"] = float(pred.correct.mean())
     out["n_test"] = int(pred.rows.size)
-    out["params"] = _count_parameters(run.classifier)
+    out["params"] = run.classifier.n_parameters()
     out["train_s"] = float(np.mean(seconds))
     out["infer_ms_b1"], out["infer_ms_b64"] = timed if timed else (np.nan, np.nan)
     return out, pred
@@ -513,30 +511,6 @@ def _train_seconds(run_dir: str) -> float:
     if key in known:
         return float(known[key])
     return float(pd.read_csv(os.path.join(run_dir, "metrics.csv"))["seconds"].sum())
-
-
-def _count_parameters(clf: Any) -> int:
-    """Learned numbers of a classifier: a network's parameters; for the SVM pipeline every fitted array
-    (scaler statistics, support vectors, dual coefficients, calibration)."""
-    module = getattr(clf, "module_", None)
-    if module is not None:
-        return int(count_params(module))
-    return _fitted_numbers(clf, set())
-
-
-def _fitted_numbers(obj: Any, seen: set) -> int:
-    """Numbers in the fitted arrays (``name_`` attributes) of a scikit-learn object and its parts."""
-    if id(obj) in seen:
-        return 0
-    seen.add(id(obj))
-    if isinstance(obj, np.ndarray):
-        return int(obj.size) if obj.dtype.kind in "fc" else 0
-    if isinstance(obj, (list, tuple)):
-        return sum(_fitted_numbers(v, seen) for v in obj)
-    if hasattr(obj, "get_params"):  # an estimator: its fitted state, and the estimators inside it
-        return sum(_fitted_numbers(v, seen) for k, v in vars(obj).items()
-                   if k.endswith("_") or hasattr(v, "get_params") or isinstance(v, (list, tuple)))
-    return 0
 
 
 def _inference_ms(run: Any, images: np.ndarray, *, repeats: int = 5) -> tuple[float, float]:

@@ -51,10 +51,6 @@ class Augment(nn.Module):
                 self.masks.append(torchaudio.transforms.FrequencyMasking(freq, iid_masks=True))
                 self.masks.append(torchaudio.transforms.TimeMasking(time, iid_masks=True))
 
-    @property
-    def active(self) -> bool:
-        return bool(len(self.masks)) or self.time_shift > 0
-
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, F, T) -> (B, C, F, T)."""

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from spectro.errors import SpectroError
 
-__all__ = ["norm_stats", "normalise", "class_weights", "StoreImages", "epoch_batches", "shard", "make_loader"]
+__all__ = ["norm_stats", "normalise", "NormalisedRows", "class_weights", "StoreImages", "epoch_batches", "shard",
+           "make_loader"]
 
 
 # ---------------------------------------------------------------------------
@@ -83,6 +84,48 @@ def normalise(x: Any, mean: Any, std: Any) -> Any:
     else:
         x = np.asarray(x, dtype=np.float32)
     return (x - mean[None, :, :, None]) / std[None, :, :, None]
+
+
+class NormalisedRows:
+    """Rows of a store's images, normalised as they are read: an array-like that is never whole in memory.
+
+    ``view[i:j]`` (or an array of positions) returns the float32 images
+    ``normalise(features[rows[i:j]], mean, std)``. A classifier fitted once on
+    every training row (the SVM) reads it slice by slice, so fitting costs
+    one slice of images plus its own features, whatever the store's size.
+
+    Parameters
+    ----------
+    features : array [shape=(N, C, F, T)], e.g. ``store.features``
+    rows : np.ndarray [shape=(n,)]
+        The rows served, in this order.
+    mean, std : np.ndarray [shape=(C, F)]
+    """
+
+    def __init__(self, features: Any, rows: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+        self.features = features
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        self.shape = (int(self.rows.size), *features.shape[1:])
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        rows = self.rows[index]
+        if np.ndim(rows) == 0:
+            return normalise(self.features[int(rows)][None], self.mean, self.std)[0]
+        order = np.argsort(rows, kind="stable")  # read the memory map in row order, return in view order
+        block = np.empty((rows.size, *self.shape[1:]), dtype=np.float32)
+        block[order] = normalise(self.features[rows[order]], self.mean, self.std)
+        return block
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # np.asarray(view): the whole view at once (what slicing avoids); for small data and tests.
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:

@@ -12,32 +12,31 @@ accepts other widths (the ResNets and the CNN end in adaptive pooling). After
 writing, ONNX Runtime and PyTorch run the same random inputs, and the export
 fails when they differ by more than ``tolerance`` (1e-4).
 
-The SVM pipeline goes through skl2onnx (see :mod:`spectro.inference.export_svm`); its
-graph outputs ``label`` and ``probabilities`` and is checked against
-scikit-learn the same way, at the fitted image shape.
+Each classifier writes its own graph (:meth:`~spectro.models.base.Classifier.export_onnx`:
+the networks through torch.onnx, the SVM pipeline through skl2onnx, see
+:mod:`spectro.models.svm_onnx`); this module checks it the same way for all,
+against the classifier's own outputs, and writes the sidecar.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from spectro.config import FeatureConfig
+from spectro.config import ONNX_OPSET, FeatureConfig
 from spectro.errors import SpectroError
-from spectro.inference.export_svm import svm_to_onnx
+from spectro.models.base import ONNX_EXTRA
 from spectro.training.run import load_run
 from spectro.utils.device import versions
 from spectro.utils.files import write_json
 
-__all__ = ["export_onnx", "ExportResult", "preprocessing_steps", "ONNX_EXTRA"]
+__all__ = ["export_onnx", "ExportResult", "preprocessing_steps"]
 
-ONNX_EXTRA = "pip install 'spectro[onnx]'"
 SIDECAR_FORMAT = "spectro-onnx-1"
+
 
 @dataclass
 class ExportResult:
@@ -52,19 +51,8 @@ class ExportResult:
     against: str = "PyTorch"  # or "scikit-learn"
 
 
-class _WithProbabilities(nn.Module):
-    """The network plus a softmax, so the graph gives both logits and probabilities."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.net(image)  # (batch, C)
-        return logits, torch.softmax(logits, dim=1)
-
-
-def export_onnx(run_dir: str, out: str, *, opset: int = 18, tolerance: float = 1e-4, seed: int = 0) -> ExportResult:
+def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: float = 1e-4,
+                seed: int = 0) -> ExportResult:
     """Write the run's network to ``out`` (ONNX) and ``out + ".json"``, and verify it.
 
     Parameters
@@ -91,14 +79,11 @@ def export_onnx(run_dir: str, out: str, *, opset: int = 18, tolerance: float = 1
     run = load_run(run_dir, device="cpu")
     out = os.path.abspath(out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    if hasattr(run.classifier, "module_"):
-        reference, widths, outputs = _export_net(run, out, opset)
-    else:
-        reference, widths, outputs = _export_svm(run, out, opset)
-    onnx.checker.check_model(out)
-    against = "PyTorch" if "logits" in outputs else "scikit-learn"
-    dynamic_time = len(widths) > 1
     channels, n_freq, n_frames = int(run.mean.shape[0]), run.feature_config.n_freq, run.feature_config.n_frames
+    graph = run.classifier.export_onnx(out, image_shape=(channels, n_freq, n_frames), opset=opset)
+    reference, widths, outputs, against = graph.reference, graph.widths, graph.outputs, graph.against
+    onnx.checker.check_model(out)
+    dynamic_time = len(widths) > 1
 
     rng = np.random.default_rng(seed)
     session = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
@@ -135,40 +120,6 @@ def export_onnx(run_dir: str, out: str, *, opset: int = 18, tolerance: float = 1
         "versions": {**versions(), "onnx": onnx.__version__, "onnxruntime": ort.__version__},
     })
     return ExportResult(out, sidecar, diff, tolerance, dynamic_time, ", ".join(checked), against)
-
-
-def _export_net(run: Any, out: str, opset: int) -> tuple[Callable, list[int], list[str]]:
-    """Write the run's network (plus a softmax) to ``out``; returns the PyTorch reference, widths, outputs."""
-    cfg = run.feature_config
-    net = run.classifier.module_.float().eval()
-    model = _WithProbabilities(net).eval()
-    channels, n_freq, n_frames = int(run.mean.shape[0]), cfg.n_freq, cfg.n_frames
-    widths = _accepted_widths(net, channels, n_freq, n_frames)
-    shapes = {0: torch.export.Dim("batch", min=1)}
-    if len(widths) > 1:
-        shapes[3] = torch.export.Dim("time", min=min(widths))
-    try:
-        with torch.no_grad():
-            torch.onnx.export(model, (torch.zeros(2, channels, n_freq, n_frames),), out, dynamo=True,
-                              input_names=["image"], output_names=["logits", "probabilities"],
-                              dynamic_shapes={"image": shapes}, opset_version=opset, verbose=False)
-    except Exception as err:  # noqa: BLE001 - the exporter raises many types; one line says which
-        raise SpectroError(f"torch.onnx.export failed for {run.train_config.model}: "
-                           f"{(str(err).strip().splitlines() or [type(err).__name__])[0]}") from err
-
-    def reference(x: np.ndarray) -> list[np.ndarray]:
-        with torch.no_grad():
-            return [t.numpy() for t in model(torch.from_numpy(x))]
-
-    return reference, widths, ["logits", "probabilities"]
-
-
-def _export_svm(run: Any, out: str, opset: int) -> tuple[Callable, list[int], list[str]]:
-    """Write the run's SVM pipeline to ``out``; returns the scikit-learn reference, widths, outputs."""
-    with open(out, "wb") as f:
-        f.write(svm_to_onnx(run.classifier, opset=opset).SerializeToString())
-    # The pipeline checks the image shape it was fitted on: the time axis stays fixed.
-    return (lambda x: [run.classifier.predict_proba(x)]), [run.feature_config.n_frames], ["probabilities"]
 
 
 def preprocessing_steps(cfg: FeatureConfig) -> list[str]:
@@ -221,18 +172,6 @@ def preprocessing_steps(cfg: FeatureConfig) -> list[str]:
         f"feed as 'image' shaped (batch, 1, {cfg.n_freq}, {cfg.n_frames}); 'probabilities' is the softmax of "
         "'logits', column j is labels[j]",
     ]
-
-
-def _accepted_widths(net: nn.Module, channels: int, n_freq: int, n_frames: int) -> list[int]:
-    """Image widths to export and check: the trained one, plus others when the net accepts them."""
-    others = [max(8, n_frames // 2 + 3), 2 * n_frames + 1]
-    with torch.no_grad():
-        try:
-            for w in others:
-                net(torch.zeros(1, channels, n_freq, w))
-        except RuntimeError:  # a fixed-size layer (flatten + linear): the time axis stays fixed
-            return [n_frames]
-    return [n_frames, *others]
 
 
 def _import_onnx() -> tuple[Any, Any]:

@@ -3,7 +3,16 @@
 ``fit(X, y, *, X_val=None, y_val=None, groups=None) -> self``, ``predict_proba(X)``,
 ``predict(X)``, ``save(directory)``, ``load(directory)`` and ``classes_``.
 X is any array-like of spectrogram images [shape=(N, C, F, T)], typically
-the store's float16 ``np.memmap``: it is read in slices, never whole.
+the store's float16 ``np.memmap`` (or a normalised view of its rows): it is
+read in slices, never whole.
+
+The interface also answers everything the rest of spectro would otherwise
+ask of a model's kind: how ``spectro train`` fits it (:attr:`iterative`),
+which training settings it ignores (:attr:`ignores`), how large it is
+(:meth:`n_parameters`), what its fit found (:meth:`describe_fit`), whether
+it keeps last weights besides its best (:meth:`load_last_weights`) and how
+it becomes an ONNX graph (:meth:`export_onnx`). Which class serves a model
+name is decided in one place, :func:`spectro.training.classifier.classifier_class`.
 
 A saved classifier is a directory with ``model.json`` (what to rebuild: kind,
 name, sizes, options, classes) next to its parameters, which never go
@@ -16,7 +25,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,8 +35,35 @@ import torch
 
 from spectro.errors import SpectroError
 
-__all__ = ["Classifier", "MANIFEST", "as_images", "iter_batches", "read_rows",
+__all__ = ["Classifier", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
            "encode_labels", "write_manifest", "read_manifest"]
+
+#: How to get what ONNX export needs (onnx, onnxruntime, onnxscript, skl2onnx).
+ONNX_EXTRA = "pip install 'spectro[onnx]'"
+
+
+@dataclass
+class OnnxGraph:
+    """What :meth:`Classifier.export_onnx` wrote, and how to check it.
+
+    Attributes
+    ----------
+    outputs : list of str
+        The graph's output names to compare (``probabilities`` last).
+    reference : callable
+        ``reference(x)`` -> the classifier's own values of ``outputs`` for a
+        normalised float32 batch x [shape=(B, C, F, T)].
+    widths : list of int
+        Image widths (time frames) the graph accepts: the trained one first;
+        more than one when the time axis is dynamic.
+    against : str
+        What ``reference`` runs on, in words ("PyTorch", "scikit-learn").
+    """
+
+    outputs: list[str]
+    reference: Callable[[np.ndarray], list[np.ndarray]]
+    widths: list[int]
+    against: str
 
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
@@ -42,7 +79,26 @@ class Classifier(ABC):
     """
 
     kind: ClassVar[str]
+    #: How ``spectro train`` fits it. True: epoch by epoch in spectro's loop (checkpoints, exact
+    #: resume, curves; the validation rows choose the best epoch). False: once, by :meth:`fit`, on
+    #: every non-test row (it chooses its own settings by an inner, group-aware cross-validation).
+    iterative: ClassVar[bool] = False
+    #: TrainConfig fields it accepts and ignores (a note says so when a user sets one).
+    ignores: ClassVar[tuple[str, ...]] = ()
     classes_: np.ndarray
+
+    @classmethod
+    @abstractmethod
+    def create(cls, name: str, **kwargs: Any) -> Classifier:
+        """A new, unfitted classifier of the model ``name`` with these parameters.
+
+        Raises SpectroError for a parameter it does not take.
+        """
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Any, *, classes: Any = None) -> Classifier:
+        """A new classifier with the settings of a :class:`~spectro.config.TrainConfig`."""
 
     @abstractmethod
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None) -> Classifier:
@@ -71,8 +127,28 @@ class Classifier(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: str | Path) -> Classifier:
-        """Read a classifier written by :meth:`save`, without executing code from it."""
+    def load(cls, directory: str | Path, device: str | None = None) -> Classifier:
+        """Read a classifier written by :meth:`save`, without executing code from it.
+
+        ``device``: where a network runs (others ignore it).
+        """
+
+    @abstractmethod
+    def n_parameters(self) -> int:
+        """How many numbers the fitted classifier stores to predict (its true size)."""
+
+    def describe_fit(self) -> str:
+        """One line on what fitting found (chosen settings, their inner-CV score); empty if nothing."""
+        return ""
+
+    def load_last_weights(self, path: str) -> None:
+        """Replace the best weights with the last ones of training checkpoint ``path`` (iterative only)."""
+        raise SpectroError(f"{type(self).__name__} is fitted once: it has no separate last weights")
+
+    @abstractmethod
+    def export_onnx(self, path: str, *, image_shape: tuple[int, int, int], opset: int) -> OnnxGraph:
+        """Write the fitted classifier to ``path`` as an ONNX graph whose input ``image`` is the normalised
+        image [shape=(batch, C, F, T)]; ``image_shape`` is (C, F, T) as trained."""
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
@@ -111,10 +187,13 @@ class Classifier(ABC):
 def as_images(X: Any, in_channels: int | None = None) -> Any:
     """Check that X is a batch of images (N, C, F, T) and return it without copying.
 
-    numpy arrays (memmaps included) and torch tensors pass through as they are;
+    numpy arrays (memmaps included), torch tensors and lazy views of rows
+    (anything with ``shape``, ``ndim`` and slicing, such as
+    :class:`spectro.dataset.feed.NormalisedRows`) pass through as they are;
     any other array-like is converted with ``np.asarray``.
     """
-    if not isinstance(X, (np.ndarray, torch.Tensor)):
+    lazy = all(hasattr(X, a) for a in ("shape", "ndim", "__getitem__", "__len__"))
+    if not isinstance(X, (np.ndarray, torch.Tensor)) and not lazy:
         X = np.asarray(X)
     if X.ndim != 4 or min(X.shape) < 1:
         raise SpectroError(f"expected images shaped (N, C, F, T), got shape {tuple(X.shape)}")

@@ -28,6 +28,7 @@ in the file against :data:`TRUSTED_TYPES` before anything is built.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
+from spectro.config import NET_ONLY_FIELDS
 from spectro.errors import SpectroError
-from spectro.models.base import (
-    Classifier,
-    as_images,
-    read_manifest,
-    read_rows,
-    write_manifest,
-)
+from spectro.models.base import Classifier, OnnxGraph, as_images, read_manifest, read_rows, write_manifest
 from spectro.models.registry import register_model
+from spectro.models.svm_onnx import svm_to_onnx
 
 __all__ = ["FEATURES", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
 
@@ -217,7 +214,7 @@ def inner_folds(y: np.ndarray, groups: Any, *, n_splits: int, seed: int) -> Any:
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-@register_model("svm", family="svm", kind="svm")
+@register_model("svm")
 class SVMClassifier(Classifier, BaseEstimator):
     """RBF SVM on spectrogram summary features, tuned by a (group-aware) grid search.
 
@@ -259,6 +256,8 @@ class SVMClassifier(Classifier, BaseEstimator):
     """
 
     kind = "svm"
+    iterative = False
+    ignores = NET_ONLY_FIELDS
 
     def __init__(
         self, *, features: str = "stats", n_components: int = 32,
@@ -278,6 +277,20 @@ class SVMClassifier(Classifier, BaseEstimator):
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.classes = classes
+
+    @classmethod
+    def create(cls, name: str = "svm", **kwargs: Any) -> SVMClassifier:
+        """An SVM with these parameters; one the SVM does not take is one line naming it."""
+        try:
+            inspect.signature(cls).bind(**kwargs)
+        except TypeError as exc:
+            raise SpectroError(f"svm: {exc}") from None
+        return cls(**kwargs)
+
+    @classmethod
+    def from_config(cls, config: Any, *, classes: Any = None) -> SVMClassifier:
+        """The SVM of a TrainConfig: its seed and model options (the networks' settings are ignored)."""
+        return cls.create(seed=config.seed, classes=classes, **config.model_options)
 
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
             groups: Any = None) -> SVMClassifier:
@@ -344,8 +357,46 @@ class SVMClassifier(Classifier, BaseEstimator):
         })
         return directory
 
+    def n_parameters(self) -> int:
+        """Numbers the fitted pipeline stores to predict.
+
+        The SVC's support vectors (n_SV x D), dual coefficients ((C - 1) x
+        n_SV), intercepts (one per pair of classes) and gamma; the scaler's
+        mean and scale (2 D); the calibration's parameters (temperature: one;
+        Platt: two per class); with PCA, its components and mean.
+        """
+        self._check_fitted()
+        pipe = self.pipeline_
+        n = pipe["scale"].mean_.size + pipe["scale"].scale_.size
+        pca = getattr(pipe["features"], "pca_", None)
+        if pca is not None:
+            n += pca.components_.size + pca.mean_.size
+        fitted = pipe["svc"].calibrated_classifiers_[0]  # ensemble=False: one SVC, one set of calibrators
+        svc = fitted.estimator
+        n += svc.support_vectors_.size + svc.dual_coef_.size + svc.intercept_.size + 1  # + gamma
+        for cal in fitted.calibrators:
+            n += sum(np.size(getattr(cal, a)) for a in ("beta_", "a_", "b_") if hasattr(cal, a))
+        return int(n)
+
+    def describe_fit(self) -> str:
+        """The chosen C and gamma, the support vectors, and the inner cross-validation's score."""
+        self._check_fitted()
+        svc = self.pipeline_["svc"].calibrated_classifiers_[0].estimator
+        return (f"C {self.best_params_['C']:g}, gamma {self.best_params_['gamma']:.3g}, "
+                f"{svc.support_vectors_.shape[0]} support vectors of {svc.support_vectors_.shape[1]} features, "
+                f"inner-CV {self.scoring} {self.cv_score_:.3f}")
+
+    def export_onnx(self, path: str, *, image_shape: tuple[int, int, int], opset: int) -> OnnxGraph:
+        """The pipeline through skl2onnx (see :mod:`spectro.models.svm_onnx`), checked against scikit-learn."""
+        self._check_fitted()
+        with open(path, "wb") as f:
+            f.write(svm_to_onnx(self, opset=opset).SerializeToString())
+        # The pipeline checks the image shape it was fitted on: the time axis stays fixed.
+        return OnnxGraph(["probabilities"], lambda x: [self.predict_proba(x)], [int(image_shape[2])], "scikit-learn")
+
     @classmethod
-    def load(cls, directory: str | Path) -> SVMClassifier:
+    def load(cls, directory: str | Path, device: str | None = None) -> SVMClassifier:
+        # ``device`` is where a network runs; the SVM runs on the CPU.
         manifest = read_manifest(directory, kind=cls.kind)
         path = Path(directory) / WEIGHTS_FILE
         try:

@@ -26,15 +26,7 @@ import numpy as np
 
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
-from spectro.utils.files import (
-    make_temp_dir,
-    read_csv,
-    read_json,
-    recover_dir,
-    swap_dir,
-    write_csv,
-    write_json,
-)
+from spectro.utils.files import make_temp_dir, read_csv, read_json, recover_dir, swap_dir, write_csv, write_json
 
 __all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS", "StoreDamaged"]
 

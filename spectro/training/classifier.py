@@ -1,8 +1,13 @@
-"""NetClassifier: any registered network behind the one classifier interface.
+"""NetClassifier: any registered network behind the one classifier interface; and the one place
+where a model's kind matters.
 
-Also the two entry points that pick a classifier by name:
-:func:`make_classifier` (a new one) and :func:`load_classifier` (a saved one,
-dispatching on the ``kind`` in its ``model.json``).
+:func:`classifier_class` maps a model name's kind (from
+:mod:`spectro.models.catalog`) to its class; :func:`make_classifier` (a new
+one) and :func:`load_classifier` (a saved one, by the ``kind`` in its
+``model.json``) go through the same table. Everything else asks the class
+(:class:`~spectro.models.base.Classifier`'s ``iterative``, ``ignores``,
+``n_parameters``, ``export_onnx``...), never the name. A new kind of model
+is a class implementing that interface and one entry in ``_KINDS``.
 
 NetClassifier follows scikit-learn's estimator contract: ``__init__`` stores
 explicit keyword parameters only (their defaults are
@@ -26,20 +31,16 @@ from torch import nn
 
 from spectro.config import TrainConfig
 from spectro.errors import SpectroError, first_line
-from spectro.models.base import (
-    Classifier,
-    as_images,
-    iter_batches,
-    read_manifest,
-    write_manifest,
-)
-from spectro.models.registry import build, get_entry
+from spectro.models.base import (ONNX_EXTRA, Classifier, OnnxGraph, as_images, iter_batches, read_manifest,
+                                 write_manifest)
+from spectro.models.catalog import model_info
 from spectro.models.svm import SVMClassifier
 from spectro.models.weights import load_state_dict_file
+from spectro.models.zoo import build
 from spectro.training.loop import fit_arrays
 from spectro.utils.device import select_device
 
-__all__ = ["NetClassifier", "make_classifier", "load_classifier", "predict_logits"]
+__all__ = ["NetClassifier", "classifier_class", "make_classifier", "load_classifier", "predict_logits"]
 
 WEIGHTS_FILE = "weights.pt"
 _DEFAULT = TrainConfig()
@@ -86,6 +87,7 @@ class NetClassifier(Classifier, BaseEstimator):
     """
 
     kind = "net"
+    iterative = True
 
     def __init__(
         self, model: str = _DEFAULT.model, *, model_options: Optional[dict] = None,
@@ -127,6 +129,17 @@ class NetClassifier(Classifier, BaseEstimator):
         params.pop("classes")
         params["model_options"] = dict(params["model_options"] or {})
         return TrainConfig(**params)
+
+    @classmethod
+    def create(cls, name: str, **kwargs: Any) -> NetClassifier:
+        """The network ``name``; keyword arguments that are not parameters are model options
+        (``create("resnet18", epochs=5, stem="small")``)."""
+        params = set(inspect.signature(cls).parameters)
+        options = {k: v for k, v in kwargs.items() if k not in params}
+        settings = {k: v for k, v in kwargs.items() if k in params}
+        if options:
+            settings["model_options"] = {**(settings.get("model_options") or {}), **options}
+        return cls(name, **settings)
 
     @classmethod
     def from_config(cls, config: TrainConfig, *, classes: Optional[Sequence[Any]] = None) -> NetClassifier:
@@ -191,6 +204,47 @@ class NetClassifier(Classifier, BaseEstimator):
         })
         return directory
 
+    def n_parameters(self) -> int:
+        """Learned weights plus the floating-point buffers (BatchNorm's running statistics) it predicts with."""
+        self._check_fitted()
+        buffers = sum(b.numel() for b in self.module_.buffers() if b.is_floating_point())
+        return int(sum(p.numel() for p in self.module_.parameters()) + buffers)
+
+    def load_last_weights(self, path: str) -> None:
+        """The weights of the last epoch, from training checkpoint ``path``, in place of the best ones."""
+        self._check_fitted()
+        self.module_.load_state_dict(load_state_dict_file(path))
+
+    def export_onnx(self, path: str, *, image_shape: tuple[int, int, int], opset: int) -> OnnxGraph:
+        """The network plus a softmax (outputs ``logits`` and ``probabilities``), through torch.onnx (dynamo).
+
+        The batch axis is dynamic; the time axis too when the network accepts
+        other widths (adaptive pooling), checked by running them.
+        """
+        self._check_fitted()
+        net = self.module_.float().eval()
+        model = _WithProbabilities(net).eval()
+        channels, n_freq, n_frames = image_shape
+        widths = _accepted_widths(net, channels, n_freq, n_frames)
+        shapes = {0: torch.export.Dim("batch", min=1)}
+        if len(widths) > 1:
+            shapes[3] = torch.export.Dim("time", min=min(widths))
+        try:
+            with torch.no_grad():
+                torch.onnx.export(model, (torch.zeros(2, channels, n_freq, n_frames),), path, dynamo=True,
+                                  input_names=["image"], output_names=["logits", "probabilities"],
+                                  dynamic_shapes={"image": shapes}, opset_version=opset, verbose=False)
+        except ImportError as err:
+            raise SpectroError(f"ONNX export needs the onnx extra ({err.name} is missing): {ONNX_EXTRA}") from None
+        except Exception as err:  # noqa: BLE001 - the exporter raises many types; one line says which
+            raise SpectroError(f"torch.onnx.export failed for {self.model}: {first_line(err)}") from err
+
+        def reference(x: np.ndarray) -> list[np.ndarray]:
+            with torch.no_grad():
+                return [t.numpy() for t in model(torch.from_numpy(x))]
+
+        return OnnxGraph(["logits", "probabilities"], reference, widths, "PyTorch")
+
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None) -> NetClassifier:
         """Rebuild the saved network and its weights; ``device`` overrides the saved one."""
@@ -214,8 +268,41 @@ class NetClassifier(Classifier, BaseEstimator):
         return clf
 
 
+class _WithProbabilities(nn.Module):
+    """The network plus a softmax, so the ONNX graph gives both logits and probabilities."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(image)  # (batch, C)
+        return logits, torch.softmax(logits, dim=1)
+
+
+def _accepted_widths(net: nn.Module, channels: int, n_freq: int, n_frames: int) -> list[int]:
+    """Image widths to export and check: the trained one, plus others when the net accepts them."""
+    others = [max(8, n_frames // 2 + 3), 2 * n_frames + 1]
+    with torch.no_grad():
+        try:
+            for w in others:
+                net(torch.zeros(1, channels, n_freq, w))
+        except RuntimeError:  # a fixed-size layer (flatten + linear): the time axis stays fixed
+            return [n_frames]
+    return [n_frames, *others]
+
+
+# The one place where a model's kind matters: kind (spectro.models.catalog) -> the class that serves it.
+_KINDS: dict[str, type[Classifier]] = {"net": NetClassifier, "svm": SVMClassifier}
+
+
+def classifier_class(name: str) -> type[Classifier]:
+    """The :class:`~spectro.models.base.Classifier` class of model ``name`` (an unknown name is one line)."""
+    return _KINDS[model_info(name).kind]
+
+
 def make_classifier(name: str, **kwargs: Any) -> Classifier:
-    """A new, unfitted classifier: ``"svm"`` -> SVMClassifier, a network name -> NetClassifier.
+    """A new, unfitted classifier of model ``name`` (see :meth:`Classifier.create`).
 
     For a network, keyword arguments that are not NetClassifier parameters
     are model options (``make_classifier("resnet18", epochs=5, stem="small")``).
@@ -225,26 +312,12 @@ def make_classifier(name: str, **kwargs: Any) -> Classifier:
     SpectroError
         For an unknown name (listing the valid ones) or an SVM option it does not take.
     """
-    if get_entry(name).kind == "svm":
-        try:
-            inspect.signature(SVMClassifier).bind(**kwargs)
-        except TypeError as exc:
-            raise SpectroError(f"svm: {exc}") from None
-        return SVMClassifier(**kwargs)
-    params = set(inspect.signature(NetClassifier).parameters)
-    options = {k: v for k, v in kwargs.items() if k not in params}
-    settings = {k: v for k, v in kwargs.items() if k in params}
-    if options:
-        settings["model_options"] = {**(settings.get("model_options") or {}), **options}
-    return NetClassifier(name, **settings)
+    return classifier_class(name).create(name, **kwargs)
 
 
-_KINDS: dict[str, type[Classifier]] = {"net": NetClassifier, "svm": SVMClassifier}
-
-
-def load_classifier(directory: str | Path) -> Classifier:
-    """Load any classifier saved by ``save``; its ``model.json`` names the kind."""
+def load_classifier(directory: str | Path, device: Optional[str] = None) -> Classifier:
+    """Load any classifier saved by ``save``; its ``model.json`` names the kind. ``device``: for a network."""
     kind = read_manifest(directory)["kind"]
     if kind not in _KINDS:
         raise SpectroError(f"{directory}: unknown model kind {kind!r}; valid: {', '.join(_KINDS)}")
-    return _KINDS[kind].load(directory)
+    return _KINDS[kind].load(directory, device=device)

@@ -12,9 +12,9 @@ from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import cv_splits
 from spectro.errors import SpectroError
 from spectro.metrics.scores import HEADLINE
-from spectro.models.registry import get_entry
 from spectro.signals.store import Store, open_store
 from spectro.training.distributed import Distributed
+from spectro.training.classifier import classifier_class
 from spectro.training.run import load_run, run_status
 from spectro.training.train import check_store, config_with, default_out, train
 from spectro.utils.device import select_device
@@ -73,7 +73,7 @@ def cross_validate(
     st = store if isinstance(store, Store) else open_store(store)
     check_store(st)
     # One process group for all the folds (torchrun): the runs share it.
-    owner = get_entry(cfg.model).kind == "net" and dist.init(select_device(cfg.device, local_rank=dist.local_rank))
+    owner = classifier_class(cfg.model).iterative and dist.init(select_device(cfg.device, local_rank=dist.local_rank))
     try:
         result = _cross_validate(st, cfg, out, dist, progress, settings)
         dist.barrier()

@@ -34,13 +34,7 @@ from tqdm import tqdm
 
 from spectro.config import TrainConfig
 from spectro.dataset.augment import Augment, mixup
-from spectro.dataset.feed import (
-    StoreImages,
-    epoch_batches,
-    make_loader,
-    normalise,
-    shard,
-)
+from spectro.dataset.feed import StoreImages, epoch_batches, make_loader, normalise, shard
 from spectro.errors import SpectroError
 from spectro.metrics.scores import metrics_from_confusion
 from spectro.training.distributed import Distributed
@@ -266,10 +260,6 @@ class Trainer:
         p = self.precision
         return torch.autocast(self.device.type, dtype=p.dtype or torch.float32, enabled=p.dtype is not None)
 
-    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalise(x.to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, F, T) float32
-        return x
-
     def train_epoch(self, state: LoopState, stop: Callable[[], bool]) -> bool:
         """Train epoch ``state.epoch`` from batch ``state.batch``; False when stopped early by ``stop``.
 
@@ -291,7 +281,8 @@ class Trainer:
         stopped = False
         try:
             for i, (x, y) in enumerate(loader, start=state.batch):
-                x, y = self._to_device(x), y.to(self.device, non_blocking=True)
+                x = normalise(x.to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, F, T) float32
+                y = y.to(self.device, non_blocking=True)
                 x = self.augment(x)
                 lam, y_b = 1.0, y
                 if self.cfg.mixup > 0:
@@ -367,7 +358,8 @@ class Trainer:
         confusion = torch.zeros(c * c, dtype=self.acc_dtype, device=self.device)
         loss = torch.zeros(1, dtype=self.acc_dtype, device=self.device)
         for x, y in loader:
-            x, y = self._to_device(x), y.to(self.device, non_blocking=True)
+            x = normalise(x.to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, F, T) float32
+            y = y.to(self.device, non_blocking=True)
             if self.precision.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():

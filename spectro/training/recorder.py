@@ -20,12 +20,7 @@ from spectro.config import TrainConfig
 from spectro.plots.figures import plot_curves
 from spectro.training.distributed import Distributed
 from spectro.training.loop import Diverged, LoopState, Trainer, get_rng_state
-from spectro.training.run import (
-    METRIC_COLUMNS,
-    save_checkpoint,
-    save_dir,
-    write_run_info,
-)
+from spectro.training.run import METRIC_COLUMNS, save_checkpoint, save_dir, write_run_info
 from spectro.utils.files import write_csv
 
 __all__ = ["RunRecorder", "write_history", "printer", "epoch_line", "PLOT_EVERY_S"]

@@ -36,9 +36,7 @@ import torch
 from spectro.config import FeatureConfig, TrainConfig
 from spectro.dataset.feed import normalise
 from spectro.errors import SpectroError, first_line
-from spectro.models.registry import get_entry
-from spectro.models.weights import load_state_dict_file
-from spectro.training.classifier import NetClassifier, load_classifier
+from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv as _read_csv
 from spectro.utils.files import read_json as _read_json
@@ -107,7 +105,7 @@ def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields
     path = os.path.join(run_dir, "run.json")
     info = read_json(path) if os.path.isfile(path) else {}
     info.update({
-        "format": RUN_FORMAT, "model": cfg.model, "kind": get_entry(cfg.model).kind,
+        "format": RUN_FORMAT, "model": cfg.model, "kind": classifier_class(cfg.model).kind,
         "store": {"path": os.path.abspath(st.path), "fingerprint": st.config.fingerprint(), "examples": len(st)},
         "folds": {"test": split.test_fold, "val": split.val_fold,
                   "train": sorted(set(st.folds[split.train].tolist()))},
@@ -279,13 +277,9 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     if not os.path.isfile(os.path.join(model_dir, "model.json")):
         raise SpectroError(f"{path} has no trained model yet (status: {info.get('status')}); "
                            f"continue it with: spectro train --resume {path}")
-    clf = NetClassifier.load(model_dir, device=device) if device and info.get("kind") == "net" \
-        else load_classifier(model_dir)
+    clf = load_classifier(model_dir, device=device)
     if weights == "last":
-        if info.get("kind") != "net":
-            raise SpectroError(f"{path}: only networks have separate last weights")
-        state = load_state_dict_file(os.path.join(path, "checkpoints", "last.pt"))
-        clf.module_.load_state_dict(state)
+        clf.load_last_weights(os.path.join(path, "checkpoints", "last.pt"))
     labels = read_json(os.path.join(path, "labels.json"))
     mean, std = read_norm(path)
     return Run(

@@ -32,24 +32,18 @@ import numpy as np
 import torch
 
 from spectro.config import NET_ONLY_FIELDS, RUNTIME_FIELDS, TrainConfig
-from spectro.dataset.feed import StoreImages, class_weights, norm_stats, normalise
+from spectro.dataset.feed import NormalisedRows, StoreImages, class_weights, norm_stats
 from spectro.dataset.splits import Split, make_split, rows_of_ids
 from spectro.errors import SpectroError
 from spectro.metrics.scores import HEADLINE, compute_metrics
-from spectro.models.registry import build, get_entry
 from spectro.models.weights import load_state_dict_file
+from spectro.models.zoo import build
 from spectro.signals.store import Store, open_store
-from spectro.training.classifier import NetClassifier, make_classifier
+from spectro.training.classifier import NetClassifier, classifier_class
 from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
-from spectro.training.loop import (
-    Diverged,
-    LoopState,
-    StopSignal,
-    Trainer,
-    set_rng_state,
-)
-from spectro.training.recorder import RunRecorder, epoch_line, printer, write_history
+from spectro.training.loop import Diverged, LoopState, StopSignal, Trainer, set_rng_state
+from spectro.training.recorder import RunRecorder, printer, write_history
 from spectro.training.run import (
     Run,
     load_checkpoint,
@@ -136,12 +130,12 @@ def train(
     # The run directory is locked (rank 0) from before its first file to the end: two `train`s
     # into one folder do not race; the second says another process is writing there.
     with contextlib.ExitStack() as lock:
-        if get_entry(cfg.model).kind == "svm":
+        if not classifier_class(cfg.model).iterative:
             if not dist.is_main:
-                return None  # one process fits an SVM; the others have nothing to do
+                return None  # one process fits a classifier fitted once; the others have nothing to do
             job = _resume_job(resume, store, cfg, lock) if resume is not None \
                 else _new_job(store, out, cfg, Distributed(), given, lock)
-            return _train_svm(job, progress, given=set(given))
+            return _fit_once(job, progress, given=set(given))
         device = select_device(cfg.device, local_rank=dist.local_rank)
         owner = dist.init(device)
         try:
@@ -179,7 +173,7 @@ def config_with(config: Optional[TrainConfig], model: Optional[str], settings: d
     if model is not None:
         changes["model"] = model
     cfg = cfg.replace(**changes)
-    get_entry(cfg.model)  # an unknown name fails here, listing the valid ones
+    classifier_class(cfg.model)  # an unknown name fails here, listing the valid ones
     return cfg
 
 
@@ -231,13 +225,14 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
     check_store(st)
     st.check_finite()  # a NaN image would poison the normalisation and every epoch
     split = make_split(st, cfg.test_fold, cfg.val_fold, val_fraction=cfg.val_fraction, seed=cfg.seed)
-    if get_entry(cfg.model).kind == "svm" and split.val.size:
-        # The SVM validates inside its own (group-aware) grid search: it trains on every non-test row.
+    iterative = classifier_class(cfg.model).iterative
+    if not iterative and split.val.size:
+        # Fitted once, it validates inside its own (group-aware) inner search: it trains on every non-test row.
         split = Split(np.union1d(split.train, split.val), np.zeros(0, np.int64), split.test, split.test_fold, None)
     if np.unique(st.y[split.train]).size < 2:
         raise SpectroError(f"the training folds of {st.path} hold a single class; choose other folds")
     cfg = cfg.replace(test_fold=split.test_fold, val_fold=split.val_fold)  # record what was resolved
-    if get_entry(cfg.model).kind == "net":
+    if iterative:
         cfg = _check_net(cfg, st, split, dist, given)
     run_dir = default_out(out, cfg.model, dist)
     if lock is not None and dist.is_main:
@@ -435,35 +430,35 @@ def _score_test(job: _Job, say) -> Run:
 
 
 # ---------------------------------------------------------------------------
-# The SVM
+# Classifiers fitted once (the SVM)
 # ---------------------------------------------------------------------------
 
-def _train_svm(job: _Job, progress: bool, given: set) -> Optional[Run]:
+def _fit_once(job: _Job, progress: bool, given: set) -> Optional[Run]:
+    """Fit a classifier that is not trained epoch by epoch on every training row, streamed from the store."""
     say = printer(progress)
-    ignored = sorted(given & set(NET_ONLY_FIELDS))
-    if ignored:
-        print(f"spectro: note: the svm ignores {', '.join(ignored)} (settings of networks)", file=sys.stderr)
     cfg, st, labels = job.cfg, job.store, list(job.store.labels)
+    cls = classifier_class(cfg.model)
+    ignored = sorted(given & set(cls.ignores))
+    if ignored:
+        print(f"spectro: note: the {cfg.model} ignores {', '.join(ignored)} (settings of networks)", file=sys.stderr)
     if job.resumed and os.path.isfile(os.path.join(job.run_dir, "model", "model.json")):
-        say(f"{job.run_dir}: the svm was already fitted")
+        say(f"{job.run_dir}: the {cfg.model} was already fitted")
         return _score_test(job, say)
     t0 = time.perf_counter()
     names = np.asarray(labels, dtype=object)
-    X, y = normalise(st.features[job.split.train], job.mean, job.std), st.y[job.split.train]
-    say(f"fitting svm on {len(y)} examples ({len(labels)} classes) -> {job.run_dir}")
-    clf = make_classifier("svm", seed=cfg.seed, classes=labels, **cfg.model_options)
+    # Normalised slice by slice as the classifier reads it: the training rows are never in memory whole.
+    X, y = NormalisedRows(st.features, job.split.train, job.mean, job.std), st.y[job.split.train]
+    say(f"fitting {cfg.model} on {len(y)} examples ({len(labels)} classes) -> {job.run_dir}")
+    clf = cls.from_config(cfg, classes=labels)
     clf.fit(X, names[y], groups=st.groups[job.split.train])  # group-aware inner search
     seconds = time.perf_counter() - t0
     train_m = compute_metrics(y, clf.predict_proba(X), labels)
     row = {"epoch": 1, "lr": None, "train_loss": train_m["log_loss"], "train_accuracy": train_m["accuracy"],
            "val_loss": None, "val_accuracy": None, "val_macro_f1": None, "seconds": seconds,
            "samples_per_s": len(y) / seconds}
-    if job.split.val.size:
-        X_val = normalise(st.features[job.split.val], job.mean, job.std)
-        val_m = compute_metrics(st.y[job.split.val], clf.predict_proba(X_val), labels)
-        row.update(val_loss=val_m["log_loss"], val_accuracy=val_m["accuracy"], val_macro_f1=val_m["macro_f1"])
     save_dir(clf.save, os.path.join(job.run_dir, "model"))
-    write_history(job.run_dir, [row], title=f"svm on {os.path.basename(st.path)}")
+    write_history(job.run_dir, [row], title=f"{cfg.model} on {os.path.basename(st.path)}")
     write_run_info(job.run_dir, st, cfg, job.split, status="done", epochs_done=1, best_epoch=1)
-    say(epoch_line(row, 1, True))
+    found = clf.describe_fit()
+    say(f"fitted in {seconds:.1f} s: {found + '; ' if found else ''}training accuracy {train_m['accuracy']:.4f}")
     return _score_test(job, say)

@@ -4,13 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from spectro.metrics.stats import (
-    bootstrap_weights,
-    holm,
-    mcnemar_exact,
-    paired_bootstrap_diff,
-    percentile_interval,
-)
+from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired_bootstrap_diff, percentile_interval
 
 
 def test_mcnemar_counts_discordant_pairs_and_matches_the_binomial():

@@ -7,13 +7,7 @@ import torch
 from synth import chirp, tone
 
 from spectro.config import FeatureConfig
-from spectro.signals.features import (
-    SpectrogramImage,
-    compute_images,
-    filterbank,
-    frequencies,
-    power_to_db,
-)
+from spectro.signals.features import SpectrogramImage, compute_images, filterbank, frequencies, power_to_db
 
 SR = 16000
 # Tolerance against librosa, in dB: both compute in float32; differences come

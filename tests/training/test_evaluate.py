@@ -14,11 +14,7 @@ from synth import class_folders, tiny_store
 from spectro import preprocess
 from spectro.cli.main import main
 from spectro.errors import SpectroError
-from spectro.metrics.scores import (
-    compute_metrics,
-    format_report,
-    metrics_from_confusion,
-)
+from spectro.metrics.scores import compute_metrics, format_report, metrics_from_confusion
 from spectro.training.evaluate import evaluate
 from spectro.training.run import load_run
 from spectro.training.train import train
