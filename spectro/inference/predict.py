@@ -1,17 +1,20 @@
 """Use a trained run on raw signals: ``spectro.load(RUN)`` and ``spectro predict``.
 
-A raw file becomes exactly the image it would have had in the run's store:
-the run's :class:`~spectro.config.FeatureConfig` drives the same functions
-preprocess uses (:func:`spectro.signals.audio.load_audio`, ``check_signal``,
-``segments``, :class:`spectro.signals.features.SpectrogramImage`), the image is
-rounded through float16 as the store keeps it, and :class:`spectro.training.run.Run`
-applies the run's per-frequency normalisation. Train/serve skew has no place
-to hide: tests/test_predict.py checks that predicting on a store's source
-files gives the probabilities of evaluating its rows.
+A raw signal becomes exactly the image it would have had in the run's store:
+the run's :class:`~spectro.config.FeatureConfig` drives the very path
+preprocess takes (:mod:`spectro.signals.images`: read, check, segment, STFT,
+float16 as the store keeps it), and :class:`spectro.training.run.Run` applies
+the run's per-frequency normalisation. Train/serve skew has no place to hide:
+tests/inference/test_predict.py checks that predicting on a store's source
+files (audio at any rate, ``.npy`` and ``.npz`` signals) gives the
+probabilities of evaluating its rows, and that a bad file gets the reason
+preprocess writes in errors.csv.
 
-Many files are decoded in worker processes (single-threaded each, as in
-preprocess) which send back float16 images; the main process batches them
-through the model.
+What preprocess reads, predict reads: audio files, and ``.npy``/``.npz``
+files of signals at the run's rate, whose signals are named as preprocess
+names them (``a.npz#X[3]``: row 3 of array ``X``; ``b.npy[2]``). Many inputs
+are decoded in worker processes which send back float16 images; the main
+process batches them through the model.
 """
 
 from __future__ import annotations
@@ -23,24 +26,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
 from spectro.plots.timeline import plot_timeline, png_name
-from spectro.signals.audio import (
-    BadInput,
-    check_signal,
-    load_array_signal,
-    load_audio,
-    resample,
-    segments,
-)
-from spectro.signals.features import SpectrogramImage, compute_images
-from spectro.signals.sources import walk
+from spectro.signals.audio import BadInput
+from spectro.signals.images import SignalImages, SignalRef, map_chunks, recording_image, signal_images, signals_in
+from spectro.signals.sources import key_suffix, walk
 from spectro.training.run import Run, load_run
-from spectro.utils.workers import process_map, single_thread_worker
 
 __all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_config", "CSV_COLUMNS"]
 
@@ -97,7 +91,9 @@ class FilePrediction:
     Attributes
     ----------
     source : str
-        The file path, or ``<array i>``.
+        The file path; for a signal inside an array file, its name as
+        preprocess names it (``a.npz#X[3]``, ``b.npy[2]``); ``<array i>`` for
+        an array in memory.
     labels : list of str
         Class names; column j of the probabilities is ``labels[j]``.
     proba : np.ndarray [shape=(C,)] or None
@@ -214,14 +210,22 @@ class Predictor:
         Parameters
         ----------
         x : str, path, np.ndarray [shape=(n,)], or a list of these
-            Audio files in any format libsndfile reads, ``.npy`` signals at the
-            run's rate, or arrays at ``sample_rate``.
+            Audio files in any format libsndfile reads, ``.npy``/``.npz``
+            files of signals at the run's rate (as preprocess reads them; one
+            of their signals by its name, ``a.npz#X[3]``), or arrays at
+            ``sample_rate``.
         sample_rate : int, optional
             Rate of array inputs; required for arrays (a wrong rate silently
             gives wrong predictions, so none is assumed).
         window, hop : float, optional
             Predict over sliding windows (see :func:`windowed_config`); the
             probabilities are the mean over the windows.
+
+        Returns
+        -------
+        np.ndarray [shape=(C,) or (N, C)]
+            One row per signal: a file holding several (a 2-D ``.npy``, a
+            ``.npz``) gives several rows, as a 2-D array does.
 
         Raises
         ------
@@ -235,7 +239,7 @@ class Predictor:
             if not r.ok:
                 raise SpectroError(f"{r.source}: {r.error}")
         proba = np.stack([r.proba for r in results]) if results else np.zeros((0, len(self.labels)))
-        return proba[0] if single else proba
+        return proba[0] if single and len(results) == 1 else proba
 
     def predict(self, x: Union[Input, Sequence[Input]], sample_rate: Optional[int] = None, *,
                 window: Optional[float] = None, hop: Optional[float] = None) -> Union[str, list[str]]:
@@ -250,34 +254,32 @@ class Predictor:
                       window: Optional[float] = None, hop: Optional[float] = None, batch_size: int = 64,
                       workers: Optional[int] = None, chunk_size: int = 16,
                       progress: bool = False) -> Iterator[FilePrediction]:
-        """Predict every input, in order, yielding one :class:`FilePrediction` each.
+        """Predict every signal, in order, yielding one :class:`FilePrediction` each.
 
-        Files are decoded and turned into float16 images in ``workers``
-        processes (default: one per CPU; 0 or 1 decodes in this process),
-        ``chunk_size`` files per task; images go through the model
+        An array file holding several signals (see :func:`find_inputs`)
+        yields one per signal. Inputs are read and turned into float16 images
+        in ``workers`` processes (default: one per CPU; 0 or 1 works in this
+        process), ``chunk_size`` signals per task; images go through the model
         ``batch_size`` at a time. A bad input yields a FilePrediction with
-        ``error`` set; the others go on.
+        ``error`` set (the reason preprocess gives the same file); the others
+        go on.
         """
         if batch_size < 1:
             raise SpectroError(f"--batch-size must be at least 1, got {batch_size}")
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
-        items = list(inputs)
-        names = [_name(x, i) for i, x in enumerate(items)]
+        named = [s for i, x in enumerate(inputs) for s in _signals(x, i, sample_rate)]
         n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
-        paths_only = all(not isinstance(x, np.ndarray) for x in items)
-        chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
-        tasks = [[(x, sample_rate) for x in chunk] for chunk in chunks]
-        bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")
-        pooled = process_map(_decode_chunk, tasks, workers=min(n_workers, len(chunks)) if paths_only else 0,
-                             initializer=_init_worker, initargs=(cfg,))
+        in_files = all(ref.array is None for _, ref in named)  # arrays in memory are not sent to workers
+        chunks = [[ref for _, ref in named[i:i + chunk_size]] for i in range(0, len(named), chunk_size)]
+        bar = tqdm(total=len(named), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")
+        pooled = map_chunks(chunks, cfg, workers=min(n_workers, len(chunks)) if in_files else 0)
         with bar, pooled as decoded:
-            pending: list[tuple[str, Decoded]] = []
+            pending: list[tuple[str, SignalImages]] = []
             n_images = 0
-            offset = 0
+            names = (name for name, _ in named)
             for chunk in decoded:
                 for d in chunk:
-                    pending.append((names[offset], d))
-                    offset += 1
+                    pending.append((next(names), d))
                     n_images += 0 if d.images is None else len(d.images)
                 if n_images >= batch_size:
                     yield from self._finish(pending, cfg, batch_size)
@@ -286,7 +288,7 @@ class Predictor:
             yield from self._finish(pending, cfg, batch_size)
             bar.update(len(pending))
 
-    def _finish(self, pending: list[tuple[str, "Decoded"]], cfg: FeatureConfig,
+    def _finish(self, pending: list[tuple[str, SignalImages]], cfg: FeatureConfig,
                 batch_size: int) -> Iterator[FilePrediction]:
         """Run the model over the images of ``pending``, ``batch_size`` at a time, and split the result per input."""
         blocks = [d.images for _, d in pending if d.images is not None]
@@ -306,132 +308,89 @@ class Predictor:
                 cropped=cfg.window is None and d.seconds > cfg.duration + 0.5 / cfg.sample_rate,
             )
 
-    def plot(self, result: FilePrediction, out_dir: str, sample_rate: Optional[int] = None) -> str:
+    def plot(self, result: FilePrediction, out_dir: str, *, signal: Optional[np.ndarray] = None,
+             sample_rate: Optional[int] = None) -> str:
         """Write ``out_dir/NAME.png``: the spectrogram of the input with its predicted labels over time.
 
-        ``result`` comes from :meth:`predict_files` on a path (an array input
-        needs ``sample_rate`` again). Returns the PNG's path.
+        ``result`` comes from :meth:`predict_files`; its source is read again
+        (an array input: pass it again as ``signal``, with its
+        ``sample_rate``). Returns the PNG's path.
         """
         cfg = self.feature_config
-        y = read_signal(result.source, cfg, sample_rate)
-        # One image of the whole recording (its STFT frames line up with the windows' seconds).
-        with torch.inference_mode():
-            image = SpectrogramImage(cfg.replace(window=None, window_hop=None))(torch.from_numpy(y)[None])[0, 0]
-        return plot_timeline(image.numpy(), cfg, starts=result.starts, ends=result.ends,
+        if signal is not None:
+            name, ref = result.source, SignalRef(array=signal, sample_rate=sample_rate)
+        elif result.source.startswith("<array "):
+            raise SpectroError(f"{result.source}: pass the array again as signal= (with its sample_rate=) to plot it")
+        else:
+            [(name, ref)] = signals_in(result.source)  # a prediction's source names one signal
+        try:
+            image = recording_image(ref, cfg)  # (F, T): the whole recording, its frames on the windows' seconds
+        except BadInput as err:
+            raise SpectroError(f"{name}: {err}") from None
+        return plot_timeline(image, cfg, starts=result.starts, ends=result.ends,
                              window_proba=result.window_proba, labels=self.labels,
                              title=f"{result.source}: {result.label} ({result.proba.max():.2f})",
-                             path=os.path.join(out_dir, png_name(result.source)))
+                             path=os.path.join(out_dir, png_name(_figure_name(name, ref))))
 
     def images(self, x: Input, sample_rate: Optional[int] = None, *, window: Optional[float] = None,
                hop: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
-        """The images of one input as the store would hold them, and their bounds.
+        """The images of one signal as the store would hold them, and their bounds.
 
         Returns
         -------
         images : np.ndarray [shape=(k, 1, F, T), dtype=float16]
         bounds : np.ndarray [shape=(k, 2)]
             Start and end of each image in seconds.
+
+        Raises
+        ------
+        SpectroError
+            A bad signal, or a file holding several (name one: ``a.npz#X[3]``).
         """
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
+        named = _signals(x, 0, sample_rate)
+        if len(named) != 1:
+            raise SpectroError(f"{os.fspath(x)} holds {len(named)} signals; images() takes one"
+                               + (f", named as {named[0][0]}" if named else ""))
+        [(name, ref)] = named
         try:
-            y = check_signal(read_signal(x, cfg, sample_rate), min_samples=cfg.n_fft)
+            r = signal_images(ref, cfg)
         except BadInput as err:
-            raise SpectroError(f"{_name(x, 0)}: {err}") from None
-        segs, bounds = segments(y, cfg)
-        return compute_images(segs, SpectrogramImage(cfg)), bounds
+            raise SpectroError(f"{name}: {err}") from None
+        return r.images, r.bounds
 
 
 def find_inputs(paths: Sequence[str]) -> list[str]:
-    """Files named in ``paths``, directories walked recursively for signal files, in order.
+    """The signals named in ``paths``, in order: files, directories walked recursively.
 
     A file named explicitly is kept whatever its extension (libsndfile may
-    still read it); in directories only signal extensions count.
+    still read it); in directories only signal extensions count. An array
+    file holding several signals gives each signal's name (``a.npz#X[0]``,
+    ``a.npz#X[1]``, ... as preprocess names them), and such a name can be
+    given itself.
     """
     out: list[str] = []
     for p in paths:
-        if os.path.isdir(p):
-            out.extend(walk(p, Counter()))
-        else:
-            out.append(p)  # a missing file is reported per file as "cannot read"; the others still run
+        # A missing file is reported per input as "cannot read"; the others still run.
+        files = walk(p, Counter()) if os.path.isdir(p) else [p]
+        out.extend(name for f in files for name, _ in signals_in(f))
     return out
 
 
-def read_signal(x: Input, cfg: FeatureConfig, sample_rate: Optional[int] = None) -> np.ndarray:
-    """Decode a path, or resample an array, to mono float32 at ``cfg.sample_rate`` [shape=(n,)].
-
-    ``.npy`` files hold a 1-D signal at the run's rate, as preprocess reads
-    them; arrays need ``sample_rate``.
-    """
+def _signals(x: Input, i: int, sample_rate: Optional[int]) -> list[tuple[str, SignalRef]]:
+    """The named signals of the ``i``-th input: an array in memory, or what a path names."""
     if isinstance(x, np.ndarray):
-        if sample_rate is None:
-            raise BadInput(f"an array needs sample_rate= (this run was trained at {cfg.sample_rate} Hz)")
-        return resample(load_array_signal(x), orig_sr=int(sample_rate), target_sr=cfg.sample_rate)
-    path = os.fspath(x)
-    if path.lower().endswith(".npy"):
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise BadInput(f"cannot read array: {err}") from None
-        return load_array_signal(arr)
-    if not os.path.exists(path):
-        raise BadInput("cannot read: no such file")
-    return load_audio(path, sample_rate=cfg.sample_rate)
+        return [(f"<array {i}>", SignalRef(array=x, sample_rate=sample_rate))]
+    return signals_in(os.fspath(x))
 
 
-# -- worker side -----------------------------------------------------------------------
-
-
-@dataclass
-class Decoded:
-    """What a worker sends back for one input: float16 images and bounds, or an error."""
-
-    images: Optional[np.ndarray] = None  # (k, 1, F, T) float16
-    bounds: Optional[np.ndarray] = None  # (k, 2) seconds
-    seconds: float = 0.0
-    error: Optional[str] = None
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(cfg: FeatureConfig, single_thread: bool = True) -> None:
-    if single_thread:  # in a pool process
-        _WORKER["limits"] = single_thread_worker()
-    if _WORKER.get("cfg") != cfg:
-        _WORKER["cfg"] = cfg
-        _WORKER["extractor"] = SpectrogramImage(cfg)
-
-
-def _decode_chunk(tasks: list[tuple[Input, Optional[int]]]) -> list[Decoded]:
-    """Decode a chunk of inputs and compute all their images in one batched STFT."""
-    cfg: FeatureConfig = _WORKER["cfg"]
-    out: list[Decoded] = []
-    segs = []
-    for x, sr in tasks:
-        try:
-            y = check_signal(read_signal(x, cfg, sr), min_samples=cfg.n_fft)
-            s, bounds = segments(y, cfg)
-        except BadInput as err:
-            out.append(Decoded(error=str(err)))
-            continue
-        except Exception as err:  # noqa: BLE001 - one odd file must not end the others' predictions
-            out.append(Decoded(error=f"unexpected error: {type(err).__name__}: {err}"))
-            continue
-        segs.append(s)
-        out.append(Decoded(bounds=bounds, seconds=y.shape[0] / cfg.sample_rate))
-    if segs:
-        images = compute_images(np.concatenate(segs), _WORKER["extractor"])  # (n_segments, 1, F, T) float16
-        at = 0
-        for d in out:
-            if d.error is None:
-                d.images = images[at:at + len(d.bounds)]
-                at += len(d.bounds)
-    return out
+def _figure_name(name: str, ref: SignalRef) -> str:
+    """``dir/a.npz#X[3]`` -> ``a#X[3].npz``: the signal inside an array file keeps its row in the PNG's name."""
+    if ref.key is None:
+        return name
+    stem, ext = os.path.splitext(os.path.basename(ref.path))
+    return stem + key_suffix(ref.key) + ext
 
 
 def _is_single(x: Any) -> bool:
     return isinstance(x, (str, os.PathLike)) or (isinstance(x, np.ndarray) and x.ndim == 1)
-
-
-def _name(x: Input, i: int) -> str:
-    return f"<array {i}>" if isinstance(x, np.ndarray) else os.fspath(x)

@@ -1,13 +1,11 @@
 """``preprocess`` (module ingest): a source of signals becomes a feature store.
 
-Work is split into chunks of files. Each worker process decodes, resamples
-and cuts its chunk, computes all of the chunk's STFT images in one batch and
-sends back float16 images (a 64 x 101 image is 13 KB; the one-second signal
-behind it, 64 KB), so nothing heavy crosses between processes. Each worker
-runs single-threaded: with two cores, two busy workers each using a BLAS or
-OpenMP pool of its own would oversubscribe the machine several times over.
-With ``device="cuda"`` the workers only decode and the STFTs run batched on
-the GPU in the main process.
+Work is split into chunks of files, which :mod:`spectro.signals.images`
+turns into float16 images in worker processes (the same path ``spectro
+predict`` takes, so a file gives the same images, or the same reason for
+skipping it, in both). With ``device="cuda"`` the workers only decode and the
+STFTs run batched on the GPU in the main process. This module keeps the
+store's bookkeeping: index rows, folds, reuse, errors.csv.
 
 Rows of unchanged files (same relative path, size and mtime) are copied from
 the previous store when its FeatureConfig fingerprint matches.
@@ -31,15 +29,14 @@ from tqdm import tqdm
 from spectro._version import __version__
 from spectro.config import FOLDS, SEED, STFT_DEVICE, FeatureConfig
 from spectro.errors import SpectroError
-from spectro.signals.audio import BadInput, check_signal, load_array_signal, load_audio, segments
 from spectro.signals.defaults import describe, infer_config
-from spectro.signals.features import SpectrogramImage, compute_images, filterbank
+from spectro.signals.features import filterbank
 from spectro.signals.folds import assign_folds
+from spectro.signals.images import SignalRef, map_chunks
 from spectro.signals.sources import Item, Source, discover
 from spectro.signals.store import StoreDamaged, StoreWriter, open_store
 from spectro.utils.device import select_device, versions
 from spectro.utils.files import exclusive
-from spectro.utils.workers import process_map, single_thread_worker
 
 __all__ = ["preprocess", "PreprocessResult"]
 
@@ -238,43 +235,33 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     n_fresh = sum(fresh)
     chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
     chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]
-    work = [[items[i] for i in chunk if fresh[i]] for chunk in chunks]
-    in_worker = _stft_in_workers(device)
-    extractor = None if in_worker else SpectrogramImage(cfg).to(device)
+    work = [[SignalRef(items[i].path, items[i].key) for i in chunk if fresh[i]] for chunk in chunks]
 
     rows: list[dict[str, Any]] = []
     item_rows: dict[int, list[int]] = {}
     errors = list(src.errors)
     bar = tqdm(total=len(items), unit="file", file=sys.stderr, disable=None if progress else True, desc="preprocess")
-    pooled = process_map(_process_chunk, work, workers=n_workers if n_fresh > chunk_size else 0,
-                         initializer=_init_worker, initargs=(cfg, in_worker))
+    # On a GPU the workers only decode and the STFTs run batched on the device here.
+    pooled = map_chunks(work, cfg, workers=n_workers if n_fresh > chunk_size else 0,
+                        stft_device=None if device == "cpu" else device)
     with bar, pooled as results:
         for chunk, done in zip(chunks, results):
-            images = done["images"]
-            if not in_worker and images is not None:
-                images = compute_images(images, extractor)  # segments -> images on the device
-            offset = 0
+            done = iter(done)  # one result per fresh item of the chunk, in order
             for i in chunk:
                 it = items[i]
-                if not fresh[i]:
+                if fresh[i]:
+                    r = next(done)
+                    if not r.ok:
+                        errors.append((it.rel, r.error))
+                        continue
+                    block, bounds = r.images, r.bounds
+                else:
                     old_rows = reuse[it.rel][2]
                     block = old.features[old_rows]
                     bounds = np.stack([old.starts[old_rows], old.ends[old_rows]], axis=1)
-                elif it.rel in done["ok"]:
-                    bounds = done["ok"][it.rel]
-                    block = images[offset : offset + len(bounds)]
-                    offset += len(bounds)
-                    if not np.isfinite(block).all():
-                        # Last guard: no NaN/inf image enters the store (e.g. --no-db power
-                        # beyond float16's 65504); the STFT itself cannot overflow.
-                        errors.append((it.rel, "non-finite image: values beyond the float16 range of the store"))
-                        continue
-                else:
-                    continue
                 writer.append(block)
                 item_rows[i] = list(range(len(rows), len(rows) + len(bounds)))
                 rows.extend(_index_rows(it, sigs[i], bounds))
-            errors.extend(done["errors"])
             bar.update(len(chunk))
     return rows, item_rows, errors, len(items) - n_fresh
 
@@ -285,66 +272,6 @@ def _index_rows(it: Item, sig: tuple[int, int], bounds: np.ndarray) -> list[dict
          "fold": it.fold, "group": it.group or "", "size": sig[0], "mtime_ns": sig[1]}
         for j, (a, b) in enumerate(bounds)
     ]
-
-
-# -- worker side -----------------------------------------------------------
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(cfg: FeatureConfig, in_worker: bool, single_thread: bool = True) -> None:
-    if single_thread:  # in a pool process
-        _WORKER["limits"] = single_thread_worker()
-    _WORKER["cfg"] = cfg
-    _WORKER["extractor"] = SpectrogramImage(cfg) if in_worker else None
-
-
-def _process_chunk(items: list[Item]) -> dict[str, Any]:
-    """Decode ``items`` and compute their images (or segments) in one batch."""
-    cfg: FeatureConfig = _WORKER["cfg"]
-    ok: dict[str, np.ndarray] = {}
-    errors: list[tuple[str, str]] = []
-    segs = []
-    arrays: dict[str, Any] = {}  # one open array file per chunk: rows of one file come together
-    for it in items:
-        try:
-            y = _load(it, cfg, arrays)
-            y = check_signal(y, min_samples=cfg.n_fft)
-            s, bounds = segments(y, cfg)
-        except BadInput as err:
-            errors.append((it.rel, str(err)))
-            continue
-        except Exception as err:  # noqa: BLE001 - one odd file must not end a long run
-            errors.append((it.rel, f"unexpected error: {type(err).__name__}: {err}"))
-            continue
-        segs.append(s)
-        ok[it.rel] = bounds
-    images = np.concatenate(segs) if segs else None  # (n_segments, samples)
-    if images is not None and _WORKER["extractor"] is not None:
-        images = compute_images(images, _WORKER["extractor"])  # (n_segments, 1, F, T) float16
-    return {"ok": ok, "errors": errors, "images": images}
-
-
-def _load(it: Item, cfg: FeatureConfig, arrays: dict[str, Any]) -> np.ndarray:
-    if it.key is None:
-        return load_audio(it.path, sample_rate=cfg.sample_rate)
-    name, row = it.key
-    try:
-        if it.path not in arrays:
-            arrays.clear()
-            if it.path.lower().endswith(".npy"):
-                arrays[it.path] = {"": np.load(it.path, mmap_mode="r", allow_pickle=False)}
-            else:
-                arrays[it.path] = np.load(it.path, allow_pickle=False)
-        arr = arrays[it.path][name] if name else next(iter(arrays[it.path].values()))
-    except (OSError, ValueError, KeyError) as err:
-        raise BadInput(f"cannot read array: {err}") from None
-    return load_array_signal(arr if row is None else arr[row])
-
-
-def _stft_in_workers(device: str) -> bool:
-    # On a GPU, workers only decode and the main process batches the STFTs.
-    return device == "cpu"
 
 
 # -- helpers ---------------------------------------------------------------

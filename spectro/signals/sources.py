@@ -33,7 +33,7 @@ import numpy as np
 from spectro.errors import SpectroError
 from spectro.signals.audio import ARRAY_EXTENSIONS, AUDIO_EXTENSIONS
 
-__all__ = ["Item", "Source", "discover"]
+__all__ = ["Item", "Source", "discover", "array_keys", "key_suffix"]
 
 SIGNAL_EXTENSIONS = AUDIO_EXTENSIONS | ARRAY_EXTENSIONS
 
@@ -271,23 +271,44 @@ def _expand(item: Item) -> list[Item]:
     if ext not in ARRAY_EXTENSIONS:
         return [item]
     try:
-        shapes = _array_shapes(item.path)
+        keys = array_keys(item.path)
     except Exception:  # noqa: BLE001 - any unreadable file is decoded later and reported there
-        return [Item(item.path, item.rel, item.label, item.fold, item.group, ("", None), item.rel)]
-    out = []
-    for name, shape in shapes:
-        rows = [None] if len(shape) <= 1 else range(shape[0])
-        for r in rows:
-            suffix = (f"#{name}" if name else "") + (f"[{r}]" if r is not None else "")
-            out.append(Item(item.path, item.rel + suffix, item.label, item.fold, item.group, (name, r), item.rel))
-    return out
+        keys = [("", None)]
+    return [Item(item.path, item.rel + key_suffix(key), item.label, item.fold, item.group, key, item.rel)
+            for key in keys]
 
 
-def _array_shapes(path: str) -> list[tuple[str, tuple[int, ...]]]:
+def array_keys(path: str) -> list[tuple[str, Optional[int]]]:
+    """The signals in a .npy or .npz file, as :attr:`Item.key` values, in file order.
+
+    A 1-D array is one signal (row None), a 2-D array one signal per row; a
+    .npy's array has the name ``""``. A .npz holding signals and labels (as a
+    single-file source does) gives the rows of its signals only, any other
+    .npz every array. Raises what numpy raises for an unreadable file.
+    """
     if path.lower().endswith(".npy"):
-        return [("", np.load(path, mmap_mode="r", allow_pickle=False).shape)]
-    with np.load(path, allow_pickle=False) as z:
-        return [(name, z[name].shape) for name in z.files]
+        arrays = [("", np.load(path, mmap_mode="r", allow_pickle=False).shape)]
+    else:
+        with np.load(path, allow_pickle=False) as z:
+            x_key, y_key = _bundle_keys(z.files)
+            names = [x_key] if x_key and y_key else z.files
+            arrays = [(name, z[name].shape) for name in names]
+    return [(name, row) for name, shape in arrays for row in ([None] if len(shape) <= 1 else range(shape[0]))]
+
+
+def key_suffix(key: Optional[tuple[str, Optional[int]]]) -> str:
+    """How a signal inside an array file is named after the file: ``#X[3]``, ``#a``, ``[3]`` (a .npy row) or ``""``."""
+    if key is None:
+        return ""
+    name, row = key
+    return (f"#{name}" if name else "") + (f"[{row}]" if row is not None else "")
+
+
+def _bundle_keys(names: list[str]) -> tuple[Optional[str], Optional[str]]:
+    """The signal and label arrays of a single-file source among a .npz's ``names`` (None where absent)."""
+    x_key = next((k for k in ("X", "signals", "x") if k in names), None)
+    y_key = next((k for k in ("y", "labels") if k in names), None)
+    return x_key, y_key
 
 
 def _array_bundle(path: str) -> Source:
@@ -299,8 +320,7 @@ def _array_bundle(path: str) -> Source:
     except Exception as err:  # noqa: BLE001
         raise SpectroError(f"cannot read {path}: {err}") from None
     with z:
-        x_key = next((k for k in ("X", "signals", "x") if k in z.files), None)
-        y_key = next((k for k in ("y", "labels") if k in z.files), None)
+        x_key, y_key = _bundle_keys(z.files)
         if x_key is None or y_key is None:
             raise SpectroError(f"{path} needs arrays 'X' (or 'signals') and 'y' (or 'labels'); has {z.files}")
         n = z[x_key].shape[0]
@@ -310,5 +330,6 @@ def _array_bundle(path: str) -> Source:
     if len(labels) != n:
         raise SpectroError(f"{path}: {n} signals but {len(labels)} labels")
     name = os.path.basename(path)
-    items = [Item(path, f"{name}#{x_key}[{i}]", labels[i], folds[i], groups[i], (x_key, i), name) for i in range(n)]
+    items = [Item(path, name + key_suffix((x_key, i)), labels[i], folds[i], groups[i], (x_key, i), name)
+             for i in range(n)]
     return Source("arrays", os.path.dirname(path), items)

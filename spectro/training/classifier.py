@@ -31,8 +31,15 @@ from torch import nn
 
 from spectro.config import TrainConfig
 from spectro.errors import SpectroError, first_line
-from spectro.models.base import (ONNX_EXTRA, Classifier, OnnxGraph, as_images, iter_batches, read_manifest,
-                                 write_manifest)
+from spectro.models.base import (
+    ONNX_EXTRA,
+    Classifier,
+    OnnxGraph,
+    as_images,
+    iter_batches,
+    read_manifest,
+    write_manifest,
+)
 from spectro.models.catalog import model_info
 from spectro.models.svm import SVMClassifier
 from spectro.models.weights import load_state_dict_file

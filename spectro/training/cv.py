@@ -13,8 +13,8 @@ from spectro.dataset.splits import cv_splits
 from spectro.errors import SpectroError
 from spectro.metrics.scores import HEADLINE
 from spectro.signals.store import Store, open_store
-from spectro.training.distributed import Distributed
 from spectro.training.classifier import classifier_class
+from spectro.training.distributed import Distributed
 from spectro.training.run import load_run, run_status
 from spectro.training.train import check_store, config_with, default_out, train
 from spectro.utils.device import select_device

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
-from spectro.config import NET_ONLY_FIELDS, RUNTIME_FIELDS, TrainConfig
+from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.feed import NormalisedRows, StoreImages, class_weights, norm_stats
 from spectro.dataset.splits import Split, make_split, rows_of_ids
 from spectro.errors import SpectroError

@@ -11,8 +11,8 @@ from synth import tiny_store
 from spectro.cli.main import main
 from spectro.errors import SpectroError
 from spectro.inference.export import export_onnx
-from spectro.models.svm_onnx import svm_to_onnx
 from spectro.models import SVMClassifier
+from spectro.models.svm_onnx import svm_to_onnx
 from spectro.signals.store import open_store
 from spectro.training.run import load_run
 from spectro.training.train import train

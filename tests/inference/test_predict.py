@@ -1,4 +1,5 @@
-"""predict: raw files give exactly the store's images and probabilities; windows; the CLI and its bad inputs."""
+"""predict: raw signals (audio at any rate, .npy/.npz arrays) give exactly the store's images and probabilities, and
+bad ones the reason the store gives them; windows; the CLI and its bad inputs."""
 
 import csv
 import glob
@@ -62,6 +63,104 @@ def test_raw_files_give_the_probabilities_of_their_store_rows(digits, model, wor
     image, bounds = predictor.images(paths[0])
     np.testing.assert_array_equal(image, store.features[:1])
     np.testing.assert_allclose(bounds[0], [store.starts[0], store.ends[0]], atol=1e-4)
+
+
+def _clip(d, k=5, length=None):
+    """The ``k``-th bundled clip of digit ``d`` (one the runs never saw), 8 kHz, zero-padded to ``length``."""
+    y = sf.read(sorted(glob.glob(os.path.join(DIGITS, f"{d}_*.flac")))[k], dtype="float32")[0]
+    return y if length is None else np.pad(y, (0, length - len(y)))
+
+
+@pytest.fixture(scope="module")
+def array_sources(tmp_path_factory):
+    """Signals as preprocess also reads them, each source with its store (same FeatureConfig as the runs).
+
+    ``set.npz``: a single-file source (signals ``X``, labels ``y``, folds). ``mixed/``: class
+    folders holding a 16 kHz WAV, a 2-D .npy and a .npz of a 1-D and a 2-D array.
+    """
+    root = tmp_path_factory.mktemp("arrays")
+    n = 6000
+    np.savez(root / "set.npz", X=np.stack([_clip(d, k, n) for d in (1, 2, 3) for k in (5, 6)]),
+             y=np.array(["1", "1", "2", "2", "3", "3"]), folds=np.array([1, 2] * 3))
+    mixed = root / "mixed"
+    for d in ("3", "5", "7"):
+        (mixed / d).mkdir(parents=True)
+    sf.write(mixed / "3" / "three16k.wav", spectro.signals.audio.resample(_clip(3), orig_sr=8000, target_sr=16000),
+             16000, subtype="FLOAT")
+    np.save(mixed / "5" / "rows.npy", np.stack([_clip(5, k, n) for k in (5, 6)]))
+    np.savez(mixed / "7" / "set.npz", a=_clip(7, 5), b=np.stack([_clip(7, k, n) for k in (6, 7)]))
+    for source in ("set.npz", "mixed"):
+        spectro.preprocess(str(root / source), str(root / f"{source}.store"), config=CFG, k_folds=2, workers=0,
+                           progress=False)
+    return root
+
+
+@pytest.mark.parametrize("model, workers", [("cnn", 0), ("svm", 2)])
+def test_npz_signals_and_a_file_at_another_rate_give_the_probabilities_of_their_store_rows(
+        digits, array_sources, model, workers):
+    predictor = load(str(digits / model))
+    run = load_run(str(digits / model))
+    for source, root in (("set.npz", array_sources), ("mixed", array_sources / "mixed")):
+        store = open_store(str(array_sources / f"{source}.store"))
+        # Each signal is named as its store names it (store ids are "<name>@<image>").
+        names = spectro.find_inputs([str(array_sources / source)])
+        assert names == [str(root / rid.rsplit("@", 1)[0]) for rid in store.ids]
+        results = list(predictor.predict_files(names, workers=workers, batch_size=5, chunk_size=2))
+        assert [r.source for r in results] == names and all(r.ok for r in results)
+        np.testing.assert_allclose(np.stack([r.proba for r in results]), run.predict_proba(store.features[:]),
+                                   rtol=0, atol=1e-6)
+        for name, row, start, end in zip(names, store.features, store.starts, store.ends):
+            image, bounds = predictor.images(name)
+            np.testing.assert_array_equal(image[0], row)  # bit-equal, the 16 kHz WAV included
+            np.testing.assert_allclose(bounds[0], [start, end], atol=1e-4)
+    assert names[0].endswith(os.path.join("mixed", "3", "three16k.wav"))
+    # A .npz path is its signals: predict_files yields one result each, predict_proba one row each.
+    bundle = str(array_sources / "set.npz")
+    assert [r.source for r in predictor.predict_files([bundle], workers=0)] == [f"{bundle}#X[{i}]" for i in range(6)]
+    proba = predictor.predict_proba(bundle)
+    assert proba.shape == (6, 10)
+    np.testing.assert_allclose(predictor.predict_proba(f"{bundle}#X[2]"), proba[2], atol=1e-7)
+    with pytest.raises(SpectroError, match=r"set.npz holds 6 signals; images\(\) takes one, named as .*#X\[0\]"):
+        predictor.images(bundle)
+
+
+def _bad_inputs(root):
+    """Class folders holding two good clips and every kind of bad input."""
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    bad = root / "a"
+    sf.write(root / "a" / "good.wav", _clip(1), 8000)
+    sf.write(root / "b" / "good.flac", _clip(2), 8000)
+    (bad / "empty.wav").write_bytes(b"")
+    sf.write(bad / "trunc.wav", _clip(3), 8000)
+    (bad / "trunc.wav").write_bytes((bad / "trunc.wav").read_bytes()[:1000])  # the header announces more
+    (bad / "text.wav").write_text("definitely not a RIFF file\n" * 20)
+    nan = _clip(4, length=6000)
+    nan[100] = np.nan
+    sf.write(bad / "nan.wav", nan, 8000, subtype="FLOAT")
+    sf.write(bad / "short.wav", _clip(5)[:100], 8000)
+    sf.write(bad / "silent.wav", np.zeros(8000, dtype=np.float32), 8000)
+    (bad / "text.npy").write_text("not an array")
+    np.savez(bad / "arrays.npz", nan=np.stack([_clip(6, 5, 6000), nan]), names=np.array(["x", "y"]),
+             flat=np.zeros((2, 3, 4)))
+    return root
+
+
+def test_bad_inputs_get_the_reason_preprocess_gives_them(digits, tmp_path):
+    src = _bad_inputs(tmp_path / "src")
+    spectro.preprocess(str(src), str(tmp_path / "store"), config=CFG, k_folds=2, workers=0, progress=False)
+    in_store = {r["path"]: r["reason"] for r in open_store(str(tmp_path / "store")).errors()}
+    results = list(load(str(digits / "svm")).predict_files(spectro.find_inputs([str(src)]), workers=2, chunk_size=3))
+    in_predict = {os.path.relpath(r.source, src): r.error for r in results if not r.ok}
+    assert in_predict == in_store
+    kinds = {os.path.basename(name): reason.split(":")[0].split(" (")[0] for name, reason in in_predict.items()}
+    assert kinds == {
+        "empty.wav": "empty file", "trunc.wav": "truncated", "text.wav": "cannot decode",
+        "nan.wav": "NaN or Inf samples", "short.wav": "too short", "silent.wav": "silent",
+        "text.npy": "cannot read array",
+        "arrays.npz#nan[1]": "NaN or Inf samples", "arrays.npz#names": "array has non-numeric dtype <U1",
+        "arrays.npz#flat[0]": "array is not 1-D", "arrays.npz#flat[1]": "array is not 1-D"}
+    assert sum(r.ok for r in results) == 3  # the good WAV, FLAC and .npz row
 
 
 def test_api_paths_arrays_and_lists(digits):
@@ -142,6 +241,15 @@ def test_cli_table_json_csv_and_png(digits, tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 1 + 5 and rows[0]["start"] == "" and rows[1]["start"] == "0.0000"
     assert os.path.getsize(tmp_path / "png" / "long.png") > 10_000
+
+
+def test_cli_gives_each_signal_of_a_npz_its_row_and_figure(digits, array_sources, tmp_path, capsys):
+    bundle = str(array_sources / "set.npz")
+    assert main(["predict", str(digits / "cnn"), bundle, "--format", "csv", "--png", str(tmp_path / "png"),
+                 "--workers", "0", "--quiet"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["path"] for r in rows] == [f"{bundle}#X[{i}]" for i in range(6)]
+    assert sorted(os.listdir(tmp_path / "png")) == [f"set_X_{i}_.png" for i in range(6)]  # not one set.png six times
 
 
 def test_cli_bad_files_fail_alone_and_bad_runs_stop(digits, tmp_path, capsys):

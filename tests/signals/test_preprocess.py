@@ -15,6 +15,7 @@ from synth import class_folders, tone
 from spectro.cli.main import main
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
+from spectro.signals import images
 from spectro.signals.audio import fix_length, load_audio
 from spectro.signals.features import SpectrogramImage, compute_images
 from spectro.signals.preprocess import preprocess
@@ -63,8 +64,15 @@ def test_device_path_stft_in_main_process_gives_the_same_store(tmp_path, monkeyp
 
     src = class_folders(tmp_path / "src", per_class=6)
     run(src, tmp_path / "a", workers=2, chunk_size=4)
-    monkeypatch.setattr(ingest, "_stft_in_workers", lambda device: False)
+    asked = []
+
+    def stft_here(*args, stft_device, **kw):
+        asked.append(stft_device)
+        return images.map_chunks(*args, stft_device="cpu", **kw)
+
+    monkeypatch.setattr(ingest, "map_chunks", stft_here)
     run(src, tmp_path / "b", workers=2, chunk_size=4)
+    assert asked == [None]  # device="cpu": the workers compute the STFTs
     np.testing.assert_array_equal(open_store(str(tmp_path / "a")).features, open_store(str(tmp_path / "b")).features)
 
 

@@ -29,7 +29,7 @@ from synth import class_folders, tone
 from spectro.cli.main import main
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
-from spectro.signals.features import SpectrogramImage, compute_images, filterbank
+from spectro.signals.features import SpectrogramImage, compute_images
 from spectro.signals.preprocess import preprocess
 from spectro.signals.store import open_store
 

@@ -9,7 +9,7 @@ import soundfile as sf
 from synth import class_folders, tone
 
 from spectro.errors import SpectroError
-from spectro.signals.sources import discover
+from spectro.signals.sources import array_keys, discover, key_suffix
 
 
 def wav(path, seconds=0.2, sr=8000):
@@ -132,6 +132,23 @@ def test_npz_bundle_and_npy_in_class_folders(tmp_path):
     src = discover(str(tmp_path / "f"))
     assert [it.rel.replace(os.sep, "/") for it in src.items] == [
         "pump/run1.npy[0]", "pump/run1.npy[1]", "pump/run1.npy[2]", "pump/run2.npy"]
+
+
+def test_signals_inside_array_files_and_their_names(tmp_path):
+    # Every array of a .npz is a signal (a 2-D one, one per row); a .npz of signals and labels,
+    # wherever it lies, gives the rows of its signals only: its labels are not a signal.
+    np.savez(tmp_path / "mixed.npz", a=np.zeros(50), b=np.zeros((2, 50)))
+    np.savez(tmp_path / "set.npz", X=np.zeros((2, 50)), y=np.array([1, 2]))
+    np.save(tmp_path / "rows.npy", np.zeros((2, 50)))
+    assert array_keys(str(tmp_path / "mixed.npz")) == [("a", None), ("b", 0), ("b", 1)]
+    assert array_keys(str(tmp_path / "set.npz")) == [("X", 0), ("X", 1)]
+    assert array_keys(str(tmp_path / "rows.npy")) == [("", 0), ("", 1)]
+    keys = [("a", None), ("b", 1), ("", 1), ("", None), None]
+    assert [key_suffix(k) for k in keys] == ["#a", "#b[1]", "[1]", "", ""]
+    (tmp_path / "f" / "c").mkdir(parents=True)
+    os.replace(tmp_path / "set.npz", tmp_path / "f" / "c" / "set.npz")
+    rels = [it.rel.replace(os.sep, "/") for it in discover(str(tmp_path / "f")).items]
+    assert rels == ["c/set.npz#X[0]", "c/set.npz#X[1]"]
 
 
 def test_npz_without_labels_is_refused(tmp_path):

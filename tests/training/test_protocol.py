@@ -3,7 +3,6 @@
 import csv
 import os
 
-import numpy as np
 import pytest
 from synth import TINY_CFG, class_folders
 
