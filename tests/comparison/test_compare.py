@@ -63,8 +63,11 @@ def test_compare_same_examples_table_files_and_reuse(store, tmp_path, one_thread
         run = spectro.load_run(c.runs[m][0], device="cpu")
         assert t.loc[m, "accuracy"] == pytest.approx(run.test_metrics["accuracy"])
         assert t.loc[m, "params"] > 0 and t.loc[m, "infer_ms_b1"] > 0 and t.loc[m, "infer_ms_b64"] > 0
-    assert t.loc["cnn", "params"] == sum(p.numel() for p in spectro.load_run(c.runs["cnn"][0]).classifier
-                                         .module_.parameters())
+    net = spectro.load_run(c.runs["cnn"][0]).classifier.module_
+    # What the network stores to predict: its weights and BatchNorm's running statistics.
+    assert t.loc["cnn", "params"] == (sum(p.numel() for p in net.parameters())
+                                      + sum(b.numel() for b in net.buffers() if b.is_floating_point()))
+    assert t.loc["svm", "params"] == spectro.load_run(c.runs["svm"][0]).classifier.n_parameters()
     # The best one is marked, the other compared with it on the discordant pairs.
     assert c.best in ("svm", "cnn") and t.loc[c.best, "significant"] == "best"
     other = "cnn" if c.best == "svm" else "svm"

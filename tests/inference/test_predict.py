@@ -227,7 +227,8 @@ def test_cli_table_json_csv_and_png(digits, tmp_path, capsys):
     long = _long_recording(str(tmp_path / "long.wav"))
     run = str(digits / "cnn")
     assert main(["predict", run, str(tmp_path / "in"), "--top-k", "2", "--quiet", "--workers", "0"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    head, *lines = capsys.readouterr().out.strip().splitlines()
+    assert head == "file  label  [top 2: class probability]"  # the table says what its columns are
     assert len(lines) == 3 and all(line.count(",") == 1 for line in lines)  # two probabilities each
 
     assert main(["predict", run, long, "--format", "json", "--workers", "0"]) == 0
@@ -262,7 +263,7 @@ def test_cli_bad_files_fail_alone_and_bad_runs_stop(digits, tmp_path, capsys):
     sf.write(bad / "short.wav", np.full(100, 0.1, dtype=np.float32), 8000)
     assert main(["predict", str(digits / "svm"), str(bad), "--workers", "0", "--quiet"]) == 1
     out = capsys.readouterr()
-    assert out.out.strip().splitlines()[0].startswith(str(bad / "good.flac"))
+    assert out.out.strip().splitlines()[1].startswith(str(bad / "good.flac"))  # under the header
     errors = out.err.strip().splitlines()
     assert len(errors) == 4 and errors[-1] == "spectro: 3 of 4 files could not be used"
     assert any("broken.wav: cannot decode" in e for e in errors)

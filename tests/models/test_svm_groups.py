@@ -158,3 +158,24 @@ def test_feature_sizes_and_order_of_parts():
 def test_unknown_feature_parts_are_refused(bad):
     with pytest.raises(SpectroError, match="features"):
         SpectrogramFeatures(bad).fit(np.zeros((2, 1, 4, 4)))
+
+
+@pytest.mark.parametrize("calibration", ["temperature", "sigmoid"])
+def test_svm_size_counts_what_it_stores_to_predict(calibration):
+    # Counted by hand on a tiny fit: 4 classes, 8 frequency rows -> 16 features (mean and std per row).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 1, 8, 10)).astype(np.float32)
+    y = np.repeat([0, 1, 2, 3], 10)
+    X[y == 1] += 1
+    X[y == 2] -= 1
+    clf = SVMClassifier(C_grid=(1.0,), gamma_factors=(1.0,), calibration=calibration).fit(X, y)
+    svc = clf.pipeline_["svc"].calibrated_classifiers_[0].estimator
+    n_sv, d = svc.support_vectors_.shape
+    assert d == 16
+    by_hand = (n_sv * d          # support vectors
+               + 3 * n_sv        # dual coefficients: (classes - 1) per support vector
+               + 6 + 1           # intercepts, one per pair of classes, and gamma
+               + 2 * d           # the scaler's mean and scale
+               + (1 if calibration == "temperature" else 2 * 4))  # beta, or Platt's a and b per class
+    assert clf.n_parameters() == by_hand
+    assert f"{n_sv} support vectors" in clf.describe_fit()
