@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from spectro.comparison.compare import Comparison, compare
     from spectro.config import FeatureConfig, TrainConfig
     from spectro.dataset.splits import Split, cv_splits, make_split
-    from spectro.errors import SpectroError
+    from spectro.errors import SpectroError, TrainingInterrupted
     from spectro.inference.export import export_onnx
     from spectro.inference.output import PredictionSummary, write_predictions
     from spectro.inference.predict import FilePrediction, Predictor, find_inputs, load
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from spectro.training.cv import CVResult, cross_validate
     from spectro.training.evaluate import evaluate
     from spectro.training.run import Run, load_run
-    from spectro.training.train import TrainingInterrupted, train
+    from spectro.training.train import train
 
 __all__ = [
     "CVResult", "Comparison", "FeatureConfig", "FilePrediction", "NetClassifier", "PredictionSummary", "Predictor",
@@ -58,7 +58,7 @@ _API = {
     "plot_confusion": "plots.figures", "plot_curves": "plots.figures", "plot_error_curves": "plots.comparison",
     "build": "models", "list_models": "models", "describe_models": "models", "SVMClassifier": "models",
     "NetClassifier": "training.classifier", "make_classifier": "training.classifier",
-    "load_classifier": "training.classifier", "train": "training.train", "TrainingInterrupted": "training.train",
+    "load_classifier": "training.classifier", "train": "training.train", "TrainingInterrupted": "errors",
     "cross_validate": "training.cv", "CVResult": "training.cv", "evaluate": "training.evaluate",
     "Run": "training.run", "load_run": "training.run",
     "compare": "comparison.compare", "Comparison": "comparison.compare",

@@ -1,15 +1,42 @@
-"""The one exception type for user errors, and how an error becomes one line.
+"""spectro's exceptions, all in one place, and how an error becomes one line.
 
 Anything a user can cause (a wrong argument, an unusable source, a corrupt
 run) raises :class:`SpectroError` with the offending value in the message.
 The CLI catches it once and prints one line; ``assert`` never guards input.
+The others are signals between spectro's own layers: one bad input file
+(skipped and reported, never raised to the user), a damaged store (a
+SpectroError the store rebuilds from), a loss that stopped being finite,
+and a training run stopped by Ctrl-C after its checkpoint.
 """
 
-__all__ = ["SpectroError", "first_line"]
+__all__ = ["SpectroError", "BadInput", "StoreDamaged", "Diverged", "TrainingInterrupted", "first_line"]
 
 
 class SpectroError(Exception):
     """A user-facing error: the message is shown as one line, no traceback."""
+
+
+class BadInput(Exception):
+    """One input file or signal cannot be used; ``str(err)`` is the reason (errors.csv, predict's error)."""
+
+
+class StoreDamaged(SpectroError):
+    """A store that is not whole: a file missing, truncated or inconsistent with another.
+
+    ``what`` is the problem alone (the message adds the store and how to rebuild it).
+    """
+
+    def __init__(self, message: str, *, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped training after a resumable checkpoint was saved."""
 
 
 def first_line(err: BaseException) -> str:

@@ -26,7 +26,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -48,7 +47,8 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
 from spectro.training.run import load_run, read_split, run_status
 from spectro.training.train import train
-from spectro.utils.files import read_json, write_json
+from spectro.utils.console import note, printer
+from spectro.utils.files import read_json, write_json, write_text
 
 __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
@@ -196,7 +196,7 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
         (or folds for ``cv``), a test fold it lacks, or an ``out`` holding
         runs of another store. No run is deleted.
     """
-    say = _printer(progress)
+    say = printer(progress, "compare: ")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise SpectroError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
     st = store if isinstance(store, Store) else open_store(store)
@@ -210,8 +210,7 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     for m in names:  # said even when quiet: such a run differs from what was asked
         ignored = sorted(k for k in training_options if k in classifier_class(m).ignores and k not in RUNTIME_FIELDS)
         if ignored:
-            print(f"spectro: compare: note: the {m} ignores {', '.join(ignored)} (settings of networks)",
-                  file=sys.stderr, flush=True)
+            note(f"the {m} ignores {', '.join(ignored)} (settings of networks)", prefix="compare: ")
     configs = {m: _config(m, training_options, (model_options or {}).get(m, {})) for m in names}
     run_dirs = {m: os.path.join(out, f"{m}-{_options_hash(configs[m])}") for m in names}
     os.makedirs(out, exist_ok=True)
@@ -438,17 +437,16 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[_Job
     clock["tests"] = time.perf_counter() - t1
     comparison = Comparison(table=_order_columns(table), predictions=preds, labels=labels, best=best,
                             verdict=verdict, out=out, runs=runs)
-    comparison.table.to_csv(os.path.join(out, "results.csv"), index=False)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(comparison.markdown() + "\n")
+    # Written whole or not at all (a reader never sees half a table).
+    write_text(os.path.join(out, "results.csv"), comparison.table.to_csv(index=False))
+    write_text(os.path.join(out, "results.md"), comparison.markdown() + "\n")
     t2 = time.perf_counter()
     comparison.figure(comparison.figure_path)
     clock["figure"] = time.perf_counter() - t2
-    with open(os.path.join(out, "report.md"), "w") as f:
-        grouped = best is not None and _has_groups(st, preds[best].rows)
-        f.write(report_markdown(comparison, store_path=st.path, n_examples=len(st), folds=folds, cv=cv,
-                                grouped=grouped, alpha=ALPHA, n_boot=N_BOOT,
-                                n_groups=np.unique(st.groups[preds[best].rows].astype(str)).size if grouped else 0))
+    grouped = best is not None and _has_groups(st, preds[best].rows)
+    write_text(os.path.join(out, "report.md"), report_markdown(
+        comparison, store_path=st.path, n_examples=len(st), folds=folds, cv=cv, grouped=grouped, alpha=ALPHA,
+        n_boot=N_BOOT, n_groups=np.unique(st.groups[preds[best].rows].astype(str)).size if grouped else 0))
     return comparison
 
 
@@ -608,10 +606,3 @@ def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
         if col not in table:
             table[col] = np.nan
     return table[_COLUMNS]
-
-
-def _printer(enabled: bool):
-    def say(msg: str) -> None:
-        if enabled:
-            print(f"spectro: compare: {msg}", file=sys.stderr, flush=True)
-    return say

@@ -29,9 +29,8 @@ import numpy as np
 from tqdm import tqdm
 
 from spectro.config import FeatureConfig
-from spectro.errors import SpectroError
+from spectro.errors import BadInput, SpectroError
 from spectro.plots.timeline import plot_timeline, png_name
-from spectro.signals.audio import BadInput
 from spectro.signals.images import SignalImages, SignalRef, map_chunks, recording_image, signal_images, signals_in
 from spectro.signals.sources import key_suffix, walk
 from spectro.training.run import Run, load_run

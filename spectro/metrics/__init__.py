@@ -1,1 +1,2 @@
-"""spectro.metrics."""
+"""Numbers from predictions: scores (accuracy, balanced accuracy, macro-F1, the report) and stats
+(exact McNemar, Holm, the bootstrap over groups)."""

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from spectro.errors import SpectroError
+from spectro.utils.files import write_text
 
 __all__ = ["Classifier", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
            "encode_labels", "write_manifest", "read_manifest"]
@@ -252,7 +253,7 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
         text = json.dumps({"format": FORMAT_VERSION, **manifest}, indent=2)
     except TypeError as exc:
         raise SpectroError(f"model options must be JSON values to be saved: {exc}") from exc
-    (directory / MANIFEST).write_text(text + "\n", encoding="utf-8")
+    write_text(str(directory / MANIFEST), text + "\n")
 
 
 def read_manifest(directory: str | Path, kind: str | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import tempfile
 from typing import Any, Optional, Sequence
 
 import librosa.display
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from spectro.config import EXAMPLES_PER_CLASS, SEED
 from spectro.signals.features import frequencies
 from spectro.signals.store import Store
+from spectro.utils.files import umask_mode
 
 __all__ = ["show_examples", "plot_examples", "plot_image", "plot_confusion", "plot_curves", "save_figure",
            "new_figure", "SpectroFigure"]
@@ -51,9 +53,25 @@ def new_figure(**kwargs: Any) -> SpectroFigure:
 
 
 def save_figure(fig: Figure, path: Optional[str], *, dpi: int = DPI) -> Figure:
-    """Write ``fig`` to ``path`` (PNG, by its extension) when a path is given; return ``fig``."""
+    """Write ``fig`` to ``path`` (PNG, by its extension) when a path is given; return ``fig``.
+
+    Written beside ``path`` and renamed into place: a reader (or a crash) never
+    sees half an image.
+    """
     if path is not None:
-        fig.savefig(path, dpi=dpi)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        stem, ext = os.path.splitext(os.path.basename(path))
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=ext or ".png", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                fig.savefig(f, dpi=dpi, format=(ext[1:] or "png"))
+            os.chmod(tmp, umask_mode(0o666))
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     return fig
 
 

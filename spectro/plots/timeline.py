@@ -15,6 +15,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from spectro.config import FeatureConfig
+from spectro.plots.figures import save_figure
 from spectro.signals.features import frequencies
 
 __all__ = ["plot_timeline", "png_name"]
@@ -67,8 +68,7 @@ def plot_timeline(image: np.ndarray, cfg: FeatureConfig, *, starts: np.ndarray, 
     ax_lab.set_xlabel("time (s)")
     ax_lab.set_ylabel("prediction")
     ax_lab.set_xlim(0.0, max(seconds, float(ends.max())))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     return path
 
 

@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from spectro.config import FeatureConfig
-from spectro.errors import first_line
+from spectro.errors import BadInput, first_line
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -33,10 +33,6 @@ AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64", ".caf"}
 )
 ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
-
-
-class BadInput(Exception):
-    """One input file or signal cannot be used; ``str(err)`` is the reason."""
 
 
 def load_audio(path: str, *, sample_rate: int) -> np.ndarray:

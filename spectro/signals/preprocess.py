@@ -28,13 +28,14 @@ from tqdm import tqdm
 
 from spectro._version import __version__
 from spectro.config import FOLDS, SEED, STFT_DEVICE, FeatureConfig
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, StoreDamaged
 from spectro.signals.defaults import describe, infer_config
 from spectro.signals.features import filterbank
 from spectro.signals.folds import assign_folds
 from spectro.signals.images import SignalRef, map_chunks
 from spectro.signals.sources import Item, Source, discover
-from spectro.signals.store import StoreDamaged, StoreWriter, open_store
+from spectro.signals.store import StoreWriter, open_store
+from spectro.utils.console import say
 from spectro.utils.device import select_device, versions
 from spectro.utils.files import exclusive
 
@@ -142,7 +143,7 @@ def preprocess(
     if infer:
         config, inferred = infer_config(src.items, config, infer, seed=seed)
         if inferred:
-            print(f"spectro: {describe(inferred, config)}", file=sys.stderr, flush=True)
+            say(describe(inferred, config))
     filterbank(config)  # refuses empty bands now, not in every worker
     # The lock sits beside ``out`` (the store itself is swapped by a rename).
     with exclusive(out, what="store"), _disk_full_is_one_line(out):

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from spectro.config import FeatureConfig
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, StoreDamaged
 from spectro.utils.files import make_temp_dir, read_csv, read_json, recover_dir, swap_dir, write_csv, write_json
 
 __all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS", "StoreDamaged"]
@@ -35,17 +35,6 @@ ERROR_COLUMNS = ("path", "reason")
 _HEADER_BYTES = 128  # fixed .npy header size, so the header can be rewritten once N is known
 _FORMAT = "spectro-store-1"
 _FILES = ("config.json", "labels.json", "features.npy", "index.csv", "errors.csv")
-
-
-class StoreDamaged(SpectroError):
-    """A store that is not whole: a file missing, truncated or inconsistent with another.
-
-    ``what`` is the problem alone (the message adds the store and how to rebuild it).
-    """
-
-    def __init__(self, message: str, *, what: str = "") -> None:
-        super().__init__(message)
-        self.what = what
 
 
 class Store:

@@ -45,8 +45,10 @@ def cross_validate(
 ) -> Optional[CVResult]:
     """One run per fold, each fold the test fold once: ``OUT/fold<k>/``; summary in ``OUT/cv.csv``.
 
-    The validation fold of each run is the fold before its test fold. With
-    ``resume``, finished folds are kept and the others continued or started.
+    Each run validates as :func:`spectro.train` does (a seeded, group-aware
+    hold-out of ``val_fraction`` of its training groups, or none when they
+    are too few; a fold the source names validation). With ``resume``,
+    finished folds are kept and the others continued or started.
 
     Returns
     -------

@@ -35,9 +35,10 @@ from tqdm import tqdm
 from spectro.config import TrainConfig
 from spectro.dataset.augment import Augment, mixup
 from spectro.dataset.feed import StoreImages, epoch_batches, make_loader, normalise, shard
-from spectro.errors import SpectroError
+from spectro.errors import Diverged, SpectroError
 from spectro.metrics.scores import metrics_from_confusion
 from spectro.training.distributed import Distributed
+from spectro.utils.console import say
 from spectro.utils.device import Precision, choose_precision, select_device
 
 __all__ = ["lr_factor", "Trainer", "LoopState", "Diverged", "StopSignal", "get_rng_state", "set_rng_state",
@@ -70,10 +71,6 @@ def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
 # ---------------------------------------------------------------------------
 # Where the loop stands
 # ---------------------------------------------------------------------------
-
-class Diverged(Exception):
-    """The loss became NaN or infinite."""
-
 
 @dataclass
 class LoopState:
@@ -158,8 +155,8 @@ class StopSignal:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print(f"\nspectro: {signal.Signals(signum).name}: stopping after this batch to save a resumable "
-              "checkpoint (again to abort at once)", file=sys.stderr)
+        say(f"{signal.Signals(signum).name}: stopping after this batch to save a resumable checkpoint "
+            "(again to abort at once)", fresh_line=True)
 
     def __enter__(self) -> "StopSignal":
         if threading.current_thread() is threading.main_thread():

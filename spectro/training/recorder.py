@@ -10,20 +10,20 @@ touches a file.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any, Callable, Optional
 
 import torch
 
 from spectro.config import TrainConfig
+from spectro.errors import Diverged
 from spectro.plots.figures import plot_curves
 from spectro.training.distributed import Distributed
-from spectro.training.loop import Diverged, LoopState, Trainer, get_rng_state
+from spectro.training.loop import LoopState, Trainer, get_rng_state
 from spectro.training.run import METRIC_COLUMNS, save_checkpoint, save_dir, write_run_info
 from spectro.utils.files import write_csv
 
-__all__ = ["RunRecorder", "write_history", "printer", "epoch_line", "PLOT_EVERY_S"]
+__all__ = ["RunRecorder", "write_history", "epoch_line", "PLOT_EVERY_S"]
 
 PLOT_EVERY_S = 60.0  # seconds between redraws of curves.png while training
 
@@ -34,14 +34,6 @@ def write_history(run_dir: str, history: list[dict], *, title: str, plot: bool =
               [{k: ("" if r.get(k) is None else r[k]) for k in METRIC_COLUMNS} for r in history])
     if plot and history:
         plot_curves(history, os.path.join(run_dir, "curves.png"), title=title)
-
-
-def printer(enabled: bool) -> Callable[[str], None]:
-    """``say(msg)``: one ``spectro:`` line on stderr when ``enabled``."""
-    def say(msg: str) -> None:
-        if enabled:
-            print(f"spectro: {msg}", file=sys.stderr, flush=True)
-    return say
 
 
 def epoch_line(row: dict, epochs: int, improved: bool) -> str:
@@ -72,7 +64,7 @@ class RunRecorder:
     state : LoopState
     dist : Distributed
     say : callable
-        Prints one line (see :func:`printer`).
+        Prints one line (see :func:`spectro.utils.console.printer`).
     on_epoch : callable, optional
         ``on_epoch(row, module)`` after the epoch's files are written; True stops training.
     """

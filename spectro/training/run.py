@@ -38,12 +38,10 @@ from spectro.dataset.feed import normalise
 from spectro.errors import SpectroError, first_line
 from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
-from spectro.utils.files import read_csv as _read_csv
-from spectro.utils.files import read_json as _read_json
-from spectro.utils.files import swap_dir, write_csv, write_json
+from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
 
 __all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
-           "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_json",
+           "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_run_json", "read_run_csv",
            "read_split", "write_split", "read_norm", "write_norm"]
 
 RUN_FORMAT = "spectro-run-1"
@@ -57,17 +55,19 @@ METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "va
 # Reading and writing the pieces of a run
 # ---------------------------------------------------------------------------
 
-def read_json(path: str) -> Any:
-    return _read_json(path, what="spectro run")
+def read_run_json(path: str) -> Any:
+    """A JSON file of a run; a missing or broken one is one line naming it."""
+    return read_json(path, what="spectro run")
 
 
 def read_config(cls: Any, path: str) -> Any:
     """A FeatureConfig or TrainConfig from its JSON file; an unusable one names the file."""
-    return cls.from_dict(read_json(path), source=path)
+    return cls.from_dict(read_run_json(path), source=path)
 
 
-def read_csv(path: str) -> list[dict[str, str]]:
-    return _read_csv(path, what="spectro run")
+def read_run_csv(path: str) -> list[dict[str, str]]:
+    """A CSV file of a run; a missing one is one line naming it."""
+    return read_csv(path, what="spectro run")
 
 
 def write_split(path: str, store: Any, roles: np.ndarray) -> None:
@@ -79,7 +79,7 @@ def write_split(path: str, store: Any, roles: np.ndarray) -> None:
 def read_split(path: str) -> dict[str, list[str]]:
     """``role -> example ids`` from ``split.csv``."""
     out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for r in read_csv(os.path.join(path, "split.csv")):
+    for r in read_run_csv(os.path.join(path, "split.csv")):
         if r["role"] in out:
             out[r["role"]].append(r["id"])
     return out
@@ -90,7 +90,7 @@ def write_norm(path: str, mean: np.ndarray, std: np.ndarray) -> None:
 
 
 def read_norm(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
-    d = read_json(os.path.join(run_dir, "norm.json"))
+    d = read_run_json(os.path.join(run_dir, "norm.json"))
     try:
         mean, std = np.asarray(d["mean"], dtype=np.float32), np.asarray(d["std"], dtype=np.float32)
     except (KeyError, TypeError, ValueError):
@@ -103,7 +103,7 @@ def read_norm(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
 def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields: Any) -> None:
     """Update run.json: what the run is (model, store, folds, versions) and ``fields`` (status, ...)."""
     path = os.path.join(run_dir, "run.json")
-    info = read_json(path) if os.path.isfile(path) else {}
+    info = read_run_json(path) if os.path.isfile(path) else {}
     info.update({
         "format": RUN_FORMAT, "model": cfg.model, "kind": classifier_class(cfg.model).kind,
         "store": {"path": os.path.abspath(st.path), "fingerprint": st.config.fingerprint(), "examples": len(st)},
@@ -142,7 +142,7 @@ def run_status(run_dir: str) -> Optional[str]:
     """The status in run.json (``running``, ``done``, ``interrupted``, ``diverged``), None without one."""
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         return None
-    return live_status(read_json(os.path.join(run_dir, "run.json")))
+    return live_status(read_run_json(os.path.join(run_dir, "run.json")))
 
 
 def save_checkpoint(path: str, obj: dict) -> None:
@@ -245,7 +245,7 @@ def read_run_info(path: str) -> dict:
     """run.json of ``path``, checked to be a spectro run."""
     if not os.path.isdir(path):
         raise SpectroError(f"run not found: {path}")
-    info = read_json(os.path.join(path, "run.json"))
+    info = read_run_json(os.path.join(path, "run.json"))
     if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
         raise SpectroError(f"{path} is not a spectro run (run.json has no {RUN_FORMAT!r} format)")
     return info
@@ -280,7 +280,7 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     clf = load_classifier(model_dir, device=device)
     if weights == "last":
         clf.load_last_weights(os.path.join(path, "checkpoints", "last.pt"))
-    labels = read_json(os.path.join(path, "labels.json"))
+    labels = read_run_json(os.path.join(path, "labels.json"))
     mean, std = read_norm(path)
     return Run(
         path=path, classifier=clf, labels=list(labels),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +33,7 @@ import torch
 from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.feed import NormalisedRows, StoreImages, class_weights, norm_stats
 from spectro.dataset.splits import Split, make_split, rows_of_ids
-from spectro.errors import SpectroError
+from spectro.errors import Diverged, SpectroError, TrainingInterrupted
 from spectro.metrics.scores import HEADLINE, compute_metrics
 from spectro.models.weights import load_state_dict_file
 from spectro.models.zoo import build
@@ -42,8 +41,8 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import NetClassifier, classifier_class
 from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
-from spectro.training.loop import Diverged, LoopState, StopSignal, Trainer, set_rng_state
-from spectro.training.recorder import RunRecorder, printer, write_history
+from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
+from spectro.training.recorder import RunRecorder, write_history
 from spectro.training.run import (
     Run,
     load_checkpoint,
@@ -58,14 +57,11 @@ from spectro.training.run import (
     write_run_info,
     write_split,
 )
+from spectro.utils.console import note, printer
 from spectro.utils.device import choose_precision, select_device
 from spectro.utils.files import exclusive, write_json
 
 __all__ = ["train", "TrainingInterrupted", "check_store", "default_out", "changed_settings", "config_with"]
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) stopped training after a resumable checkpoint was saved."""
 
 
 # ---------------------------------------------------------------------------
@@ -242,8 +238,7 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
             raise SpectroError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
                                "or choose another --out")
         if dist.is_main:
-            print(f"spectro: note: {run_dir} holds a run that stopped before its first checkpoint; "
-                  "starting it afresh", file=sys.stderr)
+            note(f"{run_dir} holds a run that stopped before its first checkpoint; starting it afresh")
             shutil.rmtree(run_dir)
         dist.barrier()
     if os.path.exists(run_dir) and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
@@ -277,8 +272,8 @@ def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, giv
             raise SpectroError(f"batch size {cfg.batch_size} is larger than the {per_process} training "
                                "examples" + (" per process" if dist.enabled else "") + "; lower --batch-size")
         if dist.is_main:
-            print(f"spectro: note: {split.train.size} training examples: batch size {per_process} "
-                  f"(the default {cfg.batch_size} is larger than the training set)", file=sys.stderr)
+            note(f"{split.train.size} training examples: batch size {per_process} "
+                 f"(the default {cfg.batch_size} is larger than the training set)")
         cfg = cfg.replace(batch_size=max(1, per_process))
     return cfg
 
@@ -440,7 +435,7 @@ def _fit_once(job: _Job, progress: bool, given: set) -> Optional[Run]:
     cls = classifier_class(cfg.model)
     ignored = sorted(given & set(cls.ignores))
     if ignored:
-        print(f"spectro: note: the {cfg.model} ignores {', '.join(ignored)} (settings of networks)", file=sys.stderr)
+        note(f"the {cfg.model} ignores {', '.join(ignored)} (settings of networks)")
     if job.resumed and os.path.isfile(os.path.join(job.run_dir, "model", "model.json")):
         say(f"{job.run_dir}: the {cfg.model} was already fitted")
         return _score_test(job, say)

@@ -1,1 +1,3 @@
-"""spectro.utils."""
+"""Utilities every room uses: files (atomic JSON/CSV/text, directory swap, lock), device (which
+device, at what precision, with which software), workers (decoding process pools) and console
+(the one way library code talks to the user)."""

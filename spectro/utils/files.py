@@ -17,7 +17,7 @@ from filelock import FileLock, Timeout
 
 from spectro.errors import SpectroError
 
-__all__ = ["read_json", "write_json", "read_csv", "write_csv", "swap_dir", "recover_dir", "umask_mode",
+__all__ = ["read_json", "write_json", "read_csv", "write_csv", "write_text", "swap_dir", "recover_dir", "umask_mode",
            "make_temp_dir", "exclusive", "lock_path"]
 
 
@@ -45,6 +45,13 @@ def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]])
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically: a reader sees the old file or the new one, never half of it."""
+    suffix = os.path.splitext(path)[1] or ".txt"
+    with _atomic(path, suffix) as f:
+        f.write(text)
 
 
 def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, str]]:

@@ -6,8 +6,8 @@ import soundfile as sf
 from synth import tone
 
 from spectro.config import FeatureConfig
-from spectro.errors import SpectroError
-from spectro.signals.audio import BadInput, check_signal, fix_length, load_audio, segments
+from spectro.errors import BadInput, SpectroError
+from spectro.signals.audio import check_signal, fix_length, load_audio, segments
 
 
 @pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "FLOAT"),

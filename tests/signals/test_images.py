@@ -5,7 +5,8 @@ import pytest
 import soundfile as sf
 from synth import TINY_CFG, tone
 
-from spectro.signals.audio import BadInput, load_audio, resample, segments
+from spectro.errors import BadInput
+from spectro.signals.audio import load_audio, resample, segments
 from spectro.signals.features import SpectrogramImage, compute_images
 from spectro.signals.images import (
     NON_FINITE,

@@ -21,14 +21,14 @@ from spectro import FeatureConfig, preprocess
 from spectro.cli.main import build_parser, main
 from spectro.config import TrainConfig
 from spectro.dataset.feed import StoreImages, norm_stats
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, TrainingInterrupted
 from spectro.models import build
 from spectro.signals.store import open_store
 from spectro.training.cv import cross_validate
 from spectro.training.evaluate import evaluate
 from spectro.training.loop import lr_factor
 from spectro.training.run import load_run
-from spectro.training.train import TrainingInterrupted, train
+from spectro.training.train import train
 from spectro.utils.device import Precision, choose_precision, select_device
 
 FAST = dict(batch_size=4, device="cpu", progress=False)
