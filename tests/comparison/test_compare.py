@@ -10,7 +10,7 @@ from synth import DIGITS
 
 import spectro
 from spectro.cli.main import main
-from spectro.comparison.compare import _config, _options_hash
+from spectro.comparison.jobs import job_config as _config, options_hash as _options_hash
 from spectro.config import FeatureConfig
 from spectro.plots.comparison import plot_comparison, plot_error_curves
 

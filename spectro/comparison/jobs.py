@@ -1,0 +1,149 @@
+"""The runs of a comparison: one per (model, test fold), planned, reused when finished, resumed when
+interrupted, trained here or side by side in spawned processes.
+
+Each run is a plain :func:`spectro.train` into ``OUT/<model>-<options hash>/fold<k>/``: another
+scheduler could run each as ``spectro train``. A run's failure is its outcome, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import torch
+
+from spectro.config import RUNTIME_FIELDS, TrainConfig
+from spectro.errors import SpectroError, first_line
+from spectro.training.classifier import classifier_class
+from spectro.training.run import run_status
+from spectro.training.train import train
+from spectro.utils.files import read_json, write_json
+
+__all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "record_seconds",
+           "train_seconds"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to train: a model on one test fold, into ``run_dir``, with its TrainConfig as a dict."""
+
+    model: str
+    test_fold: int
+    run_dir: str
+    store: str
+    config: dict
+    threads: int = 0
+    progress: bool = False
+
+
+def run_jobs(all_jobs: list[Job], jobs: int, progress: bool, say) -> dict[str, dict]:
+    outcomes: dict[str, dict] = {}
+    pending = []
+    for job in all_jobs:
+        if run_status(job.run_dir) == "done":
+            outcomes[job.run_dir] = {"status": "reused", "seconds": 0.0}
+            say(f"{job.model} fold {job.test_fold}: reusing the finished run {job.run_dir}")
+        else:
+            pending.append(job)
+    workers = max(1, min(int(jobs), len(pending)))
+    if workers == 1:
+        for job in pending:
+            outcomes[job.run_dir] = train_job(replace(job, progress=progress))
+            say_outcome(say, job, outcomes[job.run_dir])
+        return outcomes
+    # Threads: the ones this process would use, shared out; oversubscribing cores slows every job.
+    threads = max(1, torch.get_num_threads() // workers)
+    say(f"training {len(pending)} runs, {workers} at a time, {threads} thread(s) each")
+    context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state, same on every OS
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(train_job, replace(job, threads=threads)): job for job in pending}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                outcomes[job.run_dir] = fut.result()
+            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                outcomes[job.run_dir] = {"status": "failed", "error": f"worker process failed: {one_line(err)}"}
+            say_outcome(say, job, outcomes[job.run_dir])
+    return outcomes
+
+
+def train_job(job: Job) -> dict:
+    """Train (or resume) one run; never raises for a failure of the run itself."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    t0 = time.perf_counter()
+    try:
+        status = run_status(job.run_dir)
+        if status == "diverged":
+            info = read_json(os.path.join(job.run_dir, "run.json"))
+            return {"status": "failed", "error": f"diverged earlier: {info.get('error')}; try a lower lr"}
+        if status is not None:
+            run = train(job.store, resume=job.run_dir, progress=job.progress)
+            action = "resumed"
+        else:
+            run = train(job.store, out=job.run_dir, config=TrainConfig.from_dict(job.config), progress=job.progress)
+            action = "trained"
+        if run is None or run.status != "done":
+            return {"status": "failed", "error": f"stopped before the end ({getattr(run, 'status', 'no run')})"}
+        return {"status": action, "seconds": time.perf_counter() - t0}
+    except (SpectroError, RuntimeError, ValueError, OSError, MemoryError) as err:
+        return {"status": "failed", "error": one_line(err), "seconds": time.perf_counter() - t0}
+
+
+def say_outcome(say, job: Job, outcome: dict) -> None:
+    if outcome["status"] == "failed":
+        say(f"{job.model} fold {job.test_fold}: FAILED: {outcome['error']}")
+    else:
+        say(f"{job.model} fold {job.test_fold}: {outcome['status']} in {outcome.get('seconds', 0):.1f} s")
+
+
+def one_line(err: BaseException) -> str:
+    """:func:`~spectro.errors.first_line`, with the type in front unless it is spectro's own one-line error."""
+    if isinstance(err, SpectroError) or not str(err).strip():
+        return first_line(err)
+    return f"{type(err).__name__}: {first_line(err)}"
+
+
+def record_seconds(out: str, outcomes: dict) -> None:
+    """Wall seconds of each run trained now, kept in OUT/seconds.json so a reused run keeps its cost."""
+    path = os.path.join(out, "seconds.json")
+    known = read_json(path) if os.path.isfile(path) else {}
+    for run_dir, o in outcomes.items():
+        if o["status"] == "trained":
+            known[os.path.relpath(run_dir, out)] = o["seconds"]
+        elif o["status"] == "resumed":  # the time before the interruption is not known; add what this took
+            key = os.path.relpath(run_dir, out)
+            known[key] = known.get(key, 0.0) + o["seconds"]
+    write_json(path, known)
+
+
+def train_seconds(run_dir: str) -> float:
+    """Wall seconds to train (and test) a run: from seconds.json, else the sum of its epochs in metrics.csv."""
+    out = os.path.dirname(os.path.dirname(run_dir))
+    path = os.path.join(out, "seconds.json")
+    known = read_json(path) if os.path.isfile(path) else {}
+    key = os.path.relpath(run_dir, out)
+    if key in known:
+        return float(known[key])
+    return float(pd.read_csv(os.path.join(run_dir, "metrics.csv"))["seconds"].sum())
+
+
+def job_config(model: str, options: dict, model_options: dict) -> TrainConfig:
+    ignores = classifier_class(model).ignores  # left out, they do not change the run's options hash
+    options = {k: v for k, v in options.items() if k not in ignores}
+    try:
+        return TrainConfig(model=model, model_options=dict(model_options), **options)
+    except TypeError as err:
+        raise SpectroError(f"bad training option: {err}") from None
+
+
+def options_hash(cfg: TrainConfig) -> str:
+    """Six hex digits of what the run computes (not where it runs, not its folds)."""
+    d = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS and k not in ("test_fold", "val_fold")}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:6]

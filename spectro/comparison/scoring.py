@@ -1,0 +1,194 @@
+"""Scoring a comparison: every run on its test examples, the table's numbers, their intervals and tests.
+
+Each model's runs are scored on the same test examples (pooled over folds under ``cv``: every
+example tested once); each model is compared with the best by the exact McNemar test, Holm-
+adjusted, and, where examples share groups, a bootstrap over groups (:mod:`spectro.metrics.stats`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from spectro.comparison.jobs import Job, train_seconds
+from spectro.dataset.splits import rows_of_ids
+from spectro.errors import SpectroError
+from spectro.metrics.scores import HEADLINE, compute_metrics, metrics_from_confusion
+from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired_bootstrap_diff, percentile_interval
+from spectro.signals.store import Store
+from spectro.training.run import load_run, read_split
+
+__all__ = ["ALPHA", "N_BOOT", "Predictions", "score_model", "inference_ms", "has_groups", "significance",
+           "COLUMNS", "order_columns"]
+
+ALPHA = 0.05  # significance level of the table's marks
+
+
+N_BOOT = 2000  # bootstrap resamples (intervals move by < 0.005 between seeds at this size)
+
+
+@dataclass
+class Predictions:
+    """One model's predictions on the compared test examples, sorted by store row.
+
+    Attributes
+    ----------
+    rows : np.ndarray [shape=(N,), dtype=int64]
+        Store row numbers.
+    ids : np.ndarray [shape=(N,), dtype=object]
+        Store example ids.
+    y_true, y_pred : np.ndarray [shape=(N,), dtype=int64]
+        Label ids (index ``labels``).
+    proba : np.ndarray [shape=(N, C), dtype=float32]
+    fold : np.ndarray [shape=(N,), dtype=int64]
+        The test fold (run) each prediction came from.
+    """
+
+    rows: np.ndarray
+    ids: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    proba: np.ndarray
+    fold: np.ndarray
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.y_true == self.y_pred
+
+
+def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
+                 timing: bool, clock: dict) -> tuple[dict, Predictions]:
+    per_fold, parts, seconds = [], [], []
+    timed = None
+    for job in jobs_m:
+        run = load_run(job.run_dir, device="cpu")
+        if list(run.labels) != labels:
+            raise SpectroError(f"{job.run_dir} was trained with other class names than {st.path}")
+        rows = rows_of_ids(st, read_split(job.run_dir)["test"], what=f"test examples of {job.run_dir}")
+        proba = run.predict_proba(st.features[rows]).astype(np.float32)  # (n, C)
+        y = st.y[rows]
+        per_fold.append(compute_metrics(y, proba, labels))
+        parts.append((rows, y, proba, np.full(rows.size, job.test_fold)))
+        seconds.append(train_seconds(job.run_dir))
+        if timed is None and timing:
+            t0 = time.perf_counter()
+            timed = inference_ms(run, st.features[rows])
+            clock["inference_timing"] = clock.get("inference_timing", 0.0) + time.perf_counter() - t0
+    rows = np.concatenate([p[0] for p in parts])
+    order = np.argsort(rows, kind="stable")
+    proba = np.concatenate([p[2] for p in parts])[order]
+    pred = Predictions(rows=rows[order], ids=st.ids[rows[order]], y_true=np.concatenate([p[1] for p in parts])[order],
+                       y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba,
+                       fold=np.concatenate([p[3] for p in parts])[order])
+    out: dict[str, Any] = {}
+    for k in HEADLINE:
+        v = np.array([m[k] for m in per_fold])
+        out[k] = float(v.mean())
+        out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
+    out["pooled_accuracy"] = float(pred.correct.mean())
+    out["n_test"] = int(pred.rows.size)
+    out["params"] = run.classifier.n_parameters()
+    out["train_s"] = float(np.mean(seconds))
+    out["infer_ms_b1"], out["infer_ms_b64"] = timed if timed else (np.nan, np.nan)
+    return out, pred
+
+
+def inference_ms(run: Any, images: np.ndarray, *, repeats: int = 5) -> tuple[float, float]:
+    """Median milliseconds per clip of ``run.predict_proba`` at batch 1 and at batch 64 (CPU, this process)."""
+    x = np.asarray(images[:64], dtype=np.float16)
+    x64 = np.concatenate([x] * int(np.ceil(64 / len(x))))[:64]
+    result = []
+    for batch, n in ((x64[:1], repeats * 4), (x64, repeats)):
+        run.predict_proba(batch, batch_size=64)  # warm-up: first-call allocations, lazy init
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            run.predict_proba(batch, batch_size=64)  # one forward pass of 64, not two of 32
+            times.append(time.perf_counter() - t)
+        result.append(float(np.median(times)) * 1000 / len(batch))
+    return result[0], result[1]
+
+
+def has_groups(st: Store, rows: np.ndarray) -> bool:
+    """Groups are known when some group holds several of the compared examples."""
+    return np.unique(st.groups[rows].astype(str)).size < rows.size
+
+
+def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, cv: bool) -> tuple[Optional[str], str]:
+    """Fill the comparison-with-the-best columns of ``table`` in place; return the best model and the verdict."""
+    for col in ("diff_vs_best", "p_mcnemar", "p_holm", "diff_low", "diff_high", "accuracy_low", "accuracy_high",
+                "macro_f1_low", "macro_f1_high"):
+        table[col] = np.nan
+    table["significant"] = ""
+    if not preds:
+        return None, "Every model failed; see the error column."
+    ok = [m for m in table["model"] if m in preds]
+    best = max(ok, key=lambda m: (preds[m].correct.mean(), -ok.index(m)))
+    rows = preds[best].rows
+    groups = st.groups[rows]
+    grouped = has_groups(st, rows)
+    weights = bootstrap_weights(groups, n_boot=N_BOOT, seed=0)  # (B, N): the same draws for every model
+    at = {m: table.index[table["model"] == m][0] for m in ok}
+    for m in ok:
+        lo, hi = bootstrap_metrics(preds[m], weights, len(st.labels))
+        table.loc[at[m], ["accuracy_low", "accuracy_high", "macro_f1_low", "macro_f1_high"]] = \
+            [lo[0], hi[0], lo[1], hi[1]]
+    others = [m for m in ok if m != best]
+    if not np.array_equal(rows, np.sort(rows)) or any(not np.array_equal(preds[m].rows, rows) for m in others):
+        raise SpectroError("the models were not tested on the same examples")
+    raw = [mcnemar_exact(preds[best].correct, preds[m].correct)[0] for m in others]
+    adjusted = holm(raw) if raw else []
+    for m, p, padj in zip(others, raw, adjusted):
+        # The model's accuracy minus the best one's (<= 0), with its interval over groups.
+        diff, lo, hi = paired_bootstrap_diff(preds[m].correct, preds[best].correct, groups, n_boot=N_BOOT, seed=0)
+        # Significant: McNemar after Holm, and, where clips share speakers, the group interval excluding 0.
+        sig = padj < ALPHA and (not grouped or lo > 0 or hi < 0)
+        table.loc[at[m], ["diff_vs_best", "p_mcnemar", "p_holm"]] = [diff, p, padj]
+        if grouped:
+            table.loc[at[m], ["diff_low", "diff_high"]] = [lo, hi]
+        table.loc[at[m], "significant"] = "yes" if sig else "no"
+    table.loc[at[best], "significant"] = "best"
+    acc = {m: preds[m].correct.mean() for m in ok}
+    where = "pooled out-of-fold" if cv else "held-out"
+    if not others:
+        return best, (f"{best} reaches accuracy {acc[best]:.3f} on {rows.size} {where} examples "
+                      "(no other model finished).")
+    runner = max(others, key=lambda m: acc[m])
+    i = others.index(runner)
+    sig = table.loc[at[runner], "significant"] == "yes"
+    ci = (f"; group bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
+          f"{table.loc[at[runner], 'diff_high']:+.3f}]" if grouped else "")
+    verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {rows.size} {where} examples; the runner-up "
+               f"{runner} ({acc[runner]:.3f}, {acc[runner] - acc[best]:+.3f}) is "
+               + ("" if sig else "not ") + f"distinguishable from it at 5 % (McNemar, Holm-adjusted "
+               f"p = {adjusted[i]:.3g}{ci}).")
+    return best, verdict
+
+
+def bootstrap_metrics(p: Predictions, weights: np.ndarray, c: int) -> tuple[list[float], list[float]]:
+    """95 % intervals of accuracy and macro-F1 under the resampling ``weights`` [shape=(B, N)]."""
+    cell = p.y_true * c + p.y_pred  # (N,) confusion-matrix cell of each example
+    cms = np.zeros((weights.shape[0], c * c))
+    for k in np.unique(cell):
+        cms[:, k] = weights[:, cell == k].sum(axis=1)
+    acc = np.array([metrics_from_confusion(m.reshape(c, c))["accuracy"] for m in cms])
+    f1 = np.array([metrics_from_confusion(m.reshape(c, c))["macro_f1"] for m in cms])
+    (a_lo, a_hi), (f_lo, f_hi) = percentile_interval(acc), percentile_interval(f1)
+    return [a_lo, f_lo], [a_hi, f_hi]
+
+
+COLUMNS = ["model", "status", "accuracy", "accuracy_std", "accuracy_low", "accuracy_high", "balanced_accuracy",
+            "balanced_accuracy_std", "macro_f1", "macro_f1_std", "macro_f1_low", "macro_f1_high", "pooled_accuracy",
+            "n_test", "params", "train_s", "infer_ms_b1", "infer_ms_b64", "diff_vs_best", "p_mcnemar", "p_holm",
+            "diff_low", "diff_high", "significant", "error"]
+
+
+def order_columns(table: pd.DataFrame) -> pd.DataFrame:
+    for col in COLUMNS:
+        if col not in table:
+            table[col] = np.nan
+    return table[COLUMNS]
