@@ -141,7 +141,8 @@ def train(args: argparse.Namespace) -> int:
         if t:
             line += (f": test accuracy {t['accuracy']:.4f}, balanced accuracy {t['balanced_accuracy']:.4f}, "
                      f"macro-F1 {t['macro_f1']:.4f} on {t['n']} examples")
-        print(line)
+        warnings = [w["text"] for w in run.info.get("warnings") or []]
+        print(line + (f"; WARNING: {'; '.join(warnings)}" if warnings else ""))
     return 0
 
 

@@ -41,6 +41,7 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import NetClassifier, classifier_class
 from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
+from spectro.training.health import run_warnings
 from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
 from spectro.training.recorder import RunRecorder, write_history
 from spectro.training.run import (
@@ -401,7 +402,8 @@ def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, si
     write_history(run_dir, state.history, title=f"{cfg.model} on {os.path.basename(os.path.normpath(st.path))}")
     where = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
     write_run_info(run_dir, st, cfg, job.split, status=status, epochs_done=state.epoch, best_epoch=state.best_epoch,
-                stopped_at=where if status == "interrupted" else None, error=None)
+                   stopped_at=where if status == "interrupted" else None, error=None,
+                   warnings=_warnings(job, state.history, iterative=True))
     if status == "interrupted":
         msg = f"stopped at {where}; continue with: spectro train --resume {run_dir}"
         if signalled:
@@ -409,6 +411,12 @@ def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, si
         say(msg)
         return load_run(run_dir, device="cpu") if os.path.isdir(os.path.join(run_dir, "model")) else None
     return _score_test(job, say)
+
+
+def _warnings(job: _Job, history: list, *, iterative: bool) -> list[dict]:
+    """Still improving, at chance (see :mod:`spectro.training.health`)."""
+    counts = np.bincount(job.store.y[job.split.train])
+    return run_warnings(history, majority_rate=float(counts.max() / counts.sum()), iterative=iterative)
 
 
 def _score_test(job: _Job, say) -> Run:
@@ -421,6 +429,8 @@ def _score_test(job: _Job, say) -> Run:
         say(f"test fold {job.split.test_fold}: accuracy {test['accuracy']:.4f}, balanced accuracy "
             f"{test['balanced_accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} ({test['n']} examples); "
             f"report in {os.path.join(job.run_dir, 'eval')}")
+    for w in run.info.get("warnings") or []:  # shown even when quiet: they qualify every number above
+        note(f"{run.info.get('model')}: {w['text']}")
     return run
 
 
@@ -453,7 +463,8 @@ def _fit_once(job: _Job, progress: bool, given: set) -> Optional[Run]:
            "samples_per_s": len(y) / seconds}
     save_dir(clf.save, os.path.join(job.run_dir, "model"))
     write_history(job.run_dir, [row], title=f"{cfg.model} on {os.path.basename(st.path)}")
-    write_run_info(job.run_dir, st, cfg, job.split, status="done", epochs_done=1, best_epoch=1)
+    write_run_info(job.run_dir, st, cfg, job.split, status="done", epochs_done=1, best_epoch=1,
+                   warnings=_warnings(job, [row], iterative=False))
     found = clf.describe_fit()
     say(f"fitted in {seconds:.1f} s: {found + '; ' if found else ''}training accuracy {train_m['accuracy']:.4f}")
     return _score_test(job, say)

@@ -1,0 +1,88 @@
+"""Is a run done learning? Two warnings a reader must see before trusting a comparison.
+
+* ``still_improving``: the best validation macro-F1 (or, with no validation
+  rows, the training accuracy) of the last fifth of the epochs (at least the
+  last one) beats the best of all the epochs before them by more than
+  :data:`IMPROVING_BY` (2 points): the curve had not flattened when training
+  stopped, so more epochs may change the ranking. A network trained for a
+  single epoch has no curve to judge and is flagged too.
+* ``at_chance``: the training accuracy of the last epoch is within
+  :data:`CHANCE_MARGIN` (5 points) of always answering the most common
+  training class: the model did not learn its own training data.
+
+A classifier fitted once (the SVM) has no epochs: only ``at_chance`` applies.
+The rule is pure arithmetic on metrics.csv's rows; ``train`` writes its
+warnings into run.json (``warnings``) and its last line, and ``compare``
+shows them in its table and verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+__all__ = ["run_warnings", "IMPROVING_BY", "LAST_FRACTION", "CHANCE_MARGIN"]
+
+#: How much better (absolute, on a 0-1 score) the last epochs must be to count as still improving.
+IMPROVING_BY = 0.02
+#: The share of the epochs that counts as "the last ones" (at least one epoch).
+LAST_FRACTION = 0.2
+#: Training accuracy within this of the majority-class rate is "at chance".
+CHANCE_MARGIN = 0.05
+
+
+def run_warnings(history: Sequence[dict[str, Any]], *, majority_rate: float,
+                 iterative: bool = True) -> list[dict[str, str]]:
+    """The warnings of a run from its per-epoch rows (metrics.csv).
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One row per epoch with ``train_accuracy`` and, where there was
+        validation, ``val_macro_f1`` (None or NaN without).
+    majority_rate : float
+        Share of the training rows in the most common class: the accuracy of
+        always answering it.
+    iterative : bool
+        False for a classifier fitted once (no curve to judge).
+
+    Returns
+    -------
+    list of dict
+        ``{"code": "still_improving" | "at_chance", "text": one sentence}``.
+    """
+    out: list[dict[str, str]] = []
+    if not history:
+        return out
+    last_train = _number(history[-1].get("train_accuracy"))
+    if last_train is not None and last_train <= majority_rate + CHANCE_MARGIN:
+        out.append({"code": "at_chance", "text": f"training accuracy {last_train:.3f} is at chance level "
+                    f"(always the most common class: {majority_rate:.3f}); it did not learn"})
+    if not iterative:
+        return out
+    scores = [_number(r.get("val_macro_f1")) for r in history]
+    what = "validation macro-F1"
+    if any(s is None for s in scores):
+        scores, what = [_number(r.get("train_accuracy")) for r in history], "training accuracy"
+    if any(s is None for s in scores):
+        return out
+    n = len(scores)
+    if n == 1:
+        out.append({"code": "still_improving", "text": "trained for a single epoch: no curve shows whether it "
+                    "converged; more epochs may change this ranking"})
+        return out
+    k = max(1, math.ceil(LAST_FRACTION * n))
+    before, last = max(scores[:n - k]), max(scores[n - k:])
+    if last - before > IMPROVING_BY:
+        out.append({"code": "still_improving", "text": f"still improving at its last epoch ({what} "
+                    f"{before:.3f} -> {last:.3f} over the last {k} of {n} epochs); more epochs may change "
+                    "this ranking"})
+    return out
+
+
+def _number(value: Any) -> Optional[float]:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
