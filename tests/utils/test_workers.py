@@ -35,3 +35,55 @@ def test_a_worker_killed_mid_run_is_one_line_not_a_hang(tmp_path):
     assert done.returncode == 1, done.stderr
     assert done.stdout.strip() == "spectro: a worker process died unexpectedly (killed, or out of memory?)"
     assert "Traceback" not in done.stderr
+
+
+_ORPHAN = """
+import os, sys, time
+from spectro.utils.workers import process_map, single_thread_worker
+
+def init(single_thread=True):
+    single_thread_worker()
+
+def work(k):
+    os.write(1, f"{os.getpid()}\\n".encode())  # the worker's pid, for the test (one write: lines never interleave)
+    time.sleep(60)
+    return k
+
+if __name__ == "__main__":
+    with process_map(work, [0, 1], workers=2, initializer=init) as results:
+        list(results)
+"""
+
+
+def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
+    import signal
+    import time
+
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = [int(proc.stdout.readline()) for _ in range(2)]
+    proc.send_signal(signal.SIGKILL)  # no clean-up runs in the parent
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in workers if _alive(pid)]
+        time.sleep(0.1)
+    assert alive == [], "a worker outlived its killed parent"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
