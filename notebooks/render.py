@@ -6,6 +6,11 @@
 Runs each notebook in a fresh Jupyter kernel (papermill) from inside notebooks/, so the relative paths of the
 parameters cells (``../data/digits``, ``runs_*``) resolve, and writes it back in place. Training runs land in
 ``notebooks/runs_*`` (ignored by git) and are reused by a second render with the same settings.
+
+Each rendered notebook is stamped (``metadata["spectro"]``) with the spectro version and
+:func:`spectro.training.defaults.defaults_stamp`, the hash of every default that changes a result;
+tests/test_notebooks.py fails when a stamp no longer matches the code. Its last cell (tagged
+``render-cost``) says how long the render took and on what machine.
 """
 
 from __future__ import annotations
@@ -13,10 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
+from datetime import datetime, timezone
 
+import nbformat
 import papermill
+import torch
+
+import spectro
+from spectro.training.defaults import defaults_stamp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOTEBOOKS = ("compare_baselines", "degradation")
@@ -44,8 +56,39 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         papermill.execute_notebook(path, path, parameters=params, cwd=HERE, kernel_name=args.kernel,
                                    progress_bar=False)
-        print(f"rendered {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        stamp(path, seconds, params)
+        print(f"rendered {path} in {seconds:.0f} s", file=sys.stderr)
     return 0
+
+
+def machine() -> str:
+    """The machine in words: CPU model and cores, and the GPU if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu} ({os.cpu_count()} cores{gpu})"
+
+
+def stamp(path: str, seconds: float, params: dict) -> None:
+    """Record what produced the outputs (metadata) and what the render cost (the last cell)."""
+    nb = nbformat.read(path, as_version=4)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    nb.metadata["spectro"] = {"version": spectro.__version__, "defaults": defaults_stamp(), "rendered": when,
+                              "seconds": round(seconds), "machine": machine(), "parameters": params}
+    text = (f"*Rendered on {when} by `python notebooks/render.py` in {seconds / 60:.1f} min on {machine()}, "
+            f"spectro {spectro.__version__}, defaults stamp `{defaults_stamp()}`"
+            + (f", with {json.dumps(params)}" if params else "") + ".*")
+    cell = next((c for c in nb.cells if "render-cost" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        cell = nbformat.v4.new_markdown_cell(metadata={"tags": ["render-cost"]})
+        nb.cells.append(cell)
+    cell.source = text
+    nbformat.write(nb, path)
 
 
 if __name__ == "__main__":
