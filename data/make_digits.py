@@ -18,7 +18,6 @@ Requires the ``espeak-ng`` binary on PATH and numpy, soundfile, librosa and soxr
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess

@@ -517,7 +517,7 @@ def table(rows: list[dict]) -> str:
     for label in CLASSES:
         lines.append(label.ljust(10) + "".join(str(count[label, g] or ".").rjust(width) for g in groups)
                      + f"  {sum(count[label, g] for g in groups):5d}")
-    lines.append("total".ljust(10) + "".join(str(sum(count[l, g] for l in CLASSES)).rjust(width) for g in groups)
+    lines.append("total".ljust(10) + "".join(str(sum(count[c, g] for c in CLASSES)).rjust(width) for g in groups)
                  + f"  {len(rows):5d}")
     return "\n".join(lines)
 

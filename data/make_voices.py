@@ -292,7 +292,7 @@ def table(rows: list[dict], labels: list[str]) -> str:
     for label in labels:
         lines.append(f"{label:11s}" + "".join(f"{count[label, g]:{width}d}" for g in groups)
                      + f"  {sum(count[label, g] for g in groups):5d}")
-    lines.append(f"{'total':11s}" + "".join(f"{sum(count[l, g] for l in labels):{width}d}" for g in groups)
+    lines.append(f"{'total':11s}" + "".join(f"{sum(count[c, g] for c in labels):{width}d}" for g in groups)
                  + f"  {len(rows):5d}")
     return "\n".join(lines)
 

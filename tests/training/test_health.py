@@ -1,6 +1,5 @@
 """The run warnings: still improving at the last epoch, training accuracy at chance."""
 
-import pytest
 from synth import tiny_store
 
 from spectro.training.health import IMPROVING_BY, run_warnings
