@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from spectro.config import VAL_FRACTION
+from spectro.config import MIN_HOLDOUT, VAL_FRACTION
 from spectro.errors import SpectroError
 
 __all__ = ["Split", "ROLES", "default_folds", "make_split", "holdout", "cv_splits", "rows_of_ids",
@@ -93,14 +93,15 @@ def default_folds(store: Any, test_fold: Optional[int] = None,
 
 
 def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None, *,
-               val_fraction: float = VAL_FRACTION, seed: int = 0) -> Split:
+               val_fraction: float = VAL_FRACTION, seed: int = 0, min_holdout: int = MIN_HOLDOUT) -> Split:
     """The :class:`Split` of ``store`` for these folds (see :func:`default_folds`).
 
     Validation is the fold ``val_fold`` when one is given (or named by the
     source); otherwise a seeded, stratified, group-aware hold-out of about
     ``val_fraction`` of the training folds' groups (:func:`holdout`), so that
     validation costs little data and never shares a speaker, kit or
-    recording with training or test. ``val_fraction=0``: no validation.
+    recording with training or test. ``val_fraction=0``: no validation;
+    nor when the hold-out would hold fewer than ``min_holdout`` clips.
     """
     test_fold, val_fold = default_folds(store, test_fold, val_fold)
     folds = np.asarray(store.folds)
@@ -110,7 +111,8 @@ def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[i
         train = np.flatnonzero((folds != test_fold) & (folds != val_fold))
     else:
         rest = np.flatnonzero(folds != test_fold)
-        val = holdout(np.asarray(store.y)[rest], _groups(store)[rest], fraction=val_fraction, seed=seed)
+        val = holdout(np.asarray(store.y)[rest], _groups(store)[rest], fraction=val_fraction, seed=seed,
+                      min_rows=min_holdout)
         val = rest[val]
         train = np.setdiff1d(rest, val)
     if train.size == 0:
@@ -119,7 +121,8 @@ def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[i
     return Split(train.astype(np.int64), val.astype(np.int64), test.astype(np.int64), test_fold, val_fold)
 
 
-def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION, seed: int = 0) -> np.ndarray:
+def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION, seed: int = 0,
+            min_rows: int = MIN_HOLDOUT) -> np.ndarray:
     """Positions of a stratified, group-aware hold-out of about ``fraction`` of the groups.
 
     One split of scikit-learn's ``StratifiedGroupKFold`` with ``round(1 /
@@ -129,6 +132,9 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
     ``MAX_HOLDOUT_EXCESS * fraction`` of the rows, e.g. one of two sound
     sets), there is no hold-out: a model then trains on every training row
     and keeps its last epoch, rather than lose a group it needs to generalise.
+    Nor when it would hold fewer than ``min_rows`` rows: a few dozen clips
+    pick a noisy "best" epoch and cost a tenth of a small training set
+    (``spectro.config.MIN_HOLDOUT``).
 
     Parameters
     ----------
@@ -137,6 +143,8 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
         Speaker, kit, recording...; rows of one group land on one side.
     fraction : float in [0, 1)
     seed : int
+    min_rows : int
+        The smallest hold-out worth having (0: any).
 
     Returns
     -------
@@ -153,14 +161,16 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has only m members": legal
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         _, val = next(splitter.split(np.zeros(len(y)), y, groups))
-    if len(val) > MAX_HOLDOUT_EXCESS * fraction * len(y):
+    if len(val) > MAX_HOLDOUT_EXCESS * fraction * len(y) or len(val) < min_rows:
         return np.zeros(0, dtype=np.int64)
     return np.sort(val).astype(np.int64)
 
 
-def cv_splits(store: Any, *, val_fraction: float = VAL_FRACTION, seed: int = 0) -> list[Split]:
+def cv_splits(store: Any, *, val_fraction: float = VAL_FRACTION, seed: int = 0,
+              min_holdout: int = MIN_HOLDOUT) -> list[Split]:
     """One :class:`Split` per fold, each fold the test fold once, validated as :func:`make_split` does."""
-    return [make_split(store, fold, val_fraction=val_fraction, seed=seed) for fold in store.fold_ids]
+    return [make_split(store, fold, val_fraction=val_fraction, seed=seed, min_holdout=min_holdout)
+            for fold in store.fold_ids]
 
 
 def _groups(store: Any) -> np.ndarray:

@@ -188,6 +188,11 @@ def _val_source(split: Split, cfg: TrainConfig) -> str:
     if split.val.size:
         return f"hold-out of {cfg.val_fraction:.0%} of the training groups"
     if cfg.val_fraction > 0:
+        about = round(cfg.val_fraction * split.train.size)
+        if about < cfg.min_holdout:
+            return (f"none: a hold-out of {cfg.val_fraction:.0%} would hold about {about} clips, fewer than "
+                    f"{cfg.min_holdout} (--min-holdout), too few to pick an epoch by; every training row "
+                    "trains and the last epoch is kept")
         return (f"none: the training groups are too few for a hold-out of about {cfg.val_fraction:.0%}; "
                 "the last epoch is kept")
     return "none"
@@ -221,7 +226,8 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
     st = store if isinstance(store, Store) else open_store(store)
     check_store(st)
     st.check_finite()  # a NaN image would poison the normalisation and every epoch
-    split = make_split(st, cfg.test_fold, cfg.val_fold, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    split = make_split(st, cfg.test_fold, cfg.val_fold, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                       min_holdout=cfg.min_holdout)
     iterative = classifier_class(cfg.model).iterative
     if not iterative and split.val.size:
         # Fitted once, it validates inside its own (group-aware) inner search: it trains on every non-test row.

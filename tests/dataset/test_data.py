@@ -69,15 +69,15 @@ def test_validation_holdout_is_group_aware_small_and_seeded():
     folds = (np.array([int(g) for g in groups]) % 5) + 1  # whole speakers per fold
     st = fake_store(folds, y=y)
     st.groups = groups
-    s = make_split(st, test_fold=5)
+    s = make_split(st, test_fold=5, min_holdout=0)
     assert s.val_fold is None and s.val.size > 0
     train_g, val_g, test_g = (set(groups[r]) for r in (s.train, s.val, s.test))
     assert not (val_g & train_g) and not (val_g & test_g) and not (train_g & test_g)
     assert 0.08 <= len(val_g) / len(val_g | train_g) <= 0.2  # ~12.5 % of the training groups
     assert sorted(np.concatenate([s.train, s.val, s.test]).tolist()) == list(range(n))
-    again = make_split(st, test_fold=5)
+    again = make_split(st, test_fold=5, min_holdout=0)
     assert np.array_equal(again.val, s.val)  # seeded
-    other = make_split(st, test_fold=5, seed=1)
+    other = make_split(st, test_fold=5, seed=1, min_holdout=0)
     assert not np.array_equal(other.val, s.val)
     assert make_split(st, test_fold=5, val_fraction=0).val.size == 0
 
@@ -95,8 +95,22 @@ def test_no_holdout_when_one_group_would_take_far_more_than_the_fraction():
     groups8 = np.repeat([f"g{k}" for k in range(10)], 12)
     st8 = fake_store(np.repeat([1, 1, 1, 1, 2, 2, 2, 2, 3, 3], 12), y=np.tile(np.arange(4), 30))
     st8.groups = groups8
-    s8 = make_split(st8, test_fold=3)
+    s8 = make_split(st8, test_fold=3, min_holdout=0)
     assert len(set(groups8[s8.val])) == 1 and s8.val.size == 12
+
+
+def test_no_holdout_smaller_than_min_holdout():
+    # 320 training rows from 32 speakers: 12.5 % is about 40 clips, below the default of 100.
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(40), 10).astype(str)
+    y = rng.integers(0, 4, 400)
+    st = fake_store((np.arange(400) // 10) % 5 + 1, y=y)
+    st.groups = groups
+    s = make_split(st, test_fold=5)
+    assert s.val.size == 0 and s.train.size == 320  # every training row trains
+    held = make_split(st, test_fold=5, min_holdout=30)
+    assert 30 <= held.val.size < 100 and held.train.size + held.val.size == 320
+    assert make_split(st, test_fold=5, min_holdout=held.val.size + 1).val.size == 0  # the bound is the hold-out's size
 
 
 # --- normalisation --------------------------------------------------------------------

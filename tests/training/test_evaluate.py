@@ -30,7 +30,8 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cnn_run(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "cnn"
-    return train(store, "cnn", str(out), epochs=2, batch_size=8, device="cpu", progress=False)
+    return train(store, "cnn", str(out), epochs=2, batch_size=8, device="cpu", progress=False,
+                 min_holdout=0)  # a hold-out even on this tiny store: evaluate --split val needs one
 
 
 @pytest.fixture(scope="module")

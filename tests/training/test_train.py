@@ -264,7 +264,7 @@ def one_class_store(tmp_path_factory):
     (["--model", "resnet19"], "spectro: error: unknown model 'resnet19'; valid models: "),
     (["--model", "cnn", "--test-fold", "9"], "spectro: error: test fold 9 does not exist; the store has folds "
                                             "[1, 2, 3, 4, 5]"),
-    (["--model", "cnn", "--batch-size", "64"], "spectro: error: batch size 64 is larger than the 25 training "
+    (["--model", "cnn", "--batch-size", "64"], "spectro: error: batch size 64 is larger than the 29 training "
                                                "examples; lower --batch-size"),
     (["--model", "cnn", "--epochs", "0"], "spectro: error: invalid training setting: epochs must be at least 1"),
     (["--model", "cnn", "--device", "cuda"] if not torch.cuda.is_available() else ["--model", "cnn", "--device", "tpu"],
