@@ -8,7 +8,7 @@ with librosa.
 
 The script (what issue 8 compares against), per test fold:
 
-* ``script-svc``: librosa log-mel (64 bands, n_fft of about 32 ms, 10 ms hop, at
+* ``script-svc``: librosa log-mel (64 bands, librosa's n_fft 2048 and hop 512, at
   the files' own rate, every clip padded/cropped to the longest clip, at most
   10 s; ``power_to_db(ref=np.max)``) -> per-band mean and std -> StandardScaler
   -> RBF SVC (gamma="scale"), C in {0.1, 1, 10, 100} chosen by a 3-fold
@@ -30,6 +30,7 @@ followed by ``+flag`` switches (any order):
 ``shift``      ``time_shift=0.1``
 ``ls``         ``label_smoothing=0.1``
 ``noval``      ``val_fraction=0``: no validation hold-out, last epoch kept
+``holdout``    ``min_holdout=0``: a hold-out however small (before issue 20)
 ``pct``, ``delta``, ``dct``, ``pca``  (svm) add a feature part to ``stats``
 ``all``        (svm) fit ``spectro.make_classifier("svm")`` on every
                non-test row (normalised by their per-frequency
@@ -45,10 +46,10 @@ when nothing is set: rate, STFT and duration read from the data (what a user get
 script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
 only the models differ.
 
-Data sets: ``digits`` (data/digits: label ``^(\\d)_``, group = voice ``^\\d_([a-z0-9]+)_``,
-8 kHz) and ``instruments`` (3 groups of sample sets, one per fold; rendered into ``--cache`` by data/make_instruments.py
-when missing; needs fluidsynth, timidity and the Debian soundfonts: the
-benchmark exits 0 with the reason when they are missing).
+Data sets: ``digits`` (bundled), ``instruments``, ``voices`` and ``sfx`` (rendered into
+``--cache`` from Debian packages by the scripts in data/; see benchmarks/datasets.py, which
+also names each set's number of folds). A set that cannot be made exits 0 with the reason.
+``--seeds 0,1`` runs every model on every fold once per seed.
 
 Usage::
 
@@ -64,7 +65,6 @@ import csv
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -82,10 +82,10 @@ from sklearn.svm import SVC
 from torch import nn
 
 import spectro
+from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
 from spectro.dataset.feed import norm_stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DIGITS = os.path.join(ROOT, "data", "digits")
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "spectro-bench")
 DEFAULT_MODELS = "script-svc,script-resnet18,svm,cnn,resnet18"
 QUICK_MODELS = "script-svc,script-resnet18,svm,cnn"
@@ -96,6 +96,7 @@ FLAGS = {
     "shift": {"time_shift": 0.1},
     "ls": {"label_smoothing": 0.1},
     "noval": {"val_fraction": 0.0},
+    "holdout": {"min_holdout": 0},  # the hold-out of before issue 20, however small
 }
 SVM_PARTS = ("pct", "delta", "dct", "pca")
 MAX_SECONDS = 10.0
@@ -104,23 +105,6 @@ MAX_SECONDS = 10.0
 # ---------------------------------------------------------------------------
 # Data sets and the store
 # ---------------------------------------------------------------------------
-
-def dataset_source(name: str, cache: str) -> tuple[str, dict]:
-    """(source folder, spectro.preprocess source options) of a data set; exit 0 if it cannot be made."""
-    if name == "digits":
-        return DIGITS, {"label_regex": r"^(\d)_", "group_regex": r"^\d_([a-z0-9]+)_"}
-    folder = os.path.join(cache, "instruments")
-    manifest = os.path.join(folder, "manifest.csv")
-    if not os.path.isfile(manifest):
-        tool = os.path.join(ROOT, "data", "make_instruments.py")
-        done = subprocess.run([sys.executable, tool, "--out", folder], capture_output=True, text=True)
-        if done.returncode != 0:
-            reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["unknown error"]
-            print(f"bench_accuracy: SKIPPED instruments: cannot render the data set: {reason[0]}")
-            sys.exit(0)
-        print(done.stdout.strip(), file=sys.stderr)
-    return folder, {"manifest": manifest, "path_col": "path", "label_col": "label", "group_col": "group"}
-
 
 def clip_info(paths: list[str]) -> tuple[int, float]:
     """(common sample rate, longest duration in seconds, capped) of the files."""
@@ -146,7 +130,7 @@ def build_store(name: str, features: str, folds: int, cache: str) -> spectro.Sto
 
 def _audio_files(source: str) -> list[str]:
     return sorted(os.path.relpath(os.path.join(d, f), source) for d, _, fs in os.walk(source)
-                  for f in fs if f.endswith(".flac"))
+                  for f in fs if f.endswith((".flac", ".wav", ".ogg")))
 
 
 def store_paths(store: spectro.Store) -> list[str]:
@@ -160,20 +144,23 @@ def store_paths(store: spectro.Store) -> list[str]:
 # ---------------------------------------------------------------------------
 
 def script_stft(rate: int) -> tuple[int, int]:
-    """n_fft of about 32 ms (a power of two) and a 10 ms hop at ``rate``."""
+    """n_fft of about 32 ms (a power of two) and a 10 ms hop at ``rate`` (``--features matched``)."""
     return 2 ** int(round(math.log2(0.032 * rate))), rate // 100
 
 
+#: The script's own log-mels: librosa's defaults (issue 20's script), at the files' rate.
+SCRIPT_N_FFT, SCRIPT_HOP = 2048, 512
+
+
 def script_logmels(paths: list[str]) -> np.ndarray:
-    """librosa log-mels of the files [shape=(N, 64, T)], float32."""
+    """librosa log-mels of the files (n_fft 2048, hop 512, 64 bands, ref=max) [shape=(N, 64, T)], float32."""
     rate, longest = clip_info(paths)
-    n_fft, hop = script_stft(rate)
     size = int(round(longest * rate))
     out = []
     for p in paths:
         y, _ = librosa.load(p, sr=rate)
         y = librosa.util.fix_length(y, size=size)
-        m = librosa.feature.melspectrogram(y=y, sr=rate, n_fft=n_fft, hop_length=hop, n_mels=64)
+        m = librosa.feature.melspectrogram(y=y, sr=rate, n_fft=SCRIPT_N_FFT, hop_length=SCRIPT_HOP, n_mels=64)
         out.append(librosa.power_to_db(m, ref=np.max))
     return np.stack(out).astype(np.float32)
 
@@ -250,7 +237,7 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
         return clf.predict(norm(test))
     if model != "svm":
         settings.update(epochs=epochs, device="cpu")
-    out = os.path.join(workdir, f"{spec}-fold{fold}")
+    out = os.path.join(workdir, f"{spec}-seed{seed}-fold{fold}")
     run = spectro.train(store, model, out, test_fold=fold, seed=seed, progress=False, **settings)
     return np.asarray(run.predict(store.features[test]))
 
@@ -261,14 +248,15 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", choices=("digits", "instruments"), default="digits")
+    p.add_argument("--dataset", choices=tuple(DEFAULT_FOLDS), default="digits")
     p.add_argument("--features", choices=("default", "matched"), default="default")
     p.add_argument("--folds", type=int, default=None,
-                   help="folds of the store (digits 5; instruments 3, one per group)")
+                   help="folds of the store (default per set: "
+                   + ", ".join(f"{k} {v}" for k, v in DEFAULT_FOLDS.items()) + ")")
     p.add_argument("--only-folds", default=None, help="comma-separated test folds to run (default: all)")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--models", default=None, help=f"comma-separated specs (default {DEFAULT_MODELS})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0", help="comma-separated seeds; every model and fold runs once per seed")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 2 test folds, no resnet18")
     p.add_argument("--cache", default=DEFAULT_CACHE, help="data sets and stores are built here once")
     p.add_argument("--csv", default=None, help="append per-fold rows here, as each fold ends")
@@ -277,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    folds_k = args.folds or (3 if args.dataset == "instruments" else 5)
+    folds_k = args.folds or DEFAULT_FOLDS[args.dataset]
+    seeds = [int(v) for v in args.seeds.split(",")]
     epochs = 2 if args.quick else args.epochs
     specs = (args.models or (QUICK_MODELS if args.quick else DEFAULT_MODELS)).split(",")
     for spec in specs:
@@ -302,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     X_script = None
     if any(s.startswith("script-") for s in specs):
         t0 = time.perf_counter()
-        cached = os.path.join(args.cache, f"script-logmels-{args.dataset}-{len(y)}.npy")
+        cached = os.path.join(args.cache, f"script-logmels-{args.dataset}-{len(y)}-{SCRIPT_N_FFT}-{SCRIPT_HOP}.npy")
         if os.path.isfile(cached):
             X_script = np.load(cached)
         else:
@@ -312,20 +301,20 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        for spec in specs:
+        for spec, seed in ((sp, se) for sp in specs for se in seeds):
             for fold in test_folds:
                 train, test = np.flatnonzero(store.folds != fold), np.flatnonzero(store.folds == fold)
                 t0 = time.perf_counter()
                 if spec == "script-svc":
-                    pred = script_svc(X_script, y, groups, train, test, args.seed)
+                    pred = script_svc(X_script, y, groups, train, test, seed)
                 elif spec == "script-resnet18":
-                    pred = script_resnet18(X_script, y, train, test, epochs=epochs, seed=args.seed,
+                    pred = script_resnet18(X_script, y, train, test, epochs=epochs, seed=seed,
                                            classes=len(store.labels))
                 else:
-                    names = run_spectro(store, spec, fold, epochs=epochs, seed=args.seed, workdir=workdir)
+                    names = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
                     pred = np.asarray([store.labels.index(str(n)) for n in names])
                 seconds = time.perf_counter() - t0
-                row = {"dataset": args.dataset, "features": args.features, "model": spec, "fold": fold,
+                row = {"dataset": args.dataset, "features": args.features, "model": spec, "seed": seed, "fold": fold,
                        "accuracy": accuracy_score(y[test], pred),
                        "macro_f1": f1_score(y[test], pred, average="macro", labels=np.unique(y)),
                        "seconds": seconds, "epochs": epochs}
@@ -336,13 +325,14 @@ def main(argv: list[str] | None = None) -> int:
                         if f.tell() == 0:
                             w.writeheader()
                         w.writerow(row)
-                print(f"  {spec:28s} fold {fold}: acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}  "
+                print(f"  {spec:28s} seed {seed} fold {fold}: acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}  "
                       f"{seconds:6.1f} s", flush=True)
     print_table(rows, test_folds)
     return 0
 
 
 def print_table(rows: list[dict], folds: list[int]) -> None:
+    """Per model: accuracy per fold (mean over seeds), then mean and std over every fold and seed."""
     specs = list(dict.fromkeys(r["model"] for r in rows))
     head = f"{'model':28s} " + " ".join(f"{'f' + str(f):>5s}" for f in folds) + \
         "   acc mean±std    F1 mean±std   s/fold"
@@ -354,7 +344,8 @@ def print_table(rows: list[dict], folds: list[int]) -> None:
         acc = [r["accuracy"] for r in rs]
         f1 = [r["macro_f1"] for r in rs]
         sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
-        line = (f"{spec:28s} " + " ".join(f"{a:5.3f}" for a in acc)
+        per_fold = [statistics.mean(r["accuracy"] for r in rs if r["fold"] == f) for f in folds]
+        line = (f"{spec:28s} " + " ".join(f"{a:5.3f}" for a in per_fold)
                 + f"   {statistics.mean(acc):.3f}±{sd(acc):.3f}  {statistics.mean(f1):.3f}±{sd(f1):.3f}"
                 + f"  {statistics.mean(r['seconds'] for r in rs):7.1f}")
         if best_script is not None and not spec.startswith("script-"):
