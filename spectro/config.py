@@ -361,6 +361,10 @@ class TrainConfig(_Config):
         No hold-out when it would hold fewer clips than this: a model then
         trains on every training row and keeps its last epoch, since a hold-out
         of a few dozen clips picks a noisy "best" epoch (see ``MIN_HOLDOUT``).
+    train_fraction : float in (0, 1]
+        Train on about this share of the training groups (seeded, stratified,
+        nested: :func:`spectro.dataset.splits.nested_groups`); the hold-out is
+        drawn inside it. 1: all of them.
     device : {"auto", "cuda", "mps", "cpu"}
         auto: CUDA, then MPS, then CPU. ``cuda:1`` etc. are accepted.
     amp : bool or None
@@ -422,6 +426,8 @@ class TrainConfig(_Config):
     min_holdout: int = _option(MIN_HOLDOUT, "split", "no hold-out when it would hold fewer clips than N: every "
                                "training row trains and the last epoch is kept (0: always hold out)",
                                metavar="N")
+    train_fraction: float = _option(1.0, "split", "train on a seeded, class-stratified, nested share F of the "
+                                    "training groups (a learning curve's point; 1: all)", metavar="F")
     device: str = _option("auto", "hardware", "auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu")
     amp: Optional[bool] = _option(None, "hardware", "mixed precision (default: on where it pays: CUDA, MPS, "
                                   "CPUs with AMX)")
@@ -481,6 +487,8 @@ class TrainConfig(_Config):
             raise bad(f"early-stop patience must be at least 1 epoch, got {self.early_stop}")
         if not 0 <= self.val_fraction < 1:
             raise bad(f"validation fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0 < self.train_fraction <= 1:
+            raise bad(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
         if self.min_holdout < 0:
             raise bad(f"--min-holdout must be 0 or more, got {self.min_holdout}")
         if self.workers is not None and self.workers < 0:

@@ -49,3 +49,17 @@ def test_notebook_runs_with_figures_inline(name, kernel, tmp_path, monkeypatch):
     assert pngs, "no inline figure"
     # A Figure returned by the package renders inline as a PNG (not just its text repr).
     assert [o for o in pngs if o.output_type == "execute_result"], "the package's Figure did not render inline"
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_stored_outputs_were_made_with_todays_defaults(name):
+    from spectro.training.defaults import defaults_stamp
+
+    with open(os.path.join(NOTEBOOKS, f"{name}.ipynb")) as f:
+        meta = nbformat.read(f, as_version=4).metadata.get("spectro", {})
+    assert meta.get("defaults") == defaults_stamp(), (
+        f"notebooks/{name}.ipynb holds outputs made with other defaults (stamp {meta.get('defaults')}, "
+        f"the code's {defaults_stamp()}): run `python notebooks/render.py {name}`")
+    cost = [c for c in nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4).cells
+            if "render-cost" in c.metadata.get("tags", [])]
+    assert len(cost) == 1 and f"{meta['seconds'] / 60:.1f} min" in cost[0].source  # what the render cost, last cell

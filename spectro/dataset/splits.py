@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from spectro.config import MIN_HOLDOUT, VAL_FRACTION
 from spectro.errors import SpectroError
 
-__all__ = ["Split", "ROLES", "default_folds", "make_split", "holdout", "cv_splits", "rows_of_ids",
+__all__ = ["Split", "ROLES", "default_folds", "make_split", "holdout", "nested_groups", "cv_splits", "rows_of_ids",
            "MAX_HOLDOUT_EXCESS"]
 
 #: A hold-out larger than this many times its fraction is not made: with few
@@ -93,7 +93,8 @@ def default_folds(store: Any, test_fold: Optional[int] = None,
 
 
 def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[int] = None, *,
-               val_fraction: float = VAL_FRACTION, seed: int = 0, min_holdout: int = MIN_HOLDOUT) -> Split:
+               val_fraction: float = VAL_FRACTION, seed: int = 0, min_holdout: int = MIN_HOLDOUT,
+               train_fraction: float = 1.0) -> Split:
     """The :class:`Split` of ``store`` for these folds (see :func:`default_folds`).
 
     Validation is the fold ``val_fold`` when one is given (or named by the
@@ -102,16 +103,22 @@ def make_split(store: Any, test_fold: Optional[int] = None, val_fold: Optional[i
     validation costs little data and never shares a speaker, kit or
     recording with training or test. ``val_fraction=0``: no validation;
     nor when the hold-out would hold fewer than ``min_holdout`` clips.
+    ``train_fraction < 1`` keeps a seeded, class-stratified, nested subset of
+    about that share of the training groups (:func:`nested_groups`, a
+    learning curve's point), and draws the hold-out inside it.
     """
     test_fold, val_fold = default_folds(store, test_fold, val_fold)
     folds = np.asarray(store.folds)
     test = np.flatnonzero(folds == test_fold)
+    y, groups = np.asarray(store.y), _groups(store)
     if val_fold is not None:
         val = np.flatnonzero(folds == val_fold)
         train = np.flatnonzero((folds != test_fold) & (folds != val_fold))
+        train = train[nested_groups(y[train], groups[train], train_fraction, seed=seed)]
     else:
         rest = np.flatnonzero(folds != test_fold)
-        val = holdout(np.asarray(store.y)[rest], _groups(store)[rest], fraction=val_fraction, seed=seed,
+        rest = rest[nested_groups(y[rest], groups[rest], train_fraction, seed=seed)]
+        val = holdout(y[rest], groups[rest], fraction=val_fraction, seed=seed,
                       min_rows=min_holdout)
         val = rest[val]
         train = np.setdiff1d(rest, val)
@@ -166,11 +173,48 @@ def holdout(y: np.ndarray, groups: np.ndarray, *, fraction: float = VAL_FRACTION
     return np.sort(val).astype(np.int64)
 
 
+def nested_groups(y: np.ndarray, groups: np.ndarray, fraction: float, *, seed: int = 0) -> np.ndarray:
+    """Positions of the rows of about ``fraction`` of the groups: seeded, class-stratified and nested.
+
+    The groups are put in one seeded order, each class's groups (by their most
+    common class) spread evenly along it, and the first ``ceil(fraction *
+    groups)`` are kept: for one seed, a smaller fraction's groups are always
+    among a larger one's (a learning curve adds data, it never swaps it), and
+    every class keeps about its share of groups.
+
+    Parameters
+    ----------
+    y, groups : np.ndarray [shape=(n,)]
+    fraction : float in (0, 1]
+        1 keeps every row.
+    seed : int
+
+    Returns
+    -------
+    np.ndarray [dtype=int64], sorted positions into ``y``
+    """
+    if not 0 < fraction <= 1:
+        raise SpectroError(f"a training fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return np.arange(len(y), dtype=np.int64)
+    names, of_row = np.unique(groups, return_inverse=True)
+    y = np.asarray(y)
+    major = np.array([np.bincount(y[of_row == g]).argmax() for g in range(len(names))])
+    rng = np.random.default_rng(seed)
+    where = np.empty(len(names))
+    for c in np.unique(major):
+        members = rng.permutation(np.flatnonzero(major == c))
+        where[members] = (np.arange(len(members)) + rng.random()) / len(members)  # spread along [0, 1)
+    order = np.lexsort((rng.random(len(names)), where))
+    keep = order[:max(1, int(np.ceil(fraction * len(names) - 1e-9)))]
+    return np.flatnonzero(np.isin(of_row, keep)).astype(np.int64)
+
+
 def cv_splits(store: Any, *, val_fraction: float = VAL_FRACTION, seed: int = 0,
-              min_holdout: int = MIN_HOLDOUT) -> list[Split]:
+              min_holdout: int = MIN_HOLDOUT, train_fraction: float = 1.0) -> list[Split]:
     """One :class:`Split` per fold, each fold the test fold once, validated as :func:`make_split` does."""
-    return [make_split(store, fold, val_fraction=val_fraction, seed=seed, min_holdout=min_holdout)
-            for fold in store.fold_ids]
+    return [make_split(store, fold, val_fraction=val_fraction, seed=seed, min_holdout=min_holdout,
+                       train_fraction=train_fraction) for fold in store.fold_ids]
 
 
 def _groups(store: Any) -> np.ndarray:

@@ -93,7 +93,8 @@ def _cross_validate(st: Store, cfg: TrainConfig, out: Optional[str], dist: Distr
         write_json(os.path.join(out, "cv.json"), {"store": os.path.abspath(st.path), "train_config": cfg.to_dict(),
                                                   "folds": st.fold_ids})
     rows = []
-    for split in cv_splits(st, val_fraction=cfg.val_fraction, seed=cfg.seed, min_holdout=cfg.min_holdout):
+    for split in cv_splits(st, val_fraction=cfg.val_fraction, seed=cfg.seed, min_holdout=cfg.min_holdout,
+                           train_fraction=cfg.train_fraction):
         fold_dir = os.path.join(out, f"fold{split.test_fold}")
         fold_cfg = cfg.replace(test_fold=split.test_fold, val_fold=split.val_fold)
         status = run_status(fold_dir)

@@ -227,7 +227,7 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
     check_store(st)
     st.check_finite()  # a NaN image would poison the normalisation and every epoch
     split = make_split(st, cfg.test_fold, cfg.val_fold, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                       min_holdout=cfg.min_holdout)
+                       min_holdout=cfg.min_holdout, train_fraction=cfg.train_fraction)
     iterative = classifier_class(cfg.model).iterative
     if not iterative and split.val.size:
         # Fitted once, it validates inside its own (group-aware) inner search: it trains on every non-test row.

@@ -9,7 +9,7 @@ import torch
 
 from spectro.dataset.augment import Augment, mixup, time_roll
 from spectro.dataset.feed import StoreImages, class_weights, epoch_batches, make_loader, norm_stats, normalise, shard
-from spectro.dataset.splits import cv_splits, default_folds, make_split
+from spectro.dataset.splits import cv_splits, default_folds, make_split, nested_groups
 from spectro.errors import SpectroError
 
 
@@ -111,6 +111,36 @@ def test_no_holdout_smaller_than_min_holdout():
     held = make_split(st, test_fold=5, min_holdout=30)
     assert 30 <= held.val.size < 100 and held.train.size + held.val.size == 320
     assert make_split(st, test_fold=5, min_holdout=held.val.size + 1).val.size == 0  # the bound is the hold-out's size
+
+
+def test_nested_groups_are_nested_stratified_and_seeded():
+    groups = np.repeat(np.arange(60), 5).astype(str)  # 60 sources of 5 clips, each source one class
+    y = np.repeat(np.arange(60) % 3, 5)
+    kept = {f: nested_groups(y, groups, f, seed=0) for f in (0.1, 0.25, 0.5, 1.0)}
+    assert kept[1.0].tolist() == list(range(300))
+    for small, large in [(0.1, 0.25), (0.25, 0.5), (0.5, 1.0)]:
+        assert set(kept[small]) < set(kept[large])  # each subset inside the larger one
+    for f in (0.1, 0.25, 0.5):
+        assert len(set(groups[kept[f]])) == int(np.ceil(f * 60))  # whole groups only
+        shares = np.bincount(y[kept[f]], minlength=3) / len(kept[f])
+        assert np.abs(shares - 1 / 3).max() <= 0.11  # every class keeps about its share
+    assert np.array_equal(nested_groups(y, groups, 0.25, seed=0), kept[0.25])
+    assert not np.array_equal(nested_groups(y, groups, 0.25, seed=1), kept[0.25])
+    with pytest.raises(SpectroError, match="training fraction"):
+        nested_groups(y, groups, 0.0)
+
+
+def test_make_split_train_fraction_shrinks_training_only():
+    groups = np.repeat(np.arange(50), 8).astype(str)
+    y = np.repeat(np.arange(50) % 4, 8)
+    st = fake_store(np.repeat(np.arange(50) % 5 + 1, 8), y=y)
+    st.groups = groups
+    full = make_split(st, test_fold=5, min_holdout=0)
+    half = make_split(st, test_fold=5, min_holdout=0, train_fraction=0.5)
+    assert np.array_equal(half.test, full.test)  # the same test fold for every point of a curve
+    used = np.union1d(half.train, half.val)
+    assert set(used) < set(np.union1d(full.train, full.val)) and len(set(groups[used])) == 20  # half of 40 groups
+    assert half.val.size > 0 and not set(groups[half.val]) & set(groups[half.train])  # hold-out drawn inside
 
 
 # --- normalisation --------------------------------------------------------------------
