@@ -1,0 +1,82 @@
+"""Learning curves: nested shares of the training groups, the same test fold, one line per model."""
+
+import os
+
+import numpy as np
+import pytest
+from test_compare import CFG, TINY, _digits_source
+
+import spectro
+from spectro.comparison.curves import learning_curve, parse_train_sizes
+from spectro.errors import SpectroError
+from spectro.plots.curves import plot_learning_curve
+from spectro.training.run import read_split
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """60 clips: 5 digits x 6 voices x 2 takes, 3 voice-disjoint folds of 2 voices."""
+    base = tmp_path_factory.mktemp("digits")
+    src = _digits_source(base / "src")
+    spectro.preprocess(src, str(base / "store"), config=CFG, label_regex=r"^(\d)_",
+                       group_regex=r"^\d_([a-z0-9]+)_", k_folds=3, progress=False)
+    return str(base / "store")
+
+
+def test_learning_curve_nested_sizes_same_test_fold_table_and_figure(store, tmp_path, one_thread):
+    out = str(tmp_path / "curve")
+    curve = learning_curve(spectro.compare, store, ["svm", "cnn"], out, train_sizes="1,0.5", **TINY)
+    t = curve.table
+    assert list(zip(t["model"], t["train_fraction"])) == [("svm", 0.5), ("cnn", 0.5), ("svm", 1.0), ("cnn", 1.0)]
+    # 4 training voices of 10 clips: half of them is 2 voices, 20 clips.
+    assert t.set_index(["model", "train_fraction"])["train_examples"].to_dict() == {
+        ("svm", 0.5): 20, ("cnn", 0.5): 20, ("svm", 1.0): 40, ("cnn", 1.0): 40}
+    assert t["accuracy"].between(0, 1).all()
+    for m in ("svm", "cnn"):
+        small = read_split(curve.comparisons[0.5].runs[m][0])
+        full = read_split(curve.comparisons[1.0].runs[m][0])
+        learned = lambda s: set(s["train"]) | set(s.get("val", []))  # noqa: E731
+        assert learned(small) < learned(full)  # the smaller share lies inside the larger
+        assert small["test"] == full["test"]  # every size tested on the same clips
+    for name in ("curve.csv", "curve.md", "curve.png"):
+        assert os.path.isfile(os.path.join(out, name))
+    fig = curve.figure()
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["svm", "cnn"]
+    assert [list(line.get_xdata()) for line in ax.lines] == [[20, 40], [20, 40]]
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1)
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["20", "40"]
+    # Again: every run is reused, the curve is the same.
+    again = learning_curve(spectro.compare, store, ["svm", "cnn"], out, train_sizes=[0.5, 1], **TINY)
+    assert again.table["accuracy"].tolist() == t["accuracy"].tolist()
+
+
+def test_learning_curve_refuses_bad_sizes_and_foreign_folders(store, tmp_path):
+    for bad in ("0", "1.5", "a,b", "", "nan"):
+        with pytest.raises(SpectroError, match="train-sizes"):
+            parse_train_sizes(bad)
+    assert parse_train_sizes("1, 0.1,0.25,0.1") == [0.1, 0.25, 1.0]
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "NOTES.txt").write_text("mine")
+    with pytest.raises(SpectroError, match="did not write"):
+        learning_curve(spectro.compare, store, ["svm"], str(out), train_sizes="0.5,1", progress=False)
+    assert os.listdir(out) == ["NOTES.txt"]
+    with pytest.raises(SpectroError, match="sets the training fraction itself"):
+        learning_curve(spectro.compare, store, ["svm"], str(tmp_path / "x"), train_sizes="0.5", train_fraction=0.5)
+
+
+def test_learning_curve_figure_under_cv_draws_the_spread():
+    import pandas as pd
+
+    table = pd.DataFrame({"model": ["svm", "svm", "cnn", "cnn"], "train_examples": [30, 120, 30, 120],
+                          "accuracy": [0.5, 0.8, 0.4, 0.9], "accuracy_std": [0.1, 0.05, 0.2, 0.02],
+                          "accuracy_low": np.nan, "accuracy_high": np.nan})
+    fig = plot_learning_curve(table)
+    ax = fig.axes[0]
+    bands = ax.collections
+    assert len(bands) == 2
+    # The cnn's band at 30 examples spans 0.4 +- 0.2.
+    ys = bands[1].get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(0.2) and ys.max() == pytest.approx(0.92)
+    assert "std over folds" in ax.get_title()
