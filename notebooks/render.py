@@ -77,9 +77,10 @@ def machine() -> str:
 def stamp(path: str, seconds: float, params: dict) -> None:
     """Record what produced the outputs (metadata) and what the render cost (the last cell)."""
     nb = nbformat.read(path, as_version=4)
+    seconds = round(seconds)  # the metadata and the cell say the same
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     nb.metadata["spectro"] = {"version": spectro.__version__, "defaults": defaults_stamp(), "rendered": when,
-                              "seconds": round(seconds), "machine": machine(), "parameters": params}
+                              "seconds": seconds, "machine": machine(), "parameters": params}
     text = (f"*Rendered on {when} by `python notebooks/render.py` in {seconds / 60:.1f} min on {machine()}, "
             f"spectro {spectro.__version__}, defaults stamp `{defaults_stamp()}`"
             + (f", with {json.dumps(params)}" if params else "") + ".*")

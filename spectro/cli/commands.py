@@ -159,7 +159,12 @@ def _parse_option(text: str) -> tuple[str, object]:
 def compare(args: argparse.Namespace) -> int:
     options = _given(args, [o for o in TRAINING_OPTIONS if o not in COMPARE_EXCLUDED])
     result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
-                             jobs=args.jobs, progress=not args.quiet, **options)
+                             jobs=args.jobs, progress=not args.quiet, train_sizes=args.train_sizes, **options)
+    if args.train_sizes is not None:
+        print(result.markdown())
+        print(f"spectro: learning curve {os.path.join(result.out, 'curve.png')}, each size's report in "
+              f"{os.path.join(result.out, 'size-F', 'report.md')}")
+        return 0 if (result.table["status"] == "ok").all() else 1
     print(result.markdown())
     print()
     print(result.verdict)

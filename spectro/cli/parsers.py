@@ -34,7 +34,7 @@ FEATURE_OPTIONS = {
 #: TrainConfig fields that are training options (model and model_options have options of their own)
 TRAINING_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "model_options"))
 #: Fields compare sets itself: every model gets the same split (--test-fold or --cv)
-COMPARE_EXCLUDED = ("test_fold", "val_fold", "model_options")
+COMPARE_EXCLUDED = ("test_fold", "val_fold", "model_options", "train_fraction")
 _GROUPS = ("optimisation", "augmentation", "split", "hardware", "model", "run")
 
 
@@ -211,6 +211,9 @@ def _compare(sub) -> None:
     g.add_argument("--cv", action="store_true", help="every fold the test fold once; mean ± std over folds")
     p.add_argument("--jobs", type=int, default=C.COMPARE_JOBS,
                    help="train this many runs at once, in separate processes (default %(default)s)")
+    p.add_argument("--train-sizes", metavar="F,F,...", help="a learning curve: compare at each of these shares of "
+                   "the training groups (nested, e.g. 0.1,0.25,0.5,1): OUT/size-F/ each, OUT/curve.csv, curve.md, "
+                   "curve.png")
     add_training_options(p, exclude=COMPARE_EXCLUDED)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 

@@ -27,11 +27,12 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
+from spectro.comparison.curves import LearningCurve, learning_curve
 from spectro.comparison.jobs import Job, job_config, one_line, options_hash, record_seconds, run_jobs
 from spectro.comparison.report import format_markdown, report_markdown
 from spectro.comparison.scoring import ALPHA, N_BOOT, Predictions, has_groups, order_columns, score_model, significance
@@ -106,7 +107,8 @@ class Comparison:
 
 def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = COMPARE_OUT, *,
             test_fold: Optional[int] = None, cv: bool = False, jobs: int = COMPARE_JOBS, progress: bool = True, model_options: Optional[dict] = None,
-            timing: bool = True, **training_options: Any) -> Comparison:
+            timing: bool = True, train_sizes: Optional[Union[str, Sequence[float]]] = None,
+            **training_options: Any) -> Union[Comparison, LearningCurve]:
     """Train ``models`` on the same split of ``store`` and compare them on the same test examples.
 
     Parameters
@@ -132,6 +134,10 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
         ``{model name: {option: value}}``, e.g. ``{"resnet18": {"stem": "small"}}``.
     timing : bool
         Measure inference milliseconds per clip (batch 1 and 64).
+    train_sizes : list of float or str, optional
+        A learning curve: the comparison at each of these shares of the
+        training groups (nested, seeded, class-stratified; ``OUT/size-F/``),
+        returned as a :class:`~spectro.comparison.curves.LearningCurve`.
     **training_options
         Any :class:`~spectro.training.run.TrainConfig` field (epochs, batch_size, lr,
         specaugment, mixup, seed, device, ...), given to every network; the
@@ -139,7 +145,7 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
 
     Returns
     -------
-    Comparison
+    Comparison, or LearningCurve with ``train_sizes``
 
     Raises
     ------
@@ -148,6 +154,10 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
         (or folds for ``cv``), a test fold it lacks, or an ``out`` holding
         runs of another store. No run is deleted.
     """
+    if train_sizes is not None:
+        return learning_curve(compare, store, models, out, train_sizes=train_sizes, test_fold=test_fold, cv=cv,
+                              jobs=jobs, progress=progress, model_options=model_options, timing=timing,
+                              **training_options)
     say = printer(progress, "compare: ")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise SpectroError(f"--jobs must be a whole number of at least 1, got {jobs!r}")

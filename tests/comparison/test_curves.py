@@ -25,7 +25,7 @@ def store(tmp_path_factory):
 
 def test_learning_curve_nested_sizes_same_test_fold_table_and_figure(store, tmp_path, one_thread):
     out = str(tmp_path / "curve")
-    curve = learning_curve(spectro.compare, store, ["svm", "cnn"], out, train_sizes="1,0.5", **TINY)
+    curve = spectro.compare(store, ["svm", "cnn"], out, train_sizes="1,0.5", **TINY)
     t = curve.table
     assert list(zip(t["model"], t["train_fraction"])) == [("svm", 0.5), ("cnn", 0.5), ("svm", 1.0), ("cnn", 1.0)]
     # 4 training voices of 10 clips: half of them is 2 voices, 20 clips.
@@ -64,6 +64,18 @@ def test_learning_curve_refuses_bad_sizes_and_foreign_folders(store, tmp_path):
     assert os.listdir(out) == ["NOTES.txt"]
     with pytest.raises(SpectroError, match="sets the training fraction itself"):
         learning_curve(spectro.compare, store, ["svm"], str(tmp_path / "x"), train_sizes="0.5", train_fraction=0.5)
+
+
+def test_compare_cli_train_sizes(store, tmp_path, one_thread, capsys):
+    from spectro.cli.main import main
+
+    out = str(tmp_path / "cli")
+    assert main(["compare", store, "--models", "svm", "--train-sizes", "0.5,1", "--out", out, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| svm | 0.5 | 20 |" in printed and "| svm | 1 | 40 |" in printed
+    assert sorted(os.listdir(out)) == ["curve.csv", "curve.md", "curve.png", "size-0.5", "size-1"]
+    assert main(["compare", store, "--models", "svm", "--train-sizes", "0,1", "--out", out]) == 2
+    assert capsys.readouterr().err.startswith("spectro: error: --train-sizes must be fractions in (0, 1]")
 
 
 def test_learning_curve_figure_under_cv_draws_the_spread():
