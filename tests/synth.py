@@ -51,3 +51,18 @@ def tiny_store(root) -> str:
     src = class_folders(os.path.join(root, "src"), per_class=12, sr=8000)
     preprocess(src, os.path.join(root, "store"), config=TINY_CFG, workers=0, progress=False)
     return os.path.join(root, "store")
+
+
+#: The compare tests' feature settings: 1 x 32 x 32 images of the digits.
+DIGITS_CFG_KW = dict(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)
+DIGITS_VOICES = ("croak", "f1", "m2", "klatt", "steph", "grandpa")
+
+
+def digits_subset(root, digits="01234", voices=DIGITS_VOICES, takes="01") -> str:
+    """A folder of symlinks to the bundled digits: these digits, voices and takes."""
+    os.makedirs(root)
+    for name in sorted(os.listdir(DIGITS)):
+        d, v, k = name[:-5].split("_")
+        if d in digits and v in voices and k in takes:
+            os.symlink(os.path.abspath(os.path.join(DIGITS, name)), os.path.join(root, name))
+    return str(root)

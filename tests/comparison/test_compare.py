@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from synth import DIGITS
+from synth import DIGITS_CFG_KW
 
 import spectro
 from spectro.cli.main import main
@@ -14,28 +14,8 @@ from spectro.comparison.jobs import job_config as _config, options_hash as _opti
 from spectro.config import FeatureConfig
 from spectro.plots.comparison import plot_comparison, plot_error_curves
 
-CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # 1 x 32 x 32
-VOICES = ("croak", "f1", "m2", "klatt", "steph", "grandpa")
+CFG = FeatureConfig(**DIGITS_CFG_KW)  # 1 x 32 x 32
 TINY = dict(epochs=1, batch_size=8, progress=False)
-
-
-def _digits_source(root, digits="01234", voices=VOICES, takes="01") -> str:
-    os.makedirs(root)
-    for name in sorted(os.listdir(DIGITS)):
-        d, v, k = name[:-5].split("_")
-        if d in digits and v in voices and k in takes:
-            os.symlink(os.path.abspath(os.path.join(DIGITS, name)), os.path.join(root, name))
-    return str(root)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """60 clips: 5 digits x 6 voices x 2 takes, 3 voice-disjoint folds of 20."""
-    base = tmp_path_factory.mktemp("digits")
-    src = _digits_source(base / "src")
-    spectro.preprocess(src, str(base / "store"), config=CFG, label_regex=r"^(\d)_",
-                       group_regex=r"^\d_([a-z0-9]+)_", k_folds=3, progress=False)
-    return str(base / "store")
 
 
 def _npz_store(tmp_path, name, *, y, folds) -> str:

@@ -4,23 +4,13 @@ import os
 
 import numpy as np
 import pytest
-from test_compare import CFG, TINY, _digits_source
+from test_compare import TINY
 
 import spectro
 from spectro.comparison.curves import learning_curve, parse_train_sizes
 from spectro.errors import SpectroError
 from spectro.plots.curves import plot_learning_curve
 from spectro.training.run import read_split
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """60 clips: 5 digits x 6 voices x 2 takes, 3 voice-disjoint folds of 2 voices."""
-    base = tmp_path_factory.mktemp("digits")
-    src = _digits_source(base / "src")
-    spectro.preprocess(src, str(base / "store"), config=CFG, label_regex=r"^(\d)_",
-                       group_regex=r"^\d_([a-z0-9]+)_", k_folds=3, progress=False)
-    return str(base / "store")
 
 
 def test_learning_curve_nested_sizes_same_test_fold_table_and_figure(store, tmp_path, one_thread):
