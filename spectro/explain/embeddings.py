@@ -23,6 +23,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
+from spectro.config import EXPLAIN_PROJECTIONS
 from spectro.errors import SpectroError
 from spectro.explain.gradcam import network_of
 from spectro.models.base import iter_batches
@@ -30,8 +31,8 @@ from spectro.models.svm import SVMClassifier
 
 __all__ = ["PROJECTIONS", "embed", "group_minus_class", "project", "silhouette"]
 
-#: The 2-D projections :func:`project` knows.
-PROJECTIONS = ("pca", "tsne")
+#: The 2-D projections :func:`project` knows (PCA the default).
+PROJECTIONS = EXPLAIN_PROJECTIONS
 
 
 def embed(model: Any, images: Any, *, batch_size: int = 64) -> np.ndarray:
