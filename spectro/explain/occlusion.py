@@ -98,8 +98,10 @@ def occlusion_maps(model: Model, images: Any, targets: Any, *, fill: Any = 0.0,
     n, c, f, t = images.shape
     ph, pw = patch or (max(1, round(f * PATCH_FRACTION)), max(1, round(t * PATCH_FRACTION)))
     sh, sw = stride or (max(1, ph // 2), max(1, pw // 2))
-    fill_img = np.broadcast_to(np.asarray(fill, np.float32)[..., None] if np.ndim(fill) == 2 else
-                               np.float32(fill), (c, f, t))
+    fill = np.asarray(fill, np.float32)
+    if fill.ndim == 2:  # a value per channel and frequency (a run's mean), the same at every time
+        fill = fill[:, :, None]  # (C, F, 1)
+    fill_img = np.broadcast_to(fill, (c, f, t))
     boxes = [(i, j) for i in patch_starts(f, ph, sh) for j in patch_starts(t, pw, sw)]
     cover = np.zeros((f, t))
     for i, j in boxes:
@@ -113,9 +115,10 @@ def occlusion_maps(model: Model, images: Any, targets: Any, *, fill: Any = 0.0,
         for b, (i, j) in enumerate(boxes):
             copies[:, b, :, i:i + ph, j:j + pw] = fill_img[:, i:i + ph, j:j + pw]
         proba = predict(copies.reshape(-1, c, f, t)).reshape(len(chunk), len(boxes), -1)
-        drop = base[start:start + len(chunk), None] - proba[np.arange(len(chunk)), :, targets[start:start + len(chunk)]]
+        rows = slice(start, start + len(chunk))
+        drop = base[rows, None] - proba[np.arange(len(chunk)), :, targets[rows]]  # (n, boxes)
         for b, (i, j) in enumerate(boxes):
-            maps[start:start + len(chunk), i:i + ph, j:j + pw] += drop[:, b, None, None]
+            maps[rows, i:i + ph, j:j + pw] += drop[:, b, None, None]
     return maps / cover
 
 

@@ -16,6 +16,7 @@ from spectro.cli.main import main
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
 from spectro.explain.explain import FIGURES, explain_runs
+from spectro.explain.occlusion import occlusion_maps
 
 CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # 1 x 32 x 32
 VOICES = ("croak", "f1", "m2", "klatt", "steph", "grandpa")
@@ -132,3 +133,15 @@ def test_the_report_renders_in_headless_chromium(comparison, tmp_path):
     assert img.shape == (2400, 1280)
     # Not blank: text and figures give many dark pixels and a wide spread of grey levels.
     assert (img < 128).mean() > 0.01 and img.std() > 20
+
+
+def test_masking_raw_images_with_the_run_mean_is_masking_normalised_ones_with_zero(comparison):
+    # The training mean is what a mask holds: run.mean on the store's raw images, 0 on the normalised ones.
+    run = spectro.load_run(comparison.runs["svm"][0], device="cpu")
+    st = spectro.open_store(run.info["store"]["path"])
+    rows = comparison.predictions["svm"].rows[:3]
+    raw = np.asarray(st.features[rows], dtype=np.float32)
+    on_raw = occlusion_maps(run, raw, st.y[rows], fill=run.mean)
+    on_normalised = occlusion_maps(run.classifier, run.normalise(raw), st.y[rows])
+    np.testing.assert_allclose(on_raw, on_normalised, atol=1e-6)
+    assert np.abs(on_raw).max() > 0
