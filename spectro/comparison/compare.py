@@ -110,8 +110,12 @@ class Comparison:
         runs = {m: self.runs[m][0] for m in self.predictions}
         columns = [c for c in ("model", "accuracy", "macro_f1", "params", "diff_vs_best", "p_holm", "significant")
                    if c in self.table.columns]
+        figures = []
+        if os.path.isfile(self.figure_path):
+            with open(self.figure_path, "rb") as f:
+                figures.append(("the comparison: scores, training time, confusion matrices", f.read()))
         return explain_runs(runs, out=out or os.path.join(self.out, "explain"), verdict=self.verdict,
-                            table=self.table[self.table["status"] == "ok"][columns],
+                            table=self.table[self.table["status"] == "ok"][columns], figures=figures,
                             title=f"Why one model beats another: {', '.join(runs)}", **options)
 
 

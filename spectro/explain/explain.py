@@ -20,7 +20,7 @@ seeded) and the embeddings at most ``embed_examples`` training images.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -149,7 +149,8 @@ def explain_run(run: str | Run, *, store: str | Store | None = None, out: str | 
 def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = None, out: str,
                  examples: int = EXPLAIN_EXAMPLES, method: str = EXPLAIN_PROJECTIONS[0], device: str | None = None,
                  seed: int = SEED, title: str = "Why one model beats another", verdict: str = "",
-                 table: pd.DataFrame | None = None, progress: bool = True) -> Explanation:
+                 table: pd.DataFrame | None = None, figures: Sequence[tuple[str, bytes]] = (),
+                 progress: bool = True) -> Explanation:
     """Explain models tested on the same examples of one store, side by side.
 
     Parameters
@@ -164,8 +165,8 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         Test images drawn with each model's maps (spread over the classes).
     method : {"pca", "tsne"}
         2-D projection of the embeddings.
-    verdict, table
-        A comparison's verdict and table, shown at the top of the report.
+    verdict, table, figures
+        A comparison's verdict, table and figures ((alt text, PNG bytes)), shown at the top of the report.
 
     Raises
     ------
@@ -239,7 +240,7 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         "over_frequency": {m: v.tolist() for m, v in over_f.items()}, "hz": hz.tolist(),
         "over_time": {m: v.tolist() for m, v in over_t.items()}, "seconds": seconds.tolist()})
     write_html(result.report_path, title=title, verdict=verdict,
-               sections=_sections(result, pngs, table, st, method), footer=f"store {st.path}; written by spectro")
+               sections=_sections(result, pngs, table, figures, method), footer=f"store {st.path}; written by spectro")
     say(f"report in {result.report_path}")
     return result
 
@@ -262,11 +263,12 @@ def _rows(runs: Mapping[str, Run], st: Store) -> tuple[np.ndarray, np.ndarray]:
     return test, train
 
 
-def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None, st: Store,
-              method: str) -> list[Section]:
+def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None,
+              figures: Sequence[tuple[str, bytes]], method: str) -> list[Section]:
     sections = []
-    if table is not None:
-        sections.append(Section("Comparison", tables=[html_table(table)]))
+    if table is not None or figures:
+        sections.append(Section("Comparison", tables=[html_table(table)] if table is not None else [],
+                                figures=list(figures)))
     sections += [
         Section("What each model uses", f"{len(r.test_rows)} test examples of {len(r.labels)} classes. Importance: "
                 "the drop in the true class's probability when a frequency band (or an instant) is masked with "

@@ -86,7 +86,9 @@ def test_comparison_explain_writes_a_self_contained_report(comparison, tmp_path)
     assert set(r.errors["source"]) <= set(st.paths[r.test_rows])
 
     page, html = _parse(r.report_path)
-    assert len(page.images) == len(FIGURES)
+    assert len(page.images) == len(FIGURES) + 1  # and compare's own figure
+    with open(comparison.figure_path, "rb") as f:
+        assert page.images[0] == "data:image/png;base64," + base64.b64encode(f.read()).decode()
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -128,7 +130,7 @@ def test_the_report_renders_in_headless_chromium(comparison, tmp_path):
     dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
                           f"file://{r.report_path}"], capture_output=True, text=True, timeout=120, check=False)
     assert "<h1>Why one model beats another: svm, cnn</h1>" in dom.stdout
-    assert dom.stdout.count('src="data:image/png;base64,') == len(FIGURES)
+    assert dom.stdout.count('src="data:image/png;base64,') == len(FIGURES) + 1
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert img.shape == (2400, 1280)
     # Not blank: text and figures give many dark pixels and a wide spread of grey levels.
