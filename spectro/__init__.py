@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from spectro.config import FeatureConfig, TrainConfig
     from spectro.dataset.splits import Split, cv_splits, make_split
     from spectro.errors import SpectroError, TrainingInterrupted
+    from spectro.explain.explain import Explanation, explain_run
     from spectro.inference.export import export_onnx
     from spectro.inference.output import PredictionSummary, write_predictions
     from spectro.inference.predict import FilePrediction, Predictor, find_inputs, load
@@ -38,10 +39,10 @@ if TYPE_CHECKING:
     from spectro.training.train import train
 
 __all__ = [
-    "CVResult", "Comparison", "FeatureConfig", "FilePrediction", "NetClassifier", "PredictionSummary", "Predictor",
+    "CVResult", "Comparison", "Explanation", "FeatureConfig", "FilePrediction", "NetClassifier", "PredictionSummary", "Predictor",
     "PreprocessResult", "Run", "SVMClassifier", "SpectroError", "SpectrogramImage", "Split", "Store",
     "TrainConfig", "TrainingInterrupted", "__version__", "assign_folds", "build", "compare", "compute_metrics",
-    "cross_validate", "cv_splits", "describe_models", "discover", "evaluate", "export_onnx", "find_inputs",
+    "cross_validate", "cv_splits", "describe_models", "discover", "evaluate", "explain_run", "export_onnx", "find_inputs",
     "format_report", "list_models", "load", "load_classifier", "load_run", "make_classifier", "make_split",
     "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_error_curves", "plot_examples",
     "preprocess", "show_examples", "train", "write_predictions",
@@ -62,6 +63,7 @@ _API = {
     "cross_validate": "training.cv", "CVResult": "training.cv", "evaluate": "training.evaluate",
     "Run": "training.run", "load_run": "training.run",
     "compare": "comparison.compare", "Comparison": "comparison.compare",
+    "explain_run": "explain.explain", "Explanation": "explain.explain",
     "load": "inference.predict", "Predictor": "inference.predict", "FilePrediction": "inference.predict",
     "find_inputs": "inference.predict", "export_onnx": "inference.export",
     "write_predictions": "inference.output", "PredictionSummary": "inference.output",

@@ -24,7 +24,8 @@ __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "P
            "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS", "VAL_FRACTION", "MIN_HOLDOUT", "INFERRED_MAX_RATE",
            "INFERRED_MAX_DURATION", "INFERRED_WINDOW_SECONDS", "INFERRED_HOP_SECONDS", "FOLDS", "SEED",
            "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS", "PREDICT_BATCH_SIZE",
-           "TOP_K", "ONNX_OPSET", "COMPARE_OUT", "COMPARE_JOBS", "DESCRIBE_SHAPE", "DESCRIBE_CLASSES"]
+           "TOP_K", "ONNX_OPSET", "COMPARE_OUT", "COMPARE_JOBS", "DESCRIBE_SHAPE", "DESCRIBE_CLASSES",
+           "EXPLAIN_EXAMPLES", "EXPLAIN_PROJECTIONS"]
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 FREQ_SCALES = ("linear", "mel", "log")
@@ -81,6 +82,9 @@ COMPARE_JOBS = 1
 #: The image shape and class count ``describe_models`` (``spectro models --size``) counts at.
 DESCRIBE_SHAPE = (1, 64, 101)
 DESCRIBE_CLASSES = 10
+#: Test images ``explain`` draws with each model's maps; its 2-D projections of the embeddings (the first: default).
+EXPLAIN_EXAMPLES = 4
+EXPLAIN_PROJECTIONS = ("pca", "tsne")
 
 
 class _Config:

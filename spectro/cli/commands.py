@@ -172,6 +172,15 @@ def compare(args: argparse.Namespace) -> int:
     return 0 if (result.table["status"] == "ok").all() else 1
 
 
+def explain(args: argparse.Namespace) -> int:
+    result = spectro.explain_run(args.run, store=args.store, out=args.out, examples=args.examples,
+                                 method=args.projection, progress=not args.quiet,
+                                 device=None if args.device in (None, "auto") else args.device)
+    print(result.table().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"spectro: report {result.report_path}, figures in {result.out}")
+    return 0
+
+
 def evaluate(args: argparse.Namespace) -> int:
     metrics = spectro.evaluate(args.run, args.split, args.store)
     if args.json:
@@ -214,5 +223,5 @@ def print_table(head: list[str], rows: list[list[str]], *, align_left: bool = Fa
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preprocess": preprocess, "info": info, "show": show, "models": models, "train": train, "compare": compare,
-    "evaluate": evaluate, "predict": predict, "export": export,
+    "explain": explain, "evaluate": evaluate, "predict": predict, "export": export,
 }

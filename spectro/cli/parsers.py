@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Classify signals through their STFT time-frequency images.")
     parser.add_argument("--version", action="version", version=f"spectro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_preprocess, _info, _show, _models, _train, _compare, _evaluate, _predict, _export):
+    for add in (_preprocess, _info, _show, _models, _train, _compare, _explain, _evaluate, _predict, _export):
         add(sub)
     return parser
 
@@ -215,6 +215,23 @@ def _compare(sub) -> None:
                    "the training groups (nested, e.g. 0.1,0.25,0.5,1): OUT/size-F/ each, OUT/curve.csv, curve.md, "
                    "curve.png")
     add_training_options(p, exclude=COMPARE_EXCLUDED)
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _explain(sub) -> None:
+    p = sub.add_parser("explain", help="why a model decides as it does: where it looks, its embedding, its mistakes",
+                       description="Occlusion importance over frequency and time, occlusion and Grad-CAM maps of a "
+                                   "few test images, the 2-D embedding of train and test examples with its "
+                                   "group-vs-class silhouette, the most confident mistakes; figures and one "
+                                   "self-contained report.html in --out.")
+    p.add_argument("run", help="run directory written by spectro train")
+    p.add_argument("--examples", type=int, default=C.EXPLAIN_EXAMPLES, metavar="N",
+                   help="test images drawn with the model's maps (default %(default)s)")
+    p.add_argument("--out", metavar="DIR", help="where the figures and report.html go (default RUN/explain)")
+    p.add_argument("--store", help="the store to read the examples from (default: the run's own)")
+    p.add_argument("--projection", choices=C.EXPLAIN_PROJECTIONS, default=C.EXPLAIN_PROJECTIONS[0],
+                   help="2-D projection of the embeddings (default %(default)s)")
+    p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 

@@ -39,6 +39,7 @@ from spectro.comparison.scoring import ALPHA, N_BOOT, Predictions, has_groups, o
 from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError
+from spectro.explain.explain import Explanation, explain_runs
 from spectro.models.catalog import list_models
 from spectro.plots.comparison import plot_comparison
 from spectro.signals.store import Store, open_store
@@ -99,6 +100,24 @@ class Comparison:
     def markdown(self) -> str:
         """The table as Markdown (what ``results.md`` holds and the CLI prints)."""
         return format_markdown(self.table)
+
+    def explain(self, out: str | None = None, **options: Any) -> Explanation:
+        """Why one model beats another: figures and a self-contained ``report.html`` in ``out``
+        (default ``OUT/explain``), with this comparison's verdict and table on top.
+
+        The models are explained on the runs of the first test fold (every model's test examples
+        are the same there); ``options`` as in :func:`spectro.explain.explain.explain_runs`.
+        """
+        runs = {m: self.runs[m][0] for m in self.predictions}
+        columns = [c for c in ("model", "accuracy", "macro_f1", "params", "diff_vs_best", "p_holm", "significant")
+                   if c in self.table.columns]
+        figures = []
+        if os.path.isfile(self.figure_path):
+            with open(self.figure_path, "rb") as f:
+                figures.append(("the comparison: scores, training time, confusion matrices", f.read()))
+        return explain_runs(runs, out=out or os.path.join(self.out, "explain"), verdict=self.verdict,
+                            table=self.table[self.table["status"] == "ok"][columns], figures=figures,
+                            title=f"Why one model beats another: {', '.join(runs)}", **options)
 
 
 # ---------------------------------------------------------------------------
