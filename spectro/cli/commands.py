@@ -160,16 +160,24 @@ def compare(args: argparse.Namespace) -> int:
     options = _given(args, [o for o in TRAINING_OPTIONS if o not in COMPARE_EXCLUDED])
     result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
                              jobs=args.jobs, progress=not args.quiet, train_sizes=args.train_sizes, **options)
+    ok = bool((result.table["status"] == "ok").all())
     if args.train_sizes is not None:
         print(result.markdown())
         print(f"spectro: learning curve {os.path.join(result.out, 'curve.png')}, each size's report in "
               f"{os.path.join(result.out, 'size-F', 'report.md')}")
-        return 0 if (result.table["status"] == "ok").all() else 1
-    print(result.markdown())
-    print()
-    print(result.verdict)
-    print(f"spectro: report {os.path.join(result.out, 'report.md')}, figure {result.figure_path}")
-    return 0 if (result.table["status"] == "ok").all() else 1
+        with open(os.path.join(result.out, "curve.png"), "rb") as f:
+            shown = [("the learning curve: test accuracy against training examples", f.read())]
+        result = result.comparisons[max(result.comparisons)]  # all of the training groups
+    else:
+        shown = []
+        print(result.markdown())
+        print()
+        print(result.verdict)
+        print(f"spectro: report {os.path.join(result.out, 'report.md')}, figure {result.figure_path}")
+    if args.explain and result.predictions:
+        why = result.explain(figures=shown, progress=not args.quiet)
+        print(f"spectro: explained in {why.report_path}")
+    return 0 if ok else 1
 
 
 def explain(args: argparse.Namespace) -> int:

@@ -214,6 +214,9 @@ def _compare(sub) -> None:
     p.add_argument("--train-sizes", metavar="F,F,...", help="a learning curve: compare at each of these shares of "
                    "the training groups (nested, e.g. 0.1,0.25,0.5,1): OUT/size-F/ each, OUT/curve.csv, curve.md, "
                    "curve.png")
+    p.add_argument("--explain", action="store_true", help="then explain every model (where it looks, its "
+                   "embedding, its mistakes, where the models disagree): OUT/explain/report.html, one self-contained "
+                   "page with the table, the verdict and every figure")
     add_training_options(p, exclude=COMPARE_EXCLUDED)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 

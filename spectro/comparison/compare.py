@@ -101,22 +101,25 @@ class Comparison:
         """The table as Markdown (what ``results.md`` holds and the CLI prints)."""
         return format_markdown(self.table)
 
-    def explain(self, out: str | None = None, **options: Any) -> Explanation:
+    def explain(self, out: str | None = None, *, figures: Sequence[tuple[str, bytes]] = (),
+                **options: Any) -> Explanation:
         """Why one model beats another: figures and a self-contained ``report.html`` in ``out``
         (default ``OUT/explain``), with this comparison's verdict and table on top.
 
         The models are explained on the runs of the first test fold (every model's test examples
-        are the same there); ``options`` as in :func:`spectro.explain.explain.explain_runs`.
+        are the same there); ``figures`` ((caption, PNG bytes), e.g. a learning curve) go on top
+        of the report after the comparison's own; ``options`` as in
+        :func:`spectro.explain.explain.explain_runs`.
         """
         runs = {m: self.runs[m][0] for m in self.predictions}
         columns = [c for c in ("model", "accuracy", "macro_f1", "params", "diff_vs_best", "p_holm", "significant")
                    if c in self.table.columns]
-        figures = []
+        shown = []
         if os.path.isfile(self.figure_path):
             with open(self.figure_path, "rb") as f:
-                figures.append(("the comparison: scores, training time, confusion matrices", f.read()))
+                shown.append(("the comparison: scores, training time, confusion matrices", f.read()))
         return explain_runs(runs, out=out or os.path.join(self.out, "explain"), verdict=self.verdict,
-                            table=self.table[self.table["status"] == "ok"][columns], figures=figures,
+                            table=self.table[self.table["status"] == "ok"][columns], figures=[*shown, *figures],
                             title=f"Why one model beats another: {', '.join(runs)}", **options)
 
 

@@ -60,10 +60,15 @@ def test_compare_cli_train_sizes(store, tmp_path, one_thread, capsys):
     from spectro.cli.main import main
 
     out = str(tmp_path / "cli")
-    assert main(["compare", store, "--models", "svm", "--train-sizes", "0.5,1", "--out", out, "--quiet"]) == 0
+    assert main(["compare", store, "--models", "svm", "--train-sizes", "0.5,1", "--out", out, "--quiet",
+                 "--explain"]) == 0
     printed = capsys.readouterr().out
     assert "| svm | 0.5 | 20 |" in printed and "| svm | 1 | 40 |" in printed
     assert sorted(os.listdir(out)) == ["curve.csv", "curve.md", "curve.png", "size-0.5", "size-1"]
+    report = os.path.join(out, "size-1", "explain", "report.html")
+    assert f"explained in {report}" in printed
+    html = open(report, encoding="utf-8").read()
+    assert "the learning curve: test accuracy against training examples" in html  # the curve is in the report
     assert main(["compare", store, "--models", "svm", "--train-sizes", "0,1", "--out", out]) == 2
     assert capsys.readouterr().err.startswith("spectro: error: --train-sizes must be fractions in (0, 1]")
 
