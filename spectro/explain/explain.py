@@ -236,7 +236,8 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
     write_json(os.path.join(out, "explain.json"), {
         "models": result.models, "test_examples": int(test_rows.size), "accuracy": accuracy,
         "group_vs_class": {m: (None if np.isnan(v) else v) for m, v in scores.items()},
-        "table": result.table().to_dict(orient="records"),
+        "table": [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                  for row in result.table().to_dict(orient="records")],  # NaN (one test group) -> null
         "over_frequency": {m: v.tolist() for m, v in over_f.items()}, "hz": hz.tolist(),
         "over_time": {m: v.tolist() for m, v in over_t.items()}, "seconds": seconds.tolist()})
     write_html(result.report_path, title=title, verdict=verdict,
