@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -241,9 +242,25 @@ def _store_identity(st: Store) -> dict:
             "content": h.hexdigest()[:16]}
 
 
+#: The files compare writes at the top of ``out`` (beside one directory of runs per model).
+OUT_FILES = frozenset({"compare.json", "results.csv", "results.md", "report.md", "comparison.png", "seconds.json"})
+_RUNS_DIR = re.compile(r"^(?P<model>.+)-[0-9a-f]{6}$")  # OUT/<model>-<options hash>/
+_OWN_HIDDEN = re.compile(r"^\.tmp-|\.lock$")  # atomic writes in flight, locks of run directories
+
+
 def _check_out(out: str, st: Store, identity: dict) -> None:
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SpectroError(f"--out {out} is a file; give compare a directory of its own")
     if os.path.isfile(os.path.join(out, "run.json")):
         raise SpectroError(f"--out {out} is a training run; give compare a directory of its own")
+    if any(os.path.isfile(os.path.join(out, f)) for f in ("features.npy", "index.csv")):
+        raise SpectroError(f"--out {out} is a spectro store; give compare a directory of its own "
+                           "(nothing was changed)")
+    foreign = _foreign_entries(out)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise SpectroError(f"--out {out} holds files compare did not write ({shown}); give compare an empty "
+                           "or new directory, or one it wrote before (nothing was changed)")
     meta = os.path.join(out, "compare.json")
     if os.path.isfile(meta):
         old = read_json(meta).get("store", {})
@@ -256,6 +273,22 @@ def _check_out(out: str, st: Store, identity: dict) -> None:
         if s.get("fingerprint") != identity["fingerprint"] or s.get("examples") != identity["examples"]:
             raise SpectroError(f"--out {out} holds runs of another store ({os.path.dirname(info_path)} was "
                                f"trained on {s.get('path')}); choose another --out (nothing was changed)")
+
+
+def _foreign_entries(out: str) -> list[str]:
+    """Names at the top of ``out`` that compare does not write: a user's folder is never compare's to fill."""
+    if not os.path.isdir(out):
+        return []
+    known = set(list_models())
+    foreign = []
+    for entry in sorted(os.scandir(out), key=lambda e: e.name):
+        runs = _RUNS_DIR.match(entry.name)
+        if entry.is_dir(follow_symlinks=False) and runs and runs["model"] in known:
+            continue
+        if entry.is_file(follow_symlinks=False) and (entry.name in OUT_FILES or _OWN_HIDDEN.search(entry.name)):
+            continue
+        foreign.append(entry.name + ("/" if entry.is_dir() else ""))
+    return foreign
 
 
 def _run_infos(out: str) -> list[str]:

@@ -1,6 +1,7 @@
 """spectro compare: same split for every model, reuse, resume, failures, bad input, the files it writes."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -172,3 +173,33 @@ def test_figures_are_figures_and_save():
     line = fig.get_axes()[0].get_lines()[0]
     np.testing.assert_allclose(line.get_ydata(), [50, 40])  # error in percent
     os.remove(path)
+
+
+def test_out_must_be_compares_own_folder(store, tmp_path, one_thread, capsys):
+    """A store, a training run or a folder with a user's files is never compare's --out: one line, nothing touched."""
+    def refused(out) -> str:
+        before = {p: Path(p).read_bytes() for p in _files(out)}
+        capsys.readouterr()
+        assert main(["compare", "--store", store, "--models", "svm", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("spectro: error:")
+        assert {p: Path(p).read_bytes() for p in _files(out)} == before  # nothing written, nothing deleted
+        return err
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "NOTES.txt").write_text("notes")
+    assert "holds files compare did not write (NOTES.txt)" in refused(mine)
+    assert "is a spectro store" in refused(store)
+    run = spectro.train(store, out=str(tmp_path / "run"), model="svm", progress=False)
+    assert "is a training run" in refused(run.path)
+    # A folder compare wrote is compare's: reused, and a user's file dropped into it later stops the next call.
+    out = tmp_path / "cmp"
+    spectro.compare(store, ["svm"], str(out), progress=False, timing=False)
+    spectro.compare(store, ["svm"], str(out), progress=False, timing=False)
+    (out / "draft").mkdir()
+    assert "(draft/)" in refused(out)
+
+
+def _files(root) -> list[str]:
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
