@@ -33,7 +33,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pandas as pd
 
-from spectro.comparison.jobs import Job, job_config, one_line, options_hash, record_seconds, run_jobs
+from spectro.comparison.jobs import Job, job_config, one_line, options_hash, run_jobs
 from spectro.comparison.report import format_markdown, report_markdown
 from spectro.comparison.scoring import ALPHA, N_BOOT, Predictions, has_groups, order_columns, score_model, significance
 from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
@@ -178,7 +178,6 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     t0 = time.perf_counter()
     outcomes = run_jobs(all_jobs, jobs, progress, say)
     train_wall = time.perf_counter() - t0
-    record_seconds(out, outcomes)
 
     t1 = time.perf_counter()
     clock: dict[str, float] = {}
@@ -243,7 +242,8 @@ def _store_identity(st: Store) -> dict:
 
 
 #: The files compare writes at the top of ``out`` (beside one directory of runs per model).
-OUT_FILES = frozenset({"compare.json", "results.csv", "results.md", "report.md", "comparison.png", "seconds.json"})
+OUT_FILES = frozenset({"compare.json", "results.csv", "results.md", "report.md", "comparison.png",
+                       "seconds.json"})  # seconds.json: what older versions wrote
 _RUNS_DIR = re.compile(r"^(?P<model>.+)-[0-9a-f]{6}$")  # OUT/<model>-<options hash>/
 _OWN_HIDDEN = re.compile(r"^\.tmp-|\.lock$")  # atomic writes in flight, locks of run directories
 

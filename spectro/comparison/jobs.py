@@ -30,8 +30,7 @@ from spectro.training.train import train
 from spectro.utils.files import read_json, write_json
 from spectro.utils.workers import die_with_parent
 
-__all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "record_seconds",
-           "train_seconds"]
+__all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "train_seconds"]
 
 
 @dataclass(frozen=True)
@@ -194,27 +193,14 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first_line(err)}"
 
 
-def record_seconds(out: str, outcomes: dict) -> None:
-    """Wall seconds of each run trained now, kept in OUT/seconds.json so a reused run keeps its cost."""
-    path = os.path.join(out, "seconds.json")
-    known = read_json(path) if os.path.isfile(path) else {}
-    for run_dir, o in outcomes.items():
-        if o["status"] == "trained":
-            known[os.path.relpath(run_dir, out)] = o["seconds"]
-        elif o["status"] == "resumed":  # the time before the interruption is not known; add what this took
-            key = os.path.relpath(run_dir, out)
-            known[key] = known.get(key, 0.0) + o["seconds"]
-    write_json(path, known)
-
-
 def train_seconds(run_dir: str) -> float:
-    """Wall seconds to train (and test) a run: from seconds.json, else the sum of its epochs in metrics.csv."""
-    out = os.path.dirname(os.path.dirname(run_dir))
-    path = os.path.join(out, "seconds.json")
-    known = read_json(path) if os.path.isfile(path) else {}
-    key = os.path.relpath(run_dir, out)
-    if key in known:
-        return float(known[key])
+    """Seconds a run spent training: its epochs in metrics.csv summed (an SVM's one row: its fit).
+
+    Every epoch that counts, whichever session ran it: a run resumed after an
+    interruption, or reused from an earlier compare, costs what all its epochs
+    took, not what the last session took. (An epoch cut short by an
+    interruption is run again and counted once.)
+    """
     return float(pd.read_csv(os.path.join(run_dir, "metrics.csv"))["seconds"].sum())
 
 

@@ -101,6 +101,11 @@ def test_compare_resumes_an_interrupted_run(store, tmp_path, one_thread):
     assert c.runs["cnn"] == [run_dir] and c.table.loc[0, "status"] == "ok"
     run = spectro.load_run(run_dir)
     assert run.status == "done" and run.info["epochs_done"] == 2
+    # "train s" is what both epochs took, the one before the interruption included, not the last session's.
+    epochs = pd.read_csv(os.path.join(run_dir, "metrics.csv"))["seconds"]
+    assert len(epochs) == 2 and c.table.loc[0, "train_s"] == pytest.approx(epochs.sum())
+    again = spectro.compare(store, ["cnn"], str(out), epochs=2, batch_size=8, progress=False, timing=False)
+    assert again.table.loc[0, "train_s"] == pytest.approx(epochs.sum())  # reused: the same cost
 
 
 def test_cv_pools_out_of_fold_predictions(store, tmp_path, one_thread):
