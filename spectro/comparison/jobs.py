@@ -27,7 +27,7 @@ from spectro.errors import SpectroError, TrainingInterrupted, first_line
 from spectro.training.classifier import classifier_class
 from spectro.training.run import run_status
 from spectro.training.train import train
-from spectro.utils.files import read_json, write_json
+from spectro.utils.files import read_json
 from spectro.utils.workers import die_with_parent
 
 __all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "train_seconds"]
