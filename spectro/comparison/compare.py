@@ -35,7 +35,16 @@ import pandas as pd
 
 from spectro.comparison.jobs import Job, job_config, one_line, options_hash, run_jobs
 from spectro.comparison.report import format_markdown, report_markdown
-from spectro.comparison.scoring import ALPHA, N_BOOT, Predictions, has_groups, order_columns, score_model, significance
+from spectro.comparison.scoring import (
+    ALPHA,
+    N_BOOT,
+    Predictions,
+    flag_clauses,
+    has_groups,
+    order_columns,
+    score_model,
+    significance,
+)
 from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError
@@ -71,6 +80,8 @@ class Comparison:
     out : str
     runs : dict of str to list of str
         Run directories of each model (one per test fold).
+    warnings : dict of str to list of str
+        Per model, the warnings of its runs ("fold K: still improving ..."), from their run.json.
     """
 
     table: pd.DataFrame
@@ -80,6 +91,7 @@ class Comparison:
     verdict: str
     out: str
     runs: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def figure_path(self) -> str:
@@ -312,7 +324,7 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     """Score, test, tabulate, draw and report; ``clock`` receives the seconds of each step."""
     t0 = time.perf_counter()
     labels = list(st.labels)
-    rows, preds, runs = [], {}, {}
+    rows, preds, runs, warnings = [], {}, {}, {}
     for m in names:
         jobs_m = [j for j in all_jobs if j.model == m]
         runs[m] = [j.run_dir for j in jobs_m]
@@ -323,7 +335,7 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
             rows.append(row)
             continue
         try:
-            row_m, preds[m] = score_model(st, jobs_m, labels, cv=cv, timing=timing, clock=clock)
+            row_m, preds[m], warnings[m] = score_model(st, jobs_m, labels, cv=cv, timing=timing, clock=clock)
             row.update(row_m)
         except SpectroError as err:
             row.update(status="failed", error=one_line(err))
@@ -332,9 +344,11 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     clock["scoring"] = time.perf_counter() - t0 - clock.get("inference_timing", 0.0)
     t1 = time.perf_counter()
     best, verdict = significance(table, preds, st, cv)
+    flagged = flag_clauses(order_columns(table))  # a ranking that rests on unfinished training says so
+    verdict = f"{verdict} {flagged}" if flagged else verdict
     clock["tests"] = time.perf_counter() - t1
     comparison = Comparison(table=order_columns(table), predictions=preds, labels=labels, best=best,
-                            verdict=verdict, out=out, runs=runs)
+                            verdict=verdict, out=out, runs=runs, warnings=warnings)
     # Written whole or not at all (a reader never sees half a table).
     write_text(os.path.join(out, "results.csv"), comparison.table.to_csv(index=False))
     write_text(os.path.join(out, "results.md"), comparison.markdown() + "\n")

@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spectro.comparison.scoring import FLAGS
+from spectro.training.health import CHANCE_MARGIN, IMPROVING_BY, LAST_FRACTION
+
 __all__ = ["format_markdown", "report_markdown"]
 
 
@@ -29,17 +32,20 @@ def format_markdown(table: pd.DataFrame) -> str:
         return "-" if pd.isna(v) else format(v, spec)
 
     head = ["model", "accuracy", "balanced acc.", "macro-F1", "parameters", "train s", "ms/clip b1", "ms/clip b64",
-            "Δ acc vs best", "McNemar p (Holm)", "group 95 % CI of Δ", "significant"]
+            "Δ acc vs best", "McNemar p (Holm)", "group 95 % CI of Δ", "significant", "warning"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         if r["status"] != "ok":
             cells = [r["model"], f"failed: {r['error']}"] + [""] * (len(head) - 2)
         else:
             mark = {"yes": "yes *", "no": "no", "best": "(best)"}.get(r["significant"], "")
+            codes = [c for c in str(r.get("warnings") or "").split(",") if c in FLAGS]
+            flags = ", ".join(FLAGS[c][0] for c in codes) + " ⚠" if codes else "-"
             ci = "-" if pd.isna(r["diff_low"]) else f"[{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
             cells = [r["model"], pm(r, "accuracy"), pm(r, "balanced_accuracy"), pm(r, "macro_f1"),
                      f"{int(r['params']):,}", num(r["train_s"], ".1f"), num(r["infer_ms_b1"], ".2f"),
-                     num(r["infer_ms_b64"], ".3f"), num(r["diff_vs_best"], "+.3f"), num(r["p_holm"], ".3g"), ci, mark]
+                     num(r["infer_ms_b64"], ".3f"), num(r["diff_vs_best"], "+.3f"), num(r["p_holm"], ".3g"), ci, mark,
+                     flags]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -78,6 +84,16 @@ def report_markdown(c: Any, *, store_path: str, n_examples: int, folds: list[int
         pairs = [f"{c.labels[i // len(c.labels)]} → {c.labels[i % len(c.labels)]} ({int(cm.flat[i])})"
                  for i in top if cm.flat[i] > 0]
         lines.append(f"- {m}: " + (", ".join(pairs) if pairs else "no errors"))
+    flagged = {m: texts for m, texts in c.warnings.items() if texts}
+    if flagged:
+        lines += ["", "## Warnings: training that was not done", "",
+                  ("A network whose best validation macro-F1 (without validation: training accuracy) over the last "
+                  f"{LAST_FRACTION:.0%} of its epochs beats the best before them by more than "
+                  f"{100 * IMPROVING_BY:g} points, or that trained a single epoch, is *still improving*; a model "
+                  f"whose final training accuracy is within {100 * CHANCE_MARGIN:g} points of always answering the "
+                  "most common class is *at chance*. The verdict and the table carry the flag: a ranking against "
+                   "such a run may change with more training."), ""]
+        lines += [f"- {m}: {text}" for m, texts in flagged.items() for text in texts]
     failed = t[t["status"] != "ok"]
     if len(failed):
         lines += ["", "## Failed", ""] + [f"- {r['model']}: {r['error']}" for _, r in failed.iterrows()]

@@ -22,7 +22,7 @@ from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired
 from spectro.signals.store import Store
 from spectro.training.run import load_run, read_split
 
-__all__ = ["ALPHA", "N_BOOT", "Predictions", "score_model", "inference_ms", "has_groups", "significance",
+__all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "run_flags", "flag_clauses", "inference_ms", "has_groups", "significance",
            "COLUMNS", "order_columns"]
 
 ALPHA = 0.05  # significance level of the table's marks
@@ -60,12 +60,38 @@ class Predictions:
         return self.y_true == self.y_pred
 
 
+#: What a run warning (:mod:`spectro.training.health`, run.json ``warnings``) means for a comparison:
+#: a short name for the table, and the clause the verdict carries.
+FLAGS = {
+    "still_improving": ("still improving", "still improving at its last epoch; more epochs may change this ranking"),
+    "at_chance": ("at chance", ("at chance level (its training accuracy is that of always answering the most "
+                                "common class): it did not learn, so its place in the ranking says nothing of "
+                                "the model")),
+}
+
+
+def run_flags(info: dict, fold: int) -> list[tuple[str, str]]:
+    """``(code, "fold K: text")`` of each warning in a run's run.json."""
+    return [(w["code"], f"fold {fold}: {w['text']}") for w in info.get("warnings") or [] if w.get("code") in FLAGS]
+
+
+def flag_clauses(table: pd.DataFrame) -> str:
+    """The verdict's warnings: one clause per flagged model that finished ("cnn: still improving ...")."""
+    out = []
+    for _, r in table.iterrows():
+        if r["status"] == "ok" and r.get("warnings"):
+            out += [f"{r['model']}: {FLAGS[code][1]}" for code in str(r["warnings"]).split(",")]
+    return ("Warning: " + "; ".join(out) + ".") if out else ""
+
+
 def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
-                 timing: bool, clock: dict) -> tuple[dict, Predictions]:
-    per_fold, parts, seconds = [], [], []
+                 timing: bool, clock: dict) -> tuple[dict, Predictions, list[str]]:
+    """Score one model's runs: its table row, its predictions, and the warnings of its runs ("fold K: text")."""
+    per_fold, parts, seconds, flags = [], [], [], []
     timed = None
     for job in jobs_m:
         run = load_run(job.run_dir, device="cpu")
+        flags += run_flags(run.info, job.test_fold)
         if list(run.labels) != labels:
             raise SpectroError(f"{job.run_dir} was trained with other class names than {st.path}")
         rows = rows_of_ids(st, read_split(job.run_dir)["test"], what=f"test examples of {job.run_dir}")
@@ -94,7 +120,8 @@ def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
     out["params"] = run.classifier.n_parameters()
     out["train_s"] = float(np.mean(seconds))
     out["infer_ms_b1"], out["infer_ms_b64"] = timed if timed else (np.nan, np.nan)
-    return out, pred
+    out["warnings"] = ",".join(dict.fromkeys(code for code, _ in flags))  # codes, first seen first
+    return out, pred, [text for _, text in flags]
 
 
 def inference_ms(run: Any, images: np.ndarray, *, repeats: int = 5) -> tuple[float, float]:
@@ -184,7 +211,7 @@ def bootstrap_metrics(p: Predictions, weights: np.ndarray, c: int) -> tuple[list
 COLUMNS = ["model", "status", "accuracy", "accuracy_std", "accuracy_low", "accuracy_high", "balanced_accuracy",
             "balanced_accuracy_std", "macro_f1", "macro_f1_std", "macro_f1_low", "macro_f1_high", "pooled_accuracy",
             "n_test", "params", "train_s", "infer_ms_b1", "infer_ms_b64", "diff_vs_best", "p_mcnemar", "p_holm",
-            "diff_low", "diff_high", "significant", "error"]
+            "diff_low", "diff_high", "significant", "warnings", "error"]
 
 
 def order_columns(table: pd.DataFrame) -> pd.DataFrame:

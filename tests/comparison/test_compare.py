@@ -78,8 +78,15 @@ def test_compare_same_examples_table_files_and_reuse(store, tmp_path, one_thread
     for f in ("results.csv", "results.md", "report.md", "comparison.png", "compare.json"):
         assert os.path.getsize(os.path.join(out, f)) > 0
     assert pd.read_csv(os.path.join(out, "results.csv"))["model"].tolist() == ["svm", "cnn"]
-    report = open(os.path.join(out, "report.md")).read()
+    report = Path(out, "report.md").read_text()
     assert c.verdict in report and "not independent" in report
+    # One epoch is no curve: the cnn is flagged in the table, the verdict and the report; the svm is not.
+    assert t.loc["cnn", "warnings"] == "still_improving" and t.loc["svm", "warnings"] == ""
+    assert "cnn: still improving at its last epoch; more epochs may change this ranking" in c.verdict
+    assert "svm:" not in c.verdict.partition("Warning:")[2]
+    row = {line.split("|")[1].strip(): line for line in c.markdown().splitlines()[2:]}
+    assert row["cnn"].rstrip(" |").endswith("still improving ⚠") and row["svm"].rstrip(" |").endswith("-")
+    assert "## Warnings" in report and "- cnn: fold 3: trained for a single epoch" in report
     # A second call reuses both finished runs: nothing retrained, same numbers.
     stamps = {m: os.path.getmtime(os.path.join(c.runs[m][0], "run.json")) for m in c.runs}
     again = spectro.compare(store, "svm,cnn", out, timing=False, **TINY)
@@ -208,3 +215,21 @@ def test_out_must_be_compares_own_folder(store, tmp_path, one_thread, capsys):
 
 def _files(root) -> list[str]:
     return sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+
+
+def test_a_model_at_chance_is_flagged_in_table_and_verdict(tmp_path, one_thread):
+    # Every clip the same signal, labels alternating: no classifier can beat always answering one class.
+    rng = np.random.default_rng(0)
+    X = np.tile((0.1 * rng.standard_normal(4000)).astype(np.float32), (24, 1))
+    np.savez(tmp_path / "same.npz", X=X, y=np.array([0, 1] * 12), folds=np.array([1, 2, 3] * 8))
+    spectro.preprocess(str(tmp_path / "same.npz"), str(tmp_path / "same"), config=CFG, progress=False)
+    c = spectro.compare(str(tmp_path / "same"), ["svm", "cnn"], str(tmp_path / "cmp"), epochs=2, batch_size=4,
+                        progress=False, timing=False)
+    t = c.table.set_index("model")
+    assert (t["status"] == "ok").all()
+    for m in ("svm", "cnn"):
+        assert "at_chance" in t.loc[m, "warnings"].split(",")
+        assert f"{m}: at chance level" in c.verdict
+        assert any("at chance level" in w for w in c.warnings[m])
+    assert "at chance ⚠" in c.markdown()
+    assert pd.read_csv(tmp_path / "cmp" / "results.csv")["warnings"].str.contains("at_chance").all()
