@@ -63,8 +63,11 @@ def report_markdown(c: Any, *, store_path: str, n_examples: int, folds: list[int
     lines = [f"# Comparison on {os.path.basename(os.path.normpath(store_path))}", "",
              f"Store `{store_path}` ({n_examples} examples, {len(c.labels)} classes), {split}. Every model trained on the "
              "same split with the same seed.", "", c.verdict, "", c.markdown(), "",
-             "Accuracy and macro-F1 are " + ("mean ± std over folds" if cv else "shown with a 95 % bootstrap "
-                                             "interval") + ". Δ acc is the model's accuracy minus the best one's on "
+             "Accuracy and macro-F1 are " + ("mean ± std over folds" if cv else "shown with a 95 % interval")
+             + ". The 95 % intervals are the widest of a bootstrap over groups, one over examples and, for accuracy, "
+             "the exact binomial interval: resampling whole groups alone gives a zero-width interval to a model "
+             "that answers one class when every group holds the classes in the same shares (each voice says "
+             "every digit), a certainty no test set of this size has. Δ acc is the model's accuracy minus the best one's on "
              "the same examples. McNemar: exact binomial test on the examples where the two models disagree, "
              f"Holm-corrected across the {max(len(c.predictions) - 1, 0)} comparisons. "
              f"Significant (*): adjusted p < {alpha}"

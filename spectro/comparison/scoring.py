@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from spectro.comparison.jobs import Job, train_seconds
 from spectro.dataset.splits import rows_of_ids
@@ -158,10 +159,9 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
     rows = preds[best].rows
     groups = st.groups[rows]
     grouped = has_groups(st, rows)
-    weights = bootstrap_weights(groups, n_boot=N_BOOT, seed=0)  # (B, N): the same draws for every model
     at = {m: table.index[table["model"] == m][0] for m in ok}
     for m in ok:
-        lo, hi = bootstrap_metrics(preds[m], weights, len(st.labels))
+        lo, hi = score_intervals(preds[m], groups, len(st.labels))
         table.loc[at[m], ["accuracy_low", "accuracy_high", "macro_f1_low", "macro_f1_high"]] = \
             [lo[0], hi[0], lo[1], hi[1]]
     others = [m for m in ok if m != best]
@@ -194,6 +194,29 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
                + ("" if sig else "not ") + f"distinguishable from it at 5 % (McNemar, Holm-adjusted "
                f"p = {adjusted[i]:.3g}{ci}).")
     return best, verdict
+
+
+def score_intervals(p: Predictions, groups: np.ndarray, c: int) -> tuple[list[float], list[float]]:
+    """95 % intervals of accuracy and macro-F1: ``[acc_low, f1_low], [acc_high, f1_high]``.
+
+    The hull of a bootstrap over groups, one over examples, and for accuracy
+    the exact binomial (Clopper-Pearson) interval. Resampling whole groups
+    alone can give a zero-width interval: when every group holds each class
+    in the same share (a voice saying every digit), a model that answers one
+    class scores exactly 1/C in every draw, and the interval would claim a
+    certainty no test set of this size has. The example bootstrap moves the
+    class shares, and the binomial interval bounds what ``n`` examples can
+    show, so an interval is never narrower than the data allow.
+    """
+    draws = [bootstrap_weights(groups, n_boot=N_BOOT, seed=0),  # (B, N): the same draws for every model
+             bootstrap_weights(np.arange(p.rows.size), n_boot=N_BOOT, seed=0)]
+    los, his = zip(*(bootstrap_metrics(p, w, c) for w in draws))
+    lo, hi = np.min(los, axis=0), np.max(his, axis=0)
+    n, k = p.rows.size, int(p.correct.sum())
+    if n:
+        exact = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        lo[0], hi[0] = min(lo[0], exact.low), max(hi[0], exact.high)
+    return [float(v) for v in lo], [float(v) for v in hi]
 
 
 def bootstrap_metrics(p: Predictions, weights: np.ndarray, c: int) -> tuple[list[float], list[float]]:
