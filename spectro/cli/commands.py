@@ -160,7 +160,7 @@ def compare(args: argparse.Namespace) -> int:
     options = _given(args, [o for o in TRAINING_OPTIONS if o not in COMPARE_EXCLUDED])
     try:
         result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
-                                 jobs=args.jobs, progress=not args.quiet, **options)
+                                 seeds=args.seeds, jobs=args.jobs, progress=not args.quiet, **options)
     except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
         return 130

@@ -51,19 +51,26 @@ def format_markdown(table: pd.DataFrame) -> str:
 
 
 def report_markdown(c: Any, *, store_path: str, n_examples: int, folds: list[int], cv: bool, grouped: bool,
-                    n_groups: int, alpha: float, n_boot: int) -> str:
+                    n_groups: int, alpha: float, n_boot: int, seeds: list[int] | None = None) -> str:
     """``report.md``: the setup, the verdict, the table, how to read the tests, the figure, the confusions, the runs.
 
     ``c`` is a :class:`spectro.comparison.compare.Comparison`; ``grouped``: the test examples share groups
-    (``n_groups`` of them), so the group bootstrap was run.
+    (``n_groups`` of them), so the group bootstrap was run; ``seeds``: every model trained once per seed.
     """
     t = c.table
     split = (f"{len(folds)}-fold cross-validation (each fold the test fold once; the tests use the pooled "
              "out-of-fold predictions, every example tested exactly once)" if cv else f"test fold {folds[0]}")
     lines = [f"# Comparison on {os.path.basename(os.path.normpath(store_path))}", "",
-             f"Store `{store_path}` ({n_examples} examples, {len(c.labels)} classes), {split}. Every model trained on the "
-             "same split with the same seed.", "", c.verdict, "", c.markdown(), "",
-             "Accuracy and macro-F1 are " + ("mean ± std over folds" if cv else "shown with a 95 % interval")
+             f"Store `{store_path}` ({n_examples} examples, {len(c.labels)} classes), {split}. " + (
+                 f"Every model trained on the same split once per seed ({', '.join(map(str, seeds))}); the tests "
+                 "pair each example's predictions under the same seed, pooled over the seeds. McNemar then counts "
+                 "an example once per seed, so a difference is marked significant only when the bootstrap, which "
+                 "resamples an example with all its seeds (and a group with all its examples), excludes 0 too."
+                 if seeds else "Every model trained on the same split with the same seed."),
+             "", c.verdict, "", c.markdown(), "",
+             "Accuracy and macro-F1 are " + ("mean ± std over " + ("seeds and folds" if seeds and cv else "seeds"
+                                                                    if seeds else "folds") if cv or seeds
+                                             else "shown with a 95 % interval")
              + ". The 95 % intervals are the widest of a bootstrap over groups, one over examples and, for accuracy, "
              "the exact binomial interval: resampling whole groups alone gives a zero-width interval to a model "
              "that answers one class when every group holds the classes in the same shares (each voice says "
@@ -73,7 +80,8 @@ def report_markdown(c: Any, *, store_path: str, n_examples: int, folds: list[int
              f"Significant (*): adjusted p < {alpha}"
              + (" and the group interval excludes 0." if grouped else "."), ""]
     if grouped:
-        lines += [f"Why a bootstrap over groups: the {c.predictions[c.best].rows.size} test clips come from only "
+        lines += [f"Why a bootstrap over groups: the {np.unique(c.predictions[c.best].rows).size} test clips come "
+                  "from only "
                   f"{n_groups} groups (speakers, sessions, recordings). Clips of one speaker are not independent: "
                   "a model that fails on a voice fails on many of its clips together, so a clip-level test such as "
                   "McNemar counts the same evidence many times and is too optimistic. Resampling whole groups "

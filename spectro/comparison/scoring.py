@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ class Predictions:
     proba : np.ndarray [shape=(N, C), dtype=float32]
     fold : np.ndarray [shape=(N,), dtype=int64]
         The test fold (run) each prediction came from.
+    seed : np.ndarray [shape=(N,), dtype=int64], optional
+        The training seed of that run (compared over seeds: each example
+        once per seed, sorted by row, then seed).
     """
 
     rows: np.ndarray
@@ -55,6 +58,7 @@ class Predictions:
     y_pred: np.ndarray
     proba: np.ndarray
     fold: np.ndarray
+    seed: np.ndarray | None = None
 
     @property
     def correct(self) -> np.ndarray:
@@ -99,18 +103,18 @@ def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
         proba = run.predict_proba(st.features[rows]).astype(np.float32)  # (n, C)
         y = st.y[rows]
         per_fold.append(compute_metrics(y, proba, labels))
-        parts.append((rows, y, proba, np.full(rows.size, job.test_fold)))
+        parts.append((rows, y, proba, np.full(rows.size, job.test_fold), np.full(rows.size, job.config["seed"])))
         seconds.append(train_seconds(job.run_dir))
         if timed is None and timing:
             t0 = time.perf_counter()
             timed = inference_ms(run, st.features[rows])
             clock["inference_timing"] = clock.get("inference_timing", 0.0) + time.perf_counter() - t0
-    rows = np.concatenate([p[0] for p in parts])
-    order = np.argsort(rows, kind="stable")
+    rows, seeds = np.concatenate([p[0] for p in parts]), np.concatenate([p[4] for p in parts]).astype(np.int64)
+    order = np.lexsort((seeds, rows))  # by row, then seed: every model's predictions line up pair by pair
     proba = np.concatenate([p[2] for p in parts])[order]
     pred = Predictions(rows=rows[order], ids=st.ids[rows[order]], y_true=np.concatenate([p[1] for p in parts])[order],
                        y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba,
-                       fold=np.concatenate([p[3] for p in parts])[order])
+                       fold=np.concatenate([p[3] for p in parts])[order], seed=seeds[order])
     out: dict[str, Any] = {}
     for k in HEADLINE:
         v = np.array([m[k] for m in per_fold])
@@ -146,7 +150,7 @@ def has_groups(st: Store, rows: np.ndarray) -> bool:
     return np.unique(st.groups[rows].astype(str)).size < rows.size
 
 
-def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, cv: bool) -> tuple[Optional[str], str]:
+def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, cv: bool) -> tuple[str | None, str]:
     """Fill the comparison-with-the-best columns of ``table`` in place; return the best model and the verdict."""
     for col in ("diff_vs_best", "p_mcnemar", "p_holm", "diff_low", "diff_high", "accuracy_low", "accuracy_high",
                 "macro_f1_low", "macro_f1_high"):
@@ -165,8 +169,9 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
         table.loc[at[m], ["accuracy_low", "accuracy_high", "macro_f1_low", "macro_f1_high"]] = \
             [lo[0], hi[0], lo[1], hi[1]]
     others = [m for m in ok if m != best]
-    if not np.array_equal(rows, np.sort(rows)) or any(not np.array_equal(preds[m].rows, rows) for m in others):
-        raise SpectroError("the models were not tested on the same examples")
+    if not np.array_equal(rows, np.sort(rows)) or any(
+            not np.array_equal(preds[m].rows, rows) or not _same(preds[m].seed, preds[best].seed) for m in others):
+        raise SpectroError("the models were not tested on the same examples (and seeds)")
     raw = [mcnemar_exact(preds[best].correct, preds[m].correct)[0] for m in others]
     adjusted = holm(raw) if raw else []
     for m, p, padj in zip(others, raw, adjusted):
@@ -181,15 +186,18 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
     table.loc[at[best], "significant"] = "best"
     acc = {m: preds[m].correct.mean() for m in ok}
     where = "pooled out-of-fold" if cv else "held-out"
+    n_seeds = np.unique(preds[best].seed).size if preds[best].seed is not None else 1
+    # With several seeds every example is tested once per seed: say both numbers.
+    on = (f"{np.unique(rows).size} {where} examples x {n_seeds} seeds" if n_seeds > 1
+          else f"{rows.size} {where} examples")
     if not others:
-        return best, (f"{best} reaches accuracy {acc[best]:.3f} on {rows.size} {where} examples "
-                      "(no other model finished).")
+        return best, f"{best} reaches accuracy {acc[best]:.3f} on {on} (no other model finished)."
     runner = max(others, key=lambda m: acc[m])
     i = others.index(runner)
     sig = table.loc[at[runner], "significant"] == "yes"
     ci = (f"; group bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
           f"{table.loc[at[runner], 'diff_high']:+.3f}]" if grouped else "")
-    verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {rows.size} {where} examples; the runner-up "
+    verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {on}; the runner-up "
                f"{runner} ({acc[runner]:.3f}, {acc[runner] - acc[best]:+.3f}) is "
                + ("" if sig else "not ") + f"distinguishable from it at 5 % (McNemar, Holm-adjusted "
                f"p = {adjusted[i]:.3g}{ci}).")
@@ -209,7 +217,7 @@ def score_intervals(p: Predictions, groups: np.ndarray, c: int) -> tuple[list[fl
     show, so an interval is never narrower than the data allow.
     """
     draws = [bootstrap_weights(groups, n_boot=N_BOOT, seed=0),  # (B, N): the same draws for every model
-             bootstrap_weights(np.arange(p.rows.size), n_boot=N_BOOT, seed=0)]
+             bootstrap_weights(p.rows, n_boot=N_BOOT, seed=0)]  # an example with all its seeds
     los, his = zip(*(bootstrap_metrics(p, w, c) for w in draws))
     lo, hi = np.min(los, axis=0), np.max(his, axis=0)
     n, k = p.rows.size, int(p.correct.sum())
@@ -217,6 +225,10 @@ def score_intervals(p: Predictions, groups: np.ndarray, c: int) -> tuple[list[fl
         exact = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
         lo[0], hi[0] = min(lo[0], exact.low), max(hi[0], exact.high)
     return [float(v) for v in lo], [float(v) for v in hi]
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
 def bootstrap_metrics(p: Predictions, weights: np.ndarray, c: int) -> tuple[list[float], list[float]]:

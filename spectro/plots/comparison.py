@@ -7,7 +7,7 @@ and a notebook shows the returned Figure inline.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ FIGURE_DPI = 110
 
 
 def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labels: Sequence[str], *,
-                    path: Optional[str] = None, cv: bool = False, title: str = "") -> Figure:
+                    path: str | None = None, cv: bool = False, over: str = "folds", title: str = "") -> Figure:
     """Accuracy and macro-F1 per model, accuracy against training time, and each model's confusion matrix.
 
     Parameters
@@ -35,8 +35,10 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     path : str, optional
         Also save the figure there (PNG).
     cv : bool
-        Error bars are the standard deviation over folds (else the 95 %
-        bootstrap interval in the table).
+        Error bars are the standard deviation over runs (else the 95 %
+        interval in the table).
+    over : str
+        What the runs differ in, for the title ("folds", "seeds", "seeds and folds").
 
     Returns
     -------
@@ -61,7 +63,7 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     # folds may pass 1; the axis then goes on so that no error bar is cut, with no score ticks above 1.
     score_axis(bars, top=top)
     bars.set_ylabel("fraction of test examples")
-    bars.set_title("held-out scores " + ("(mean ± std over folds)" if cv else "(95 % interval; see report.md)"),
+    bars.set_title("held-out scores " + (f"(mean ± std over {over or 'folds'})" if cv else "(95 % interval; see report.md)"),
                    fontsize=10)
     bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=2, frameon=False)
 
@@ -74,7 +76,7 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     if len(ok) and (ok["train_s"] > 0).all():
         cost.set_xscale("log")
         log_axis(cost.xaxis)
-    cost.set_xlabel("training seconds" + (" per fold" if cv else ""))
+    cost.set_xlabel("training seconds" + (" per run" if cv else ""))
     cost.set_ylabel("accuracy")
     score_axis(cost, top=top)
     cost.set_title("accuracy against training time", fontsize=10)
@@ -89,7 +91,7 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
 
 
 def plot_confusion_grid(fig, confusions: dict[str, np.ndarray], labels: Sequence[str], *,
-                        scores: Optional[dict[str, float]] = None) -> None:
+                        scores: dict[str, float] | None = None) -> None:
     """One confusion matrix per model on ``fig`` (a Figure or SubFigure): counts in the cells, colour the rate
     of the true class (row), one colour scale."""
     if not confusions:
@@ -117,7 +119,7 @@ def plot_confusion_grid(fig, confusions: dict[str, np.ndarray], labels: Sequence
     fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="fraction of the true class")
 
 
-def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: Optional[str] = None,
+def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: str | None = None,
                       title: str = "") -> Figure:
     """Training and validation error (1 - accuracy) per epoch, side by side, as He et al. (2015) Figs. 4 and 6.
 
@@ -153,7 +155,7 @@ def _depth(name: str) -> int:
     return int(digits) if digits else 0
 
 
-def _errors(t: pd.DataFrame, key: str, cv: bool) -> Optional[np.ndarray]:
+def _errors(t: pd.DataFrame, key: str, cv: bool) -> np.ndarray | None:
     """Error bars: std over folds [shape=(n,)] or distances to the interval ends [shape=(2, n)]."""
     if cv:
         return t[f"{key}_std"].to_numpy(dtype=float)

@@ -13,6 +13,7 @@ import spectro
 from spectro.cli.main import main
 from spectro.comparison.jobs import job_config as _config, options_hash as _options_hash
 from spectro.config import FeatureConfig
+from spectro.metrics.stats import mcnemar_exact
 from spectro.plots.comparison import plot_comparison, plot_error_curves
 
 CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n_mels=32)  # 1 x 32 x 32
@@ -233,3 +234,40 @@ def test_a_model_at_chance_is_flagged_in_table_and_verdict(tmp_path, one_thread)
         assert any("at chance level" in w for w in c.warnings[m])
     assert "at chance ⚠" in c.markdown()
     assert pd.read_csv(tmp_path / "cmp" / "results.csv")["warnings"].str.contains("at_chance").all()
+
+
+def test_seeds_repeat_every_model_and_pool_the_paired_tests(store, tmp_path, one_thread, capsys):
+    out = str(tmp_path / "seeds")
+    c = spectro.compare(store, ["svm", "cnn"], out, seeds=[0, 1, 2], timing=False, **TINY)
+    t = c.table.set_index("model")
+    assert (t["status"] == "ok").all()
+    st = spectro.open_store(store)
+    test_rows = np.flatnonzero(st.folds == max(st.fold_ids))
+    for m in ("svm", "cnn"):
+        assert len(c.runs[m]) == 3  # one run per seed, each its own directory
+        runs = [spectro.load_run(r) for r in c.runs[m]]
+        assert sorted(r.train_config.seed for r in runs) == [0, 1, 2]
+        accs = [r.test_metrics["accuracy"] for r in runs]
+        assert t.loc[m, "accuracy"] == pytest.approx(np.mean(accs))  # mean ± std over seeds
+        assert t.loc[m, "accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
+        p = c.predictions[m]  # every test example once per seed, paired by (row, seed)
+        np.testing.assert_array_equal(p.rows, np.repeat(test_rows, 3))
+        np.testing.assert_array_equal(p.seed, np.tile([0, 1, 2], test_rows.size))
+        assert t.loc[m, "pooled_accuracy"] == pytest.approx(np.mean(accs))
+    other = "cnn" if c.best == "svm" else "svm"
+    p_raw = mcnemar_exact(c.predictions[c.best].correct, c.predictions[other].correct)[0]
+    assert t.loc[other, "p_mcnemar"] == pytest.approx(p_raw)  # the test runs on the pooled pairs
+    assert "20 held-out examples x 3 seeds" in c.verdict
+    assert "once per seed (0, 1, 2)" in Path(out, "report.md").read_text()
+    # Finished runs are reused, for the same seeds and for a subset of them.
+    stamps = {r: os.path.getmtime(os.path.join(r, "run.json")) for m in c.runs for r in c.runs[m]}
+    again = spectro.compare(store, ["svm", "cnn"], out, seeds=[0, 1], timing=False, **TINY)
+    assert {r: os.path.getmtime(os.path.join(r, "run.json")) for m in again.runs for r in again.runs[m]} == \
+        {r: stamps[r] for m in again.runs for r in again.runs[m]}
+    # From the command line: --seeds 0,1,2, and one line when given with --seed.
+    capsys.readouterr()
+    assert main(["compare", "--store", store, "--models", "svm", "--seeds", "0,1,2", "--seed", "3", "--out",
+                 out, "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == "spectro: error: give --seed or --seeds, not both"
+    assert main(["compare", "--store", store, "--models", "svm", "--seeds", "0,1,2", "--out", out, "--quiet"]) == 0
+    assert "± " in capsys.readouterr().out
