@@ -43,6 +43,7 @@ from spectro.comparison.scoring import (
     flag_clauses,
     has_groups,
     order_columns,
+    score_ensemble,
     score_model,
     significance,
 )
@@ -59,6 +60,8 @@ from spectro.utils.files import read_json, write_json, write_text
 __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
 COMPARE_FORMAT = "spectro-compare-1"
+#: The model name of the ensemble row: the mean of the other compared models' probabilities (no training).
+ENSEMBLE = "ensemble"
 # Options compare sets itself (the split) or that describe where a run runs, not what it computes.
 _NOT_OPTIONS = {"model", "test_fold", "val_fold"}
 
@@ -187,18 +190,19 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     _check_out(out, st, identity)
     folds = st.fold_ids if cv else [default_folds(st, test_fold)[0]]
 
-    for m in names:  # said even when quiet: such a run differs from what was asked
+    trained = [m for m in names if m != ENSEMBLE]  # the ensemble trains nothing of its own
+    for m in trained:  # said even when quiet: such a run differs from what was asked
         ignored = sorted(k for k in training_options if k in classifier_class(m).ignores and k not in RUNTIME_FIELDS)
         if ignored:
             note(f"the {m} ignores {', '.join(ignored)} (settings of networks)", prefix="compare: ")
     # One configuration, and so one directory of runs, per model and seed (the seed is in the options hash).
     variants = seeds or [None]
     configs = {(m, s): job_config(m, training_options if s is None else {**training_options, "seed": s},
-                                  (model_options or {}).get(m, {})) for m in names for s in variants}
+                                  (model_options or {}).get(m, {})) for m in trained for s in variants}
     run_dirs = {key: os.path.join(out, f"{key[0]}-{options_hash(cfg)}") for key, cfg in configs.items()}
     os.makedirs(out, exist_ok=True)
     runs_json = {m: ({str(s): os.path.basename(run_dirs[m, s]) for s in variants} if seeds
-                     else os.path.basename(run_dirs[m, None])) for m in names}
+                     else os.path.basename(run_dirs[m, None])) for m in trained}
     write_json(os.path.join(out, "compare.json"), {
         "format": COMPARE_FORMAT, "store": identity, "models": names, "cv": cv, "folds": folds, "seeds": seeds,
         "options": training_options, "runs": runs_json})
@@ -206,7 +210,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     store_path = os.path.abspath(st.path)
     all_jobs = [Job(m, k, os.path.join(run_dirs[m, s], f"fold{k}"), store_path,
                      configs[m, s].replace(test_fold=k, val_fold=default_folds(st, k)[1]).to_dict())
-                for m in names for s in variants for k in folds]
+                for m in trained for s in variants for k in folds]
     t0 = time.perf_counter()
     # A model whose runs do not depend on the seed trains once and serves every seed.
     unique = list({j.run_dir: j for j in all_jobs}.values())
@@ -235,9 +239,12 @@ def _parse_models(models: str | list[str]) -> list[str]:
     if not names:
         raise SpectroError("compare needs at least one model, e.g. --models svm,cnn,resnet18")
     known = set(list_models())
-    unknown = [m for m in names if m not in known]
+    unknown = [m for m in names if m not in known and m != ENSEMBLE]
     if unknown:
-        raise SpectroError(f"unknown model {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise SpectroError(f"unknown model {unknown[0]!r}; known: {', '.join(sorted(known))} (and {ENSEMBLE})")
+    if ENSEMBLE in names and len(names) < 3:
+        raise SpectroError(f"{ENSEMBLE} averages the other compared models: give two or more, e.g. "
+                           f"--models svm,cnn,{ENSEMBLE}")
     return names
 
 
@@ -365,6 +372,8 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     labels = list(st.labels)
     rows, preds, runs, warnings = [], {}, {}, {}
     for m in names:
+        if m == ENSEMBLE:
+            continue  # scored below, from the others' predictions
         jobs_m = [j for j in all_jobs if j.model == m]
         runs[m] = list(dict.fromkeys(j.run_dir for j in jobs_m))
         row: dict[str, Any] = {"model": m, "status": "ok", "error": ""}
@@ -379,6 +388,15 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
         except SpectroError as err:
             row.update(status="failed", error=one_line(err))
         rows.append(row)
+    if ENSEMBLE in names:
+        members = [m for m in names if m in preds]
+        row = {"model": ENSEMBLE, "status": "ok", "error": ""}
+        if len(members) < 2:
+            row.update(status="failed", error=f"needs two finished models to average, has {len(members)}")
+        else:
+            row_e, preds[ENSEMBLE] = score_ensemble({m: preds[m] for m in members}, pd.DataFrame(rows), labels)
+            row.update(row_e)
+        rows.insert(names.index(ENSEMBLE), row)
     table = pd.DataFrame(rows)
     clock["scoring"] = time.perf_counter() - t0 - clock.get("inference_timing", 0.0)
     t1 = time.perf_counter()

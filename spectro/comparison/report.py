@@ -110,4 +110,6 @@ def report_markdown(c: Any, *, store_path: str, n_examples: int, folds: list[int
         lines += ["", "## Failed", ""] + [f"- {r['model']}: {r['error']}" for _, r in failed.iterrows()]
     lines += ["", "## Runs", ""] + [f"- {m}: " + ", ".join(f"`{os.path.relpath(d, c.out)}`" for d in dirs)
                                    for m, dirs in c.runs.items()]
+    lines += [f"- {m}: no runs of its own, the mean of the probabilities of {', '.join(c.runs)}"
+              for m in t.loc[t["status"] == "ok", "model"] if m not in c.runs]
     return "\n".join(lines) + "\n"

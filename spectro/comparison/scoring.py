@@ -23,7 +23,7 @@ from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired
 from spectro.signals.store import Store
 from spectro.training.run import load_run, read_split
 
-__all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "run_flags", "flag_clauses", "inference_ms", "has_groups", "significance",
+__all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "score_ensemble", "run_flags", "flag_clauses", "inference_ms", "has_groups", "significance",
            "COLUMNS", "order_columns"]
 
 ALPHA = 0.05  # significance level of the table's marks
@@ -127,6 +127,39 @@ def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
     out["infer_ms_b1"], out["infer_ms_b64"] = timed if timed else (np.nan, np.nan)
     out["warnings"] = ",".join(dict.fromkeys(code for code, _ in flags))  # codes, first seen first
     return out, pred, [text for _, text in flags]
+
+
+def score_ensemble(members: dict[str, Predictions], table: pd.DataFrame,
+                   labels: list[str]) -> tuple[dict, Predictions]:
+    """The ensemble's row and predictions: the mean of ``members``' probabilities, no training of its own.
+
+    ``members`` were scored on the same examples in the same order (and
+    seeds); the ensemble is scored like them, per run (test fold and seed)
+    for mean and std. Its size, training and inference cost are the sums of
+    its members' (``table``: their rows).
+    """
+    first = next(iter(members.values()))
+    for name, p in members.items():
+        if not np.array_equal(p.rows, first.rows) or not _same(p.seed, first.seed):
+            raise SpectroError(f"{name} was not tested on the same examples as the other models")
+    proba = np.mean([p.proba for p in members.values()], axis=0).astype(np.float32)  # (N, C)
+    pred = Predictions(rows=first.rows, ids=first.ids, y_true=first.y_true,
+                       y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba, fold=first.fold, seed=first.seed)
+    seeds = first.seed if first.seed is not None else np.zeros_like(first.fold)
+    runs = [(pred.fold == k) & (seeds == s) for k, s in sorted(set(zip(pred.fold.tolist(), seeds.tolist())))]
+    per_run = [compute_metrics(pred.y_true[r], proba[r], labels) for r in runs]
+    out: dict[str, Any] = {}
+    for k in HEADLINE:
+        v = np.array([m[k] for m in per_run])
+        out[k] = float(v.mean())
+        out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
+    out["pooled_accuracy"] = float(pred.correct.mean())
+    out["n_test"] = int(pred.rows.size)
+    rows = table.set_index("model").loc[list(members)]
+    for col in ("params", "train_s", "infer_ms_b1", "infer_ms_b64"):
+        out[col] = rows[col].sum(min_count=len(rows)) if col in rows else np.nan
+    out["warnings"] = ""
+    return out, pred
 
 
 def inference_ms(run: Any, images: np.ndarray, *, repeats: int = 5) -> tuple[float, float]:

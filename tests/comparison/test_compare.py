@@ -271,3 +271,28 @@ def test_seeds_repeat_every_model_and_pool_the_paired_tests(store, tmp_path, one
     assert capsys.readouterr().err.strip() == "spectro: error: give --seed or --seeds, not both"
     assert main(["compare", "--store", store, "--models", "svm", "--seeds", "0,1,2", "--out", out, "--quiet"]) == 0
     assert "± " in capsys.readouterr().out
+
+
+def test_ensemble_row_averages_the_compared_models_at_no_training(store, tmp_path, one_thread, capsys):
+    out = tmp_path / "ens"
+    c = spectro.compare(store, "svm,cnn,ensemble", str(out), timing=False, **TINY)
+    t = c.table.set_index("model")
+    assert list(t.index) == ["svm", "cnn", "ensemble"] and (t["status"] == "ok").all()
+    e, s, n = c.predictions["ensemble"], c.predictions["svm"], c.predictions["cnn"]
+    np.testing.assert_array_equal(e.rows, s.rows)
+    np.testing.assert_allclose(e.proba, (s.proba + n.proba) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(e.y_pred, e.proba.argmax(axis=1))
+    assert t.loc["ensemble", "accuracy"] == pytest.approx(np.mean(e.y_pred == e.y_true))
+    assert t.loc["ensemble", "params"] == t.loc["svm", "params"] + t.loc["cnn", "params"]
+    assert t.loc["ensemble", "train_s"] == pytest.approx(t.loc["svm", "train_s"] + t.loc["cnn", "train_s"])
+    # Tested and drawn like any model; no run directory of its own.
+    assert t.loc["ensemble", "significant"] in ("best", "yes", "no")
+    if c.best != "ensemble":
+        assert 0 <= t.loc["ensemble", "p_holm"] <= 1
+    assert sorted(d.split("-")[0] for d in os.listdir(out) if os.path.isdir(out / d)) == ["cnn", "svm"]
+    assert len([a for a in c.figure().get_axes() if a.get_images()]) == 3
+    assert "- ensemble: no runs of its own" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["compare", "--store", store, "--models", "svm,ensemble", "--out", str(tmp_path / "e1"),
+                 "--quiet"]) == 2
+    assert "ensemble averages the other compared models" in capsys.readouterr().err
