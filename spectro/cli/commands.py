@@ -158,8 +158,13 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 def compare(args: argparse.Namespace) -> int:
     options = _given(args, [o for o in TRAINING_OPTIONS if o not in COMPARE_EXCLUDED])
-    result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
-                             jobs=args.jobs, progress=not args.quiet, train_sizes=args.train_sizes, **options)
+    try:
+        result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
+                                 seeds=args.seeds, jobs=args.jobs, progress=not args.quiet,
+                                 train_sizes=args.train_sizes, **options)
+    except spectro.TrainingInterrupted as stop:
+        print(f"spectro: interrupted: {stop}", file=sys.stderr)
+        return 130
     ok = bool((result.table["status"] == "ok").all())
     if args.train_sizes is not None:
         print(result.markdown())

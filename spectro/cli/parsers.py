@@ -209,6 +209,8 @@ def _compare(sub) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--test-fold", type=int, metavar="K", help="default: the fold named test, else the highest")
     g.add_argument("--cv", action="store_true", help="every fold the test fold once; mean ± std over folds")
+    p.add_argument("--seeds", metavar="S,S,...", help="train every model once per seed, e.g. 0,1,2: mean ± std "
+                   "over seeds, tests on the predictions pooled over seeds (not with --seed)")
     p.add_argument("--jobs", type=int, default=C.COMPARE_JOBS,
                    help="train this many runs at once, in separate processes (default %(default)s)")
     p.add_argument("--train-sizes", metavar="F,F,...", help="a learning curve: compare at each of these shares of "

@@ -25,17 +25,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from spectro.comparison.curves import LearningCurve, learning_curve
-from spectro.comparison.jobs import Job, job_config, one_line, options_hash, record_seconds, run_jobs
+from spectro.comparison.jobs import Job, job_config, one_line, options_hash, run_jobs
 from spectro.comparison.report import format_markdown, report_markdown
-from spectro.comparison.scoring import ALPHA, N_BOOT, Predictions, has_groups, order_columns, score_model, significance
+from spectro.comparison.scoring import (
+    ALPHA,
+    N_BOOT,
+    Predictions,
+    flag_clauses,
+    has_groups,
+    order_columns,
+    score_ensemble,
+    score_model,
+    significance,
+)
 from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError
@@ -50,6 +62,8 @@ from spectro.utils.files import read_json, write_json, write_text
 __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
 COMPARE_FORMAT = "spectro-compare-1"
+#: The model name of the ensemble row: the mean of the other compared models' probabilities (no training).
+ENSEMBLE = "ensemble"
 # Options compare sets itself (the split) or that describe where a run runs, not what it computes.
 _NOT_OPTIONS = {"model", "test_fold", "val_fold"}
 
@@ -72,15 +86,24 @@ class Comparison:
     out : str
     runs : dict of str to list of str
         Run directories of each model (one per test fold).
+    warnings : dict of str to list of str
+        Per model, the warnings of its runs ("fold K: still improving ..."), from their run.json.
+    seeds : list of int or None
+        The seeds every model was trained with (None: one run per fold, the configured seed).
+    cv : bool
+        Every fold was the test fold once.
     """
 
     table: pd.DataFrame
     predictions: dict[str, Predictions]
     labels: list[str]
-    best: Optional[str]
+    best: str | None
     verdict: str
     out: str
     runs: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    seeds: list[int] | None = None
+    cv: bool = False
 
     @property
     def figure_path(self) -> str:
@@ -91,11 +114,12 @@ class Comparison:
         p, c = self.predictions[model], len(self.labels)
         return np.bincount(p.y_true * c + p.y_pred, minlength=c * c).reshape(c, c)
 
-    def figure(self, path: Optional[str] = None) -> Any:
+    def figure(self, path: str | None = None) -> Any:
         """The comparison figure (a matplotlib Figure; a notebook shows it inline), saved to ``path`` if given."""
-        cv = bool(self.table["accuracy_std"].notna().any())
+        spread = bool(self.table["accuracy_std"].notna().any())
+        over = " and ".join(w for w, on in (("seeds", bool(self.seeds)), ("folds", self.cv)) if on)
         return plot_comparison(self.table, {m: self.confusion(m) for m in self.predictions}, self.labels, path=path,
-                               cv=cv)
+                               cv=spread, over=over)
 
     def markdown(self) -> str:
         """The table as Markdown (what ``results.md`` holds and the CLI prints)."""
@@ -127,10 +151,11 @@ class Comparison:
 # Public API
 # ---------------------------------------------------------------------------
 
-def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = COMPARE_OUT, *,
-            test_fold: Optional[int] = None, cv: bool = False, jobs: int = COMPARE_JOBS, progress: bool = True, model_options: Optional[dict] = None,
-            timing: bool = True, train_sizes: Optional[Union[str, Sequence[float]]] = None,
-            **training_options: Any) -> Union[Comparison, LearningCurve]:
+def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT, *,
+            test_fold: int | None = None, cv: bool = False, seeds: Sequence[int] | None = None,
+            jobs: int = COMPARE_JOBS, progress: bool = True, model_options: dict | None = None,
+            timing: bool = True, train_sizes: str | Sequence[float] | None = None,
+            **training_options: Any) -> Comparison | LearningCurve:
     """Train ``models`` on the same split of ``store`` and compare them on the same test examples.
 
     Parameters
@@ -147,6 +172,11 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     cv : bool
         One run per fold and model; metrics are mean and std over folds, the
         tests use the pooled out-of-fold predictions.
+    seeds : sequence of int, optional
+        Train every model once per seed (``[0, 1, 2]``; with ``cv``, once per
+        seed and fold); metrics are mean and std over the runs, the tests use
+        the predictions pooled over seeds, each example paired with itself
+        under the same seed. Not with a ``seed`` training option.
     jobs : int
         Train this many runs at once in separate processes (spawned), the
         CPU threads divided among them.
@@ -178,6 +208,7 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     """
     if train_sizes is not None:
         return learning_curve(compare, store, models, out, train_sizes=train_sizes, test_fold=test_fold, cv=cv,
+                              seeds=seeds,
                               jobs=jobs, progress=progress, model_options=model_options, timing=timing,
                               **training_options)
     say = printer(progress, "compare: ")
@@ -187,33 +218,42 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
     names = _parse_models(models)
     _check_options(training_options, model_options or {}, names)
     _check_store(st, cv, test_fold)
+    seeds = _parse_seeds(seeds, training_options)
     identity = _store_identity(st)
     _check_out(out, st, identity)
     folds = st.fold_ids if cv else [default_folds(st, test_fold)[0]]
 
-    for m in names:  # said even when quiet: such a run differs from what was asked
+    trained = [m for m in names if m != ENSEMBLE]  # the ensemble trains nothing of its own
+    for m in trained:  # said even when quiet: such a run differs from what was asked
         ignored = sorted(k for k in training_options if k in classifier_class(m).ignores and k not in RUNTIME_FIELDS)
         if ignored:
             note(f"the {m} ignores {', '.join(ignored)} (settings of networks)", prefix="compare: ")
-    configs = {m: job_config(m, training_options, (model_options or {}).get(m, {})) for m in names}
-    run_dirs = {m: os.path.join(out, f"{m}-{options_hash(configs[m])}") for m in names}
+    # One configuration, and so one directory of runs, per model and seed (the seed is in the options hash).
+    variants = seeds or [None]
+    configs = {(m, s): job_config(m, training_options if s is None else {**training_options, "seed": s},
+                                  (model_options or {}).get(m, {})) for m in trained for s in variants}
+    run_dirs = {key: os.path.join(out, f"{key[0]}-{options_hash(cfg)}") for key, cfg in configs.items()}
     os.makedirs(out, exist_ok=True)
+    runs_json = {m: ({str(s): os.path.basename(run_dirs[m, s]) for s in variants} if seeds
+                     else os.path.basename(run_dirs[m, None])) for m in trained}
     write_json(os.path.join(out, "compare.json"), {
-        "format": COMPARE_FORMAT, "store": identity, "models": names, "cv": cv, "folds": folds,
-        "options": training_options, "runs": {m: os.path.basename(d) for m, d in run_dirs.items()}})
+        "format": COMPARE_FORMAT, "store": identity, "models": names, "cv": cv, "folds": folds, "seeds": seeds,
+        "options": training_options, "runs": runs_json})
 
     store_path = os.path.abspath(st.path)
-    all_jobs = [Job(m, k, os.path.join(run_dirs[m], f"fold{k}"), store_path,
-                     configs[m].replace(test_fold=k, val_fold=default_folds(st, k)[1]).to_dict())
-                for m in names for k in folds]
+    all_jobs = [Job(m, k, os.path.join(run_dirs[m, s], f"fold{k}"), store_path,
+                     configs[m, s].replace(test_fold=k, val_fold=default_folds(st, k)[1]).to_dict())
+                for m in trained for s in variants for k in folds]
     t0 = time.perf_counter()
-    outcomes = run_jobs(all_jobs, jobs, progress, say)
+    # A model whose runs do not depend on the seed trains once and serves every seed.
+    unique = list({j.run_dir: j for j in all_jobs}.values())
+    outcomes = run_jobs(unique, jobs, progress, say)
     train_wall = time.perf_counter() - t0
-    record_seconds(out, outcomes)
 
     t1 = time.perf_counter()
     clock: dict[str, float] = {}
-    comparison = _assemble(st, names, folds, all_jobs, outcomes, out, cv=cv, timing=timing, clock=clock)
+    comparison = _assemble(st, names, folds, all_jobs, outcomes, out, cv=cv, seeds=seeds, timing=timing,
+                           clock=clock)
     write_json(os.path.join(out, "compare.json"), {
         **read_json(os.path.join(out, "compare.json")), "best": comparison.best, "verdict": comparison.verdict,
         "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1, **clock}})
@@ -226,16 +266,35 @@ def compare(store: Union[str, Store], models: Union[str, list[str]], out: str = 
 # Checks: everything is refused before anything is trained
 # ---------------------------------------------------------------------------
 
-def _parse_models(models: Union[str, list[str]]) -> list[str]:
+def _parse_models(models: str | list[str]) -> list[str]:
     names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models) if m.strip()]
     names = list(dict.fromkeys(names))  # first occurrence wins, order kept
     if not names:
         raise SpectroError("compare needs at least one model, e.g. --models svm,cnn,resnet18")
     known = set(list_models())
-    unknown = [m for m in names if m not in known]
+    unknown = [m for m in names if m not in known and m != ENSEMBLE]
     if unknown:
-        raise SpectroError(f"unknown model {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise SpectroError(f"unknown model {unknown[0]!r}; known: {', '.join(sorted(known))} (and {ENSEMBLE})")
+    if ENSEMBLE in names and len(names) < 3:
+        raise SpectroError(f"{ENSEMBLE} averages the other compared models: give two or more, e.g. "
+                           f"--models svm,cnn,{ENSEMBLE}")
     return names
+
+
+def _parse_seeds(seeds: Sequence[int] | None, options: dict) -> list[int] | None:
+    if seeds is None:
+        return None
+    if isinstance(seeds, str):
+        seeds = [s.strip() for s in seeds.split(",") if s.strip()]
+    try:
+        parsed = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise SpectroError(f"--seeds takes whole numbers, e.g. 0,1,2; got {seeds!r}") from None
+    if not parsed or len(set(parsed)) != len(parsed) or any(s < 0 for s in parsed):
+        raise SpectroError(f"--seeds takes distinct whole numbers >= 0, e.g. 0,1,2; got {seeds!r}")
+    if "seed" in options:
+        raise SpectroError("give --seed or --seeds, not both")
+    return parsed
 
 
 def _check_options(options: dict, model_options: dict, names: list[str]) -> None:
@@ -249,7 +308,7 @@ def _check_options(options: dict, model_options: dict, names: list[str]) -> None
         raise SpectroError(f"model_options names models that are not compared: {stray}")
 
 
-def _check_store(st: Store, cv: bool, test_fold: Optional[int]) -> None:
+def _check_store(st: Store, cv: bool, test_fold: int | None) -> None:
     classes = np.unique(st.y).size
     if classes < 2:
         raise SpectroError(f"store {st.path} has {classes} class(es); comparing classifiers needs two or more")
@@ -273,9 +332,26 @@ def _store_identity(st: Store) -> dict:
             "content": h.hexdigest()[:16]}
 
 
+#: The files compare writes at the top of ``out`` (beside one directory of runs per model).
+OUT_FILES = frozenset({"compare.json", "results.csv", "results.md", "report.md", "comparison.png",
+                       "seconds.json"})  # seconds.json: what older versions wrote
+_RUNS_DIR = re.compile(r"^(?P<model>.+)-[0-9a-f]{6}$")  # OUT/<model>-<options hash>/
+_OWN_HIDDEN = re.compile(r"^\.tmp-|\.lock$")  # atomic writes in flight, locks of run directories
+
+
 def _check_out(out: str, st: Store, identity: dict) -> None:
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SpectroError(f"--out {out} is a file; give compare a directory of its own")
     if os.path.isfile(os.path.join(out, "run.json")):
         raise SpectroError(f"--out {out} is a training run; give compare a directory of its own")
+    if any(os.path.isfile(os.path.join(out, f)) for f in ("features.npy", "index.csv")):
+        raise SpectroError(f"--out {out} is a spectro store; give compare a directory of its own "
+                           "(nothing was changed)")
+    foreign = _foreign_entries(out)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise SpectroError(f"--out {out} holds files compare did not write ({shown}); give compare an empty "
+                           "or new directory, or one it wrote before (nothing was changed)")
     meta = os.path.join(out, "compare.json")
     if os.path.isfile(meta):
         old = read_json(meta).get("store", {})
@@ -288,6 +364,22 @@ def _check_out(out: str, st: Store, identity: dict) -> None:
         if s.get("fingerprint") != identity["fingerprint"] or s.get("examples") != identity["examples"]:
             raise SpectroError(f"--out {out} holds runs of another store ({os.path.dirname(info_path)} was "
                                f"trained on {s.get('path')}); choose another --out (nothing was changed)")
+
+
+def _foreign_entries(out: str) -> list[str]:
+    """Names at the top of ``out`` that compare does not write: a user's folder is never compare's to fill."""
+    if not os.path.isdir(out):
+        return []
+    known = set(list_models())
+    foreign = []
+    for entry in sorted(os.scandir(out), key=lambda e: e.name):
+        runs = _RUNS_DIR.match(entry.name)
+        if entry.is_dir(follow_symlinks=False) and runs and runs["model"] in known:
+            continue
+        if entry.is_file(follow_symlinks=False) and (entry.name in OUT_FILES or _OWN_HIDDEN.search(entry.name)):
+            continue
+        foreign.append(entry.name + ("/" if entry.is_dir() else ""))
+    return foreign
 
 
 def _run_infos(out: str) -> list[str]:
@@ -307,14 +399,16 @@ def _run_infos(out: str) -> list[str]:
 # ---------------------------------------------------------------------------
 
 def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job], outcomes: dict, out: str, *,
-              cv: bool, timing: bool, clock: dict) -> Comparison:
+              cv: bool, seeds: list[int] | None, timing: bool, clock: dict) -> Comparison:
     """Score, test, tabulate, draw and report; ``clock`` receives the seconds of each step."""
     t0 = time.perf_counter()
     labels = list(st.labels)
-    rows, preds, runs = [], {}, {}
+    rows, preds, runs, warnings = [], {}, {}, {}
     for m in names:
+        if m == ENSEMBLE:
+            continue  # scored below, from the others' predictions
         jobs_m = [j for j in all_jobs if j.model == m]
-        runs[m] = [j.run_dir for j in jobs_m]
+        runs[m] = list(dict.fromkeys(j.run_dir for j in jobs_m))
         row: dict[str, Any] = {"model": m, "status": "ok", "error": ""}
         failed = [outcomes[j.run_dir] for j in jobs_m if outcomes[j.run_dir]["status"] == "failed"]
         if failed:
@@ -322,18 +416,30 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
             rows.append(row)
             continue
         try:
-            row_m, preds[m] = score_model(st, jobs_m, labels, cv=cv, timing=timing, clock=clock)
+            row_m, preds[m], warnings[m] = score_model(st, jobs_m, labels, cv=cv, timing=timing, clock=clock)
             row.update(row_m)
         except SpectroError as err:
             row.update(status="failed", error=one_line(err))
         rows.append(row)
+    if ENSEMBLE in names:
+        members = [m for m in names if m in preds]
+        row = {"model": ENSEMBLE, "status": "ok", "error": ""}
+        if len(members) < 2:
+            row.update(status="failed", error=f"needs two finished models to average, has {len(members)}")
+        else:
+            row_e, preds[ENSEMBLE] = score_ensemble({m: preds[m] for m in members}, pd.DataFrame(rows), labels)
+            row.update(row_e)
+        rows.insert(names.index(ENSEMBLE), row)
     table = pd.DataFrame(rows)
     clock["scoring"] = time.perf_counter() - t0 - clock.get("inference_timing", 0.0)
     t1 = time.perf_counter()
     best, verdict = significance(table, preds, st, cv)
+    flagged = flag_clauses(order_columns(table))  # a ranking that rests on unfinished training says so
+    verdict = f"{verdict} {flagged}" if flagged else verdict
     clock["tests"] = time.perf_counter() - t1
     comparison = Comparison(table=order_columns(table), predictions=preds, labels=labels, best=best,
-                            verdict=verdict, out=out, runs=runs)
+                            verdict=verdict, out=out, runs=runs, warnings=warnings, seeds=seeds,
+                            cv=cv)
     # Written whole or not at all (a reader never sees half a table).
     write_text(os.path.join(out, "results.csv"), comparison.table.to_csv(index=False))
     write_text(os.path.join(out, "results.md"), comparison.markdown() + "\n")
@@ -343,6 +449,7 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     grouped = best is not None and has_groups(st, preds[best].rows)
     write_text(os.path.join(out, "report.md"), report_markdown(
         comparison, store_path=st.path, n_examples=len(st), folds=folds, cv=cv, grouped=grouped, alpha=ALPHA,
+        seeds=seeds,
         n_boot=N_BOOT, n_groups=np.unique(st.groups[preds[best].rows].astype(str)).size if grouped else 0))
     return comparison
 

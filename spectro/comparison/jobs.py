@@ -7,26 +7,30 @@ scheduler could run each as ``spectro train``. A run's failure is its outcome, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from typing import Self
 
 import pandas as pd
 import torch
 
 from spectro.config import RUNTIME_FIELDS, TrainConfig
-from spectro.errors import SpectroError, first_line
+from spectro.errors import SpectroError, TrainingInterrupted, first_line
 from spectro.training.classifier import classifier_class
 from spectro.training.run import run_status
 from spectro.training.train import train
-from spectro.utils.files import read_json, write_json
+from spectro.utils.files import read_json
+from spectro.utils.workers import die_with_parent
 
-__all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "record_seconds",
-           "train_seconds"]
+__all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "train_seconds"]
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,95 @@ def run_jobs(all_jobs: list[Job], jobs: int, progress: bool, say) -> dict[str, d
     threads = max(1, torch.get_num_threads() // workers)
     say(f"training {len(pending)} runs, {workers} at a time, {threads} thread(s) each")
     context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state, same on every OS
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(train_job, replace(job, threads=threads)): job for job in pending}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_job_worker,
+                             initargs=(os.getpid(),)) as pool, _ForwardStop(pool, say) as stop:
+        futures = {pool.submit(_spawned_job, replace(job, threads=threads)): job for job in pending}
         for fut in as_completed(futures):
             job = futures[fut]
+            if fut.cancelled():
+                continue
             try:
                 outcomes[job.run_dir] = fut.result()
             except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
                 outcomes[job.run_dir] = {"status": "failed", "error": f"worker process failed: {one_line(err)}"}
-            say_outcome(say, job, outcomes[job.run_dir])
+            if outcomes[job.run_dir]["status"] != "stopped":
+                say_outcome(say, job, outcomes[job.run_dir])
+    if stop.signals:
+        stopped = [j for j in pending if outcomes.get(j.run_dir, {}).get("status") in ("stopped", None)]
+        raise TrainingInterrupted(f"compare stopped by {stop.signals[0]}: {len(stopped)} run(s) not finished "
+                                  "(those that had started are checkpointed); run the same compare again to "
+                                  "resume them")
     return outcomes
+
+
+class _ForwardStop:
+    """SIGINT or SIGTERM to the compare process alone: pass it on to the training processes.
+
+    Each job stops at its next batch with a resumable checkpoint, as
+    ``--jobs 1`` does (a second signal aborts them at once); jobs not yet
+    started are cancelled. The parent waits for them, then raises
+    :class:`~spectro.errors.TrainingInterrupted`. Handlers can be set only
+    in the main thread; elsewhere nothing is installed.
+    """
+
+    def __init__(self, pool: ProcessPoolExecutor, say) -> None:
+        self.pool, self.say, self.signals, self._old = pool, say, [], {}
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if not self.signals:
+            self.say(f"{name}: stopping every training job after its current batch (checkpointed)")
+        self.signals.append(name)
+        # Processes of the pool (a CPython attribute since 3.2; no public way to reach them).
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(ProcessLookupError, OSError, ValueError):
+                os.kill(proc.pid, signum)
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+# State of a spawned job process: a stop asked for while it waits for (or sets up) a job.
+_WORKER = {"stop": False, "busy": False}
+
+
+def _job_worker(parent: int) -> None:
+    """Set up a spawned job process: it dies with ``parent`` (even by SIGKILL) and stops when told."""
+    die_with_parent(parent)
+    # Its own process group: a Ctrl-C at the terminal reaches the compare process alone, which passes
+    # it on once (two would abort the job at once instead of at its next batch).
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _worker_stop)
+
+
+def _worker_stop(signum, frame) -> None:
+    # Inside the training loop its own handler stops at the next batch; here the job is between
+    # steps (loading, fitting an SVM, scoring) and unwinds, or the process is idle and starts no job.
+    _WORKER["stop"] = True
+    if _WORKER["busy"]:
+        raise KeyboardInterrupt
+
+
+def _spawned_job(job: Job) -> dict:
+    if _WORKER["stop"]:
+        return {"status": "stopped"}
+    _WORKER["busy"] = True
+    try:
+        return train_job(job)
+    except KeyboardInterrupt:  # TrainingInterrupted too: stopped at a batch, checkpointed
+        _WORKER["stop"] = True
+        return {"status": "stopped"}
+    finally:
+        _WORKER["busy"] = False
 
 
 def train_job(job: Job) -> dict:
@@ -110,27 +193,14 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first_line(err)}"
 
 
-def record_seconds(out: str, outcomes: dict) -> None:
-    """Wall seconds of each run trained now, kept in OUT/seconds.json so a reused run keeps its cost."""
-    path = os.path.join(out, "seconds.json")
-    known = read_json(path) if os.path.isfile(path) else {}
-    for run_dir, o in outcomes.items():
-        if o["status"] == "trained":
-            known[os.path.relpath(run_dir, out)] = o["seconds"]
-        elif o["status"] == "resumed":  # the time before the interruption is not known; add what this took
-            key = os.path.relpath(run_dir, out)
-            known[key] = known.get(key, 0.0) + o["seconds"]
-    write_json(path, known)
-
-
 def train_seconds(run_dir: str) -> float:
-    """Wall seconds to train (and test) a run: from seconds.json, else the sum of its epochs in metrics.csv."""
-    out = os.path.dirname(os.path.dirname(run_dir))
-    path = os.path.join(out, "seconds.json")
-    known = read_json(path) if os.path.isfile(path) else {}
-    key = os.path.relpath(run_dir, out)
-    if key in known:
-        return float(known[key])
+    """Seconds a run spent training: its epochs in metrics.csv summed (an SVM's one row: its fit).
+
+    Every epoch that counts, whichever session ran it: a run resumed after an
+    interruption, or reused from an earlier compare, costs what all its epochs
+    took, not what the last session took. (An epoch cut short by an
+    interruption is run again and counted once.)
+    """
     return float(pd.read_csv(os.path.join(run_dir, "metrics.csv"))["seconds"].sum())
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from spectro.comparison.jobs import Job, train_seconds
 from spectro.dataset.splits import rows_of_ids
@@ -22,7 +23,7 @@ from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired
 from spectro.signals.store import Store
 from spectro.training.run import load_run, read_split
 
-__all__ = ["ALPHA", "N_BOOT", "Predictions", "score_model", "inference_ms", "has_groups", "significance",
+__all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "score_ensemble", "run_flags", "flag_clauses", "inference_ms", "has_groups", "significance",
            "COLUMNS", "order_columns"]
 
 ALPHA = 0.05  # significance level of the table's marks
@@ -46,6 +47,9 @@ class Predictions:
     proba : np.ndarray [shape=(N, C), dtype=float32]
     fold : np.ndarray [shape=(N,), dtype=int64]
         The test fold (run) each prediction came from.
+    seed : np.ndarray [shape=(N,), dtype=int64], optional
+        The training seed of that run (compared over seeds: each example
+        once per seed, sorted by row, then seed).
     """
 
     rows: np.ndarray
@@ -54,36 +58,63 @@ class Predictions:
     y_pred: np.ndarray
     proba: np.ndarray
     fold: np.ndarray
+    seed: np.ndarray | None = None
 
     @property
     def correct(self) -> np.ndarray:
         return self.y_true == self.y_pred
 
 
+#: What a run warning (:mod:`spectro.training.health`, run.json ``warnings``) means for a comparison:
+#: a short name for the table, and the clause the verdict carries.
+FLAGS = {
+    "still_improving": ("still improving", "still improving at its last epoch; more epochs may change this ranking"),
+    "at_chance": ("at chance", ("at chance level (its training accuracy is that of always answering the most "
+                                "common class): it did not learn, so its place in the ranking says nothing of "
+                                "the model")),
+}
+
+
+def run_flags(info: dict, fold: int) -> list[tuple[str, str]]:
+    """``(code, "fold K: text")`` of each warning in a run's run.json."""
+    return [(w["code"], f"fold {fold}: {w['text']}") for w in info.get("warnings") or [] if w.get("code") in FLAGS]
+
+
+def flag_clauses(table: pd.DataFrame) -> str:
+    """The verdict's warnings: one clause per flagged model that finished ("cnn: still improving ...")."""
+    out = []
+    for _, r in table.iterrows():
+        if r["status"] == "ok" and r.get("warnings"):
+            out += [f"{r['model']}: {FLAGS[code][1]}" for code in str(r["warnings"]).split(",")]
+    return ("Warning: " + "; ".join(out) + ".") if out else ""
+
+
 def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
-                 timing: bool, clock: dict) -> tuple[dict, Predictions]:
-    per_fold, parts, seconds = [], [], []
+                 timing: bool, clock: dict) -> tuple[dict, Predictions, list[str]]:
+    """Score one model's runs: its table row, its predictions, and the warnings of its runs ("fold K: text")."""
+    per_fold, parts, seconds, flags = [], [], [], []
     timed = None
     for job in jobs_m:
         run = load_run(job.run_dir, device="cpu")
+        flags += run_flags(run.info, job.test_fold)
         if list(run.labels) != labels:
             raise SpectroError(f"{job.run_dir} was trained with other class names than {st.path}")
         rows = rows_of_ids(st, read_split(job.run_dir)["test"], what=f"test examples of {job.run_dir}")
         proba = run.predict_proba(st.features[rows]).astype(np.float32)  # (n, C)
         y = st.y[rows]
         per_fold.append(compute_metrics(y, proba, labels))
-        parts.append((rows, y, proba, np.full(rows.size, job.test_fold)))
+        parts.append((rows, y, proba, np.full(rows.size, job.test_fold), np.full(rows.size, job.config["seed"])))
         seconds.append(train_seconds(job.run_dir))
         if timed is None and timing:
             t0 = time.perf_counter()
             timed = inference_ms(run, st.features[rows])
             clock["inference_timing"] = clock.get("inference_timing", 0.0) + time.perf_counter() - t0
-    rows = np.concatenate([p[0] for p in parts])
-    order = np.argsort(rows, kind="stable")
+    rows, seeds = np.concatenate([p[0] for p in parts]), np.concatenate([p[4] for p in parts]).astype(np.int64)
+    order = np.lexsort((seeds, rows))  # by row, then seed: every model's predictions line up pair by pair
     proba = np.concatenate([p[2] for p in parts])[order]
     pred = Predictions(rows=rows[order], ids=st.ids[rows[order]], y_true=np.concatenate([p[1] for p in parts])[order],
                        y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba,
-                       fold=np.concatenate([p[3] for p in parts])[order])
+                       fold=np.concatenate([p[3] for p in parts])[order], seed=seeds[order])
     out: dict[str, Any] = {}
     for k in HEADLINE:
         v = np.array([m[k] for m in per_fold])
@@ -94,6 +125,40 @@ def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
     out["params"] = run.classifier.n_parameters()
     out["train_s"] = float(np.mean(seconds))
     out["infer_ms_b1"], out["infer_ms_b64"] = timed if timed else (np.nan, np.nan)
+    out["warnings"] = ",".join(dict.fromkeys(code for code, _ in flags))  # codes, first seen first
+    return out, pred, [text for _, text in flags]
+
+
+def score_ensemble(members: dict[str, Predictions], table: pd.DataFrame,
+                   labels: list[str]) -> tuple[dict, Predictions]:
+    """The ensemble's row and predictions: the mean of ``members``' probabilities, no training of its own.
+
+    ``members`` were scored on the same examples in the same order (and
+    seeds); the ensemble is scored like them, per run (test fold and seed)
+    for mean and std. Its size, training and inference cost are the sums of
+    its members' (``table``: their rows).
+    """
+    first = next(iter(members.values()))
+    for name, p in members.items():
+        if not np.array_equal(p.rows, first.rows) or not _same(p.seed, first.seed):
+            raise SpectroError(f"{name} was not tested on the same examples as the other models")
+    proba = np.mean([p.proba for p in members.values()], axis=0).astype(np.float32)  # (N, C)
+    pred = Predictions(rows=first.rows, ids=first.ids, y_true=first.y_true,
+                       y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba, fold=first.fold, seed=first.seed)
+    seeds = first.seed if first.seed is not None else np.zeros_like(first.fold)
+    runs = [(pred.fold == k) & (seeds == s) for k, s in sorted(set(zip(pred.fold.tolist(), seeds.tolist())))]
+    per_run = [compute_metrics(pred.y_true[r], proba[r], labels) for r in runs]
+    out: dict[str, Any] = {}
+    for k in HEADLINE:
+        v = np.array([m[k] for m in per_run])
+        out[k] = float(v.mean())
+        out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
+    out["pooled_accuracy"] = float(pred.correct.mean())
+    out["n_test"] = int(pred.rows.size)
+    rows = table.set_index("model").loc[list(members)]
+    for col in ("params", "train_s", "infer_ms_b1", "infer_ms_b64"):
+        out[col] = rows[col].sum(min_count=len(rows)) if col in rows else np.nan
+    out["warnings"] = ""
     return out, pred
 
 
@@ -118,7 +183,7 @@ def has_groups(st: Store, rows: np.ndarray) -> bool:
     return np.unique(st.groups[rows].astype(str)).size < rows.size
 
 
-def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, cv: bool) -> tuple[Optional[str], str]:
+def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, cv: bool) -> tuple[str | None, str]:
     """Fill the comparison-with-the-best columns of ``table`` in place; return the best model and the verdict."""
     for col in ("diff_vs_best", "p_mcnemar", "p_holm", "diff_low", "diff_high", "accuracy_low", "accuracy_high",
                 "macro_f1_low", "macro_f1_high"):
@@ -131,15 +196,15 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
     rows = preds[best].rows
     groups = st.groups[rows]
     grouped = has_groups(st, rows)
-    weights = bootstrap_weights(groups, n_boot=N_BOOT, seed=0)  # (B, N): the same draws for every model
     at = {m: table.index[table["model"] == m][0] for m in ok}
     for m in ok:
-        lo, hi = bootstrap_metrics(preds[m], weights, len(st.labels))
+        lo, hi = score_intervals(preds[m], groups, len(st.labels))
         table.loc[at[m], ["accuracy_low", "accuracy_high", "macro_f1_low", "macro_f1_high"]] = \
             [lo[0], hi[0], lo[1], hi[1]]
     others = [m for m in ok if m != best]
-    if not np.array_equal(rows, np.sort(rows)) or any(not np.array_equal(preds[m].rows, rows) for m in others):
-        raise SpectroError("the models were not tested on the same examples")
+    if not np.array_equal(rows, np.sort(rows)) or any(
+            not np.array_equal(preds[m].rows, rows) or not _same(preds[m].seed, preds[best].seed) for m in others):
+        raise SpectroError("the models were not tested on the same examples (and seeds)")
     raw = [mcnemar_exact(preds[best].correct, preds[m].correct)[0] for m in others]
     adjusted = holm(raw) if raw else []
     for m, p, padj in zip(others, raw, adjusted):
@@ -154,19 +219,49 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
     table.loc[at[best], "significant"] = "best"
     acc = {m: preds[m].correct.mean() for m in ok}
     where = "pooled out-of-fold" if cv else "held-out"
+    n_seeds = np.unique(preds[best].seed).size if preds[best].seed is not None else 1
+    # With several seeds every example is tested once per seed: say both numbers.
+    on = (f"{np.unique(rows).size} {where} examples x {n_seeds} seeds" if n_seeds > 1
+          else f"{rows.size} {where} examples")
     if not others:
-        return best, (f"{best} reaches accuracy {acc[best]:.3f} on {rows.size} {where} examples "
-                      "(no other model finished).")
+        return best, f"{best} reaches accuracy {acc[best]:.3f} on {on} (no other model finished)."
     runner = max(others, key=lambda m: acc[m])
     i = others.index(runner)
     sig = table.loc[at[runner], "significant"] == "yes"
     ci = (f"; group bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
           f"{table.loc[at[runner], 'diff_high']:+.3f}]" if grouped else "")
-    verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {rows.size} {where} examples; the runner-up "
+    verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {on}; the runner-up "
                f"{runner} ({acc[runner]:.3f}, {acc[runner] - acc[best]:+.3f}) is "
                + ("" if sig else "not ") + f"distinguishable from it at 5 % (McNemar, Holm-adjusted "
                f"p = {adjusted[i]:.3g}{ci}).")
     return best, verdict
+
+
+def score_intervals(p: Predictions, groups: np.ndarray, c: int) -> tuple[list[float], list[float]]:
+    """95 % intervals of accuracy and macro-F1: ``[acc_low, f1_low], [acc_high, f1_high]``.
+
+    The hull of a bootstrap over groups, one over examples, and for accuracy
+    the exact binomial (Clopper-Pearson) interval. Resampling whole groups
+    alone can give a zero-width interval: when every group holds each class
+    in the same share (a voice saying every digit), a model that answers one
+    class scores exactly 1/C in every draw, and the interval would claim a
+    certainty no test set of this size has. The example bootstrap moves the
+    class shares, and the binomial interval bounds what ``n`` examples can
+    show, so an interval is never narrower than the data allow.
+    """
+    draws = [bootstrap_weights(groups, n_boot=N_BOOT, seed=0),  # (B, N): the same draws for every model
+             bootstrap_weights(p.rows, n_boot=N_BOOT, seed=0)]  # an example with all its seeds
+    los, his = zip(*(bootstrap_metrics(p, w, c) for w in draws))
+    lo, hi = np.min(los, axis=0), np.max(his, axis=0)
+    n, k = p.rows.size, int(p.correct.sum())
+    if n:
+        exact = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        lo[0], hi[0] = min(lo[0], exact.low), max(hi[0], exact.high)
+    return [float(v) for v in lo], [float(v) for v in hi]
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
 def bootstrap_metrics(p: Predictions, weights: np.ndarray, c: int) -> tuple[list[float], list[float]]:
@@ -184,7 +279,7 @@ def bootstrap_metrics(p: Predictions, weights: np.ndarray, c: int) -> tuple[list
 COLUMNS = ["model", "status", "accuracy", "accuracy_std", "accuracy_low", "accuracy_high", "balanced_accuracy",
             "balanced_accuracy_std", "macro_f1", "macro_f1_std", "macro_f1_low", "macro_f1_high", "pooled_accuracy",
             "n_test", "params", "train_s", "infer_ms_b1", "infer_ms_b64", "diff_vs_best", "p_mcnemar", "p_holm",
-            "diff_low", "diff_high", "significant", "error"]
+            "diff_low", "diff_high", "significant", "warnings", "error"]
 
 
 def order_columns(table: pd.DataFrame) -> pd.DataFrame:

@@ -7,13 +7,13 @@ and a notebook shows the returned Figure inline.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from spectro.plots.figures import new_figure, save_figure
+from spectro.plots.figures import MAX_CELL_TEXT, epoch_axis, log_axis, new_figure, save_figure, score_axis
 
 __all__ = ["plot_comparison", "plot_confusion_grid", "plot_error_curves"]
 
@@ -22,7 +22,7 @@ FIGURE_DPI = 110
 
 
 def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labels: Sequence[str], *,
-                    path: Optional[str] = None, cv: bool = False, title: str = "") -> Figure:
+                    path: str | None = None, cv: bool = False, over: str = "folds", title: str = "") -> Figure:
     """Accuracy and macro-F1 per model, accuracy against training time, and each model's confusion matrix.
 
     Parameters
@@ -35,8 +35,10 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     path : str, optional
         Also save the figure there (PNG).
     cv : bool
-        Error bars are the standard deviation over folds (else the 95 %
-        bootstrap interval in the table).
+        Error bars are the standard deviation over runs (else the 95 %
+        interval in the table).
+    over : str
+        What the runs differ in, for the title ("folds", "seeds", "seeds and folds").
 
     Returns
     -------
@@ -49,19 +51,21 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     bars, cost = top.subplots(1, 2, width_ratios=[1.4, 1.0])
     x = np.arange(len(ok))
     width = 0.38
+    top = 1.0  # the highest end of an error bar
     for shift, key, name in ((-width / 2, "accuracy", "accuracy"), (width / 2, "macro_f1", "macro-F1")):
         values = ok[key].to_numpy(dtype=float)
         err = _errors(ok, key, cv)
         bars.bar(x + shift, values, width, yerr=err, capsize=4, label=name)
+        if err is not None and len(ok):
+            top = max(top, float(np.nanmax(values + (err if err.ndim == 1 else err[1]))))
     bars.set_xticks(x, ok["model"].tolist())
-    low = np.nanmin(ok[["accuracy", "macro_f1"]].to_numpy(dtype=float)) if len(ok) else 0.0
-    bars.set_ylim(max(0.0, low - 0.15), 1.12)  # headroom for the legend above the bars...
-    bars.set_yticks([t for t in bars.get_yticks() if t <= 1.0 + 1e-9])  # ...but no score ticks above 1
+    # The whole scale, 0 to 1: a floor that moves per run makes one clip look like a gap. A mean + std over
+    # folds may pass 1; the axis then goes on so that no error bar is cut, with no score ticks above 1.
+    score_axis(bars, top=top)
     bars.set_ylabel("fraction of test examples")
-    bars.set_title("held-out scores " + ("(mean ± std over folds)" if cv else "(95 % bootstrap interval)"),
+    bars.set_title("held-out scores " + (f"(mean ± std over {over or 'folds'})" if cv else "(95 % interval; see report.md)"),
                    fontsize=10)
-    bars.legend(fontsize=8, loc="upper right", ncols=2)
-    bars.grid(axis="y", alpha=0.3)
+    bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=2, frameon=False)
 
     acc_err = _errors(ok, "accuracy", cv)
     for i, r in ok.iterrows():
@@ -71,8 +75,10 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
                       fontsize=9)
     if len(ok) and (ok["train_s"] > 0).all():
         cost.set_xscale("log")
-    cost.set_xlabel("training seconds" + (" per fold" if cv else ""))
+        log_axis(cost.xaxis)
+    cost.set_xlabel("training seconds" + (" per run" if cv else ""))
     cost.set_ylabel("accuracy")
+    score_axis(cost, top=top)
     cost.set_title("accuracy against training time", fontsize=10)
     cost.grid(alpha=0.3)
 
@@ -85,8 +91,9 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
 
 
 def plot_confusion_grid(fig, confusions: dict[str, np.ndarray], labels: Sequence[str], *,
-                        scores: Optional[dict[str, float]] = None) -> None:
-    """One row-normalised confusion matrix per model on ``fig`` (a Figure or SubFigure), one colour scale."""
+                        scores: dict[str, float] | None = None) -> None:
+    """One confusion matrix per model on ``fig`` (a Figure or SubFigure): counts in the cells, colour the rate
+    of the true class (row), one colour scale."""
     if not confusions:
         return
     axes = np.atleast_1d(fig.subplots(1, len(confusions), sharey=True))
@@ -96,6 +103,12 @@ def plot_confusion_grid(fig, confusions: dict[str, np.ndarray], labels: Sequence
         cm = np.asarray(cm, dtype=float)
         rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)  # (C, C): fraction of each true class
         im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        if c <= MAX_CELL_TEXT:  # the count of every cell, zeros too; the colour is the row's rate
+            size = 8 if c <= 10 else 6
+            for i in range(c):
+                for j in range(c):
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=size,
+                            color="white" if rates[i, j] > 0.5 else "black")
         ticks = range(c) if c <= 20 else []
         ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90 if c > 10 else 0, fontsize=8)
         ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=8)
@@ -106,7 +119,7 @@ def plot_confusion_grid(fig, confusions: dict[str, np.ndarray], labels: Sequence
     fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="fraction of the true class")
 
 
-def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: Optional[str] = None,
+def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: str | None = None,
                       title: str = "") -> Figure:
     """Training and validation error (1 - accuracy) per epoch, side by side, as He et al. (2015) Figs. 4 and 6.
 
@@ -128,6 +141,7 @@ def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: Optional[str]
         val_ax.plot(h["epoch"], 100 * (1 - h["val_accuracy"]), **kw)
     for ax, what in ((train_ax, "training"), (val_ax, "validation")):
         ax.set(xlabel="epoch", title=f"{what} error")
+        epoch_axis(ax.xaxis)
         ax.grid(alpha=0.3)
     train_ax.set_ylabel("error (%)")
     val_ax.legend(fontsize=8)
@@ -141,7 +155,7 @@ def _depth(name: str) -> int:
     return int(digits) if digits else 0
 
 
-def _errors(t: pd.DataFrame, key: str, cv: bool) -> Optional[np.ndarray]:
+def _errors(t: pd.DataFrame, key: str, cv: bool) -> np.ndarray | None:
     """Error bars: std over folds [shape=(n,)] or distances to the interval ends [shape=(2, n)]."""
     if cv:
         return t[f"{key}_std"].to_numpy(dtype=float)

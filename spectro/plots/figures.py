@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 import librosa.display
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from spectro.config import EXAMPLES_PER_CLASS, SEED
 from spectro.signals.features import frequencies
@@ -25,9 +26,11 @@ from spectro.signals.store import Store
 from spectro.utils.files import umask_mode
 
 __all__ = ["show_examples", "plot_examples", "plot_image", "plot_confusion", "plot_curves", "save_figure",
-           "new_figure", "SpectroFigure"]
+           "new_figure", "SpectroFigure", "score_axis", "log_axis", "epoch_axis", "MAX_CELL_TEXT"]
 
 DPI = 100
+#: Confusion matrices up to this many classes write the count in every cell.
+MAX_CELL_TEXT = 30
 
 
 class SpectroFigure(Figure):
@@ -44,6 +47,35 @@ class SpectroFigure(Figure):
         buf = io.BytesIO()
         self.savefig(buf, format="png", dpi=DPI)
         return buf.getvalue()
+
+
+def score_axis(ax, *, top: float = 1.0) -> None:
+    """A score axis (accuracy, F1) from 0 to 1: the whole scale, so a small gap looks small.
+
+    ``top`` > 1 (a mean + std over folds) extends it so that no error bar is
+    cut; ticks stay within 0..1 and a dotted line marks 1.
+    """
+    ax.set_ylim(0.0, max(1.0, top) + 0.02)  # a little room: an error bar's cap at 1 is drawn whole
+    ax.set_yticks(np.linspace(0.0, 1.0, 6))
+    if top > 1.0:
+        ax.axhline(1.0, color="0.5", linestyle=":", linewidth=0.8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def log_axis(axis) -> None:
+    """Readable ticks on a log axis (call after ``set_xscale("log")``): 1, 2, 5 of each decade, plainly written.
+
+    matplotlib's default writes ``10^0``-style labels and, over less than a
+    decade, labels minor ticks too, so they run into each other.
+    """
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def epoch_axis(axis) -> None:
+    """Whole-number ticks for an axis of epochs (never 1.25, 1.5)."""
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def new_figure(**kwargs: Any) -> SpectroFigure:
@@ -150,12 +182,11 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: Optional[str] = 
     ax.set_yticks(range(c), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    if c <= 30:
+    if c <= MAX_CELL_TEXT:  # every cell, zeros too: an empty cell is a count, not a missing one
         for i in range(c):
             for j in range(c):
-                if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                            color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
+                        color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, label="fraction of the true class")
     if title:
         ax.set_title(title, fontsize=10)
@@ -177,8 +208,10 @@ def plot_curves(history: list[dict], path: Optional[str] = None, *, title: str =
         b.plot(epochs, col("val_accuracy"), "o-", ms=3, label="validation accuracy")
         b.plot(epochs, col("val_macro_f1"), "s--", ms=3, label="validation macro-F1")
     a.set(xlabel="epoch", ylabel="loss", title="loss")
-    b.set(xlabel="epoch", ylabel="fraction", title="accuracy", ylim=(0, 1.02))
+    b.set(xlabel="epoch", ylabel="fraction", title="accuracy")
+    score_axis(b)
     for ax in (a, b):
+        epoch_axis(ax.xaxis)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

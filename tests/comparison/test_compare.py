@@ -1,6 +1,7 @@
 """spectro compare: same split for every model, reuse, resume, failures, bad input, the files it writes."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import spectro
 from spectro.cli.main import main
 from spectro.comparison.jobs import job_config as _config, options_hash as _options_hash
 from spectro.config import FeatureConfig
+from spectro.metrics.stats import mcnemar_exact
 from spectro.plots.comparison import plot_comparison, plot_error_curves
 
 CFG = FeatureConfig(**DIGITS_CFG_KW)  # 1 x 32 x 32
@@ -57,8 +59,15 @@ def test_compare_same_examples_table_files_and_reuse(store, tmp_path, one_thread
     for f in ("results.csv", "results.md", "report.md", "comparison.png", "compare.json"):
         assert os.path.getsize(os.path.join(out, f)) > 0
     assert pd.read_csv(os.path.join(out, "results.csv"))["model"].tolist() == ["svm", "cnn"]
-    report = open(os.path.join(out, "report.md")).read()
+    report = Path(out, "report.md").read_text()
     assert c.verdict in report and "not independent" in report
+    # One epoch is no curve: the cnn is flagged in the table, the verdict and the report; the svm is not.
+    assert t.loc["cnn", "warnings"] == "still_improving" and t.loc["svm", "warnings"] == ""
+    assert "cnn: still improving at its last epoch; more epochs may change this ranking" in c.verdict
+    assert "svm:" not in c.verdict.partition("Warning:")[2]
+    row = {line.split("|")[1].strip(): line for line in c.markdown().splitlines()[2:]}
+    assert row["cnn"].rstrip(" |").endswith("still improving ⚠") and row["svm"].rstrip(" |").endswith("-")
+    assert "## Warnings" in report and "- cnn: fold 3: trained for a single epoch" in report
     # A second call reuses both finished runs: nothing retrained, same numbers.
     stamps = {m: os.path.getmtime(os.path.join(c.runs[m][0], "run.json")) for m in c.runs}
     again = spectro.compare(store, "svm,cnn", out, timing=False, **TINY)
@@ -80,6 +89,11 @@ def test_compare_resumes_an_interrupted_run(store, tmp_path, one_thread):
     assert c.runs["cnn"] == [run_dir] and c.table.loc[0, "status"] == "ok"
     run = spectro.load_run(run_dir)
     assert run.status == "done" and run.info["epochs_done"] == 2
+    # "train s" is what both epochs took, the one before the interruption included, not the last session's.
+    epochs = pd.read_csv(os.path.join(run_dir, "metrics.csv"))["seconds"]
+    assert len(epochs) == 2 and c.table.loc[0, "train_s"] == pytest.approx(epochs.sum())
+    again = spectro.compare(store, ["cnn"], str(out), epochs=2, batch_size=8, progress=False, timing=False)
+    assert again.table.loc[0, "train_s"] == pytest.approx(epochs.sum())  # reused: the same cost
 
 
 def test_cv_pools_out_of_fold_predictions(store, tmp_path, one_thread):
@@ -152,3 +166,113 @@ def test_figures_are_figures_and_save():
     line = fig.get_axes()[0].get_lines()[0]
     np.testing.assert_allclose(line.get_ydata(), [50, 40])  # error in percent
     os.remove(path)
+
+
+def test_out_must_be_compares_own_folder(store, tmp_path, one_thread, capsys):
+    """A store, a training run or a folder with a user's files is never compare's --out: one line, nothing touched."""
+    def refused(out) -> str:
+        before = {p: Path(p).read_bytes() for p in _files(out)}
+        capsys.readouterr()
+        assert main(["compare", "--store", store, "--models", "svm", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("spectro: error:")
+        assert {p: Path(p).read_bytes() for p in _files(out)} == before  # nothing written, nothing deleted
+        return err
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "NOTES.txt").write_text("notes")
+    assert "holds files compare did not write (NOTES.txt)" in refused(mine)
+    assert "is a spectro store" in refused(store)
+    run = spectro.train(store, out=str(tmp_path / "run"), model="svm", progress=False)
+    assert "is a training run" in refused(run.path)
+    # A folder compare wrote is compare's: reused, and a user's file dropped into it later stops the next call.
+    out = tmp_path / "cmp"
+    spectro.compare(store, ["svm"], str(out), progress=False, timing=False)
+    spectro.compare(store, ["svm"], str(out), progress=False, timing=False)
+    (out / "draft").mkdir()
+    assert "(draft/)" in refused(out)
+
+
+def _files(root) -> list[str]:
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+
+
+def test_a_model_at_chance_is_flagged_in_table_and_verdict(tmp_path, one_thread):
+    # Every clip the same signal, labels alternating: no classifier can beat always answering one class.
+    rng = np.random.default_rng(0)
+    X = np.tile((0.1 * rng.standard_normal(4000)).astype(np.float32), (24, 1))
+    np.savez(tmp_path / "same.npz", X=X, y=np.array([0, 1] * 12), folds=np.array([1, 2, 3] * 8))
+    spectro.preprocess(str(tmp_path / "same.npz"), str(tmp_path / "same"), config=CFG, progress=False)
+    c = spectro.compare(str(tmp_path / "same"), ["svm", "cnn"], str(tmp_path / "cmp"), epochs=2, batch_size=4,
+                        progress=False, timing=False)
+    t = c.table.set_index("model")
+    assert (t["status"] == "ok").all()
+    for m in ("svm", "cnn"):
+        assert "at_chance" in t.loc[m, "warnings"].split(",")
+        assert f"{m}: at chance level" in c.verdict
+        assert any("at chance level" in w for w in c.warnings[m])
+    assert "at chance ⚠" in c.markdown()
+    assert pd.read_csv(tmp_path / "cmp" / "results.csv")["warnings"].str.contains("at_chance").all()
+
+
+def test_seeds_repeat_every_model_and_pool_the_paired_tests(store, tmp_path, one_thread, capsys):
+    out = str(tmp_path / "seeds")
+    c = spectro.compare(store, ["svm", "cnn"], out, seeds=[0, 1, 2], timing=False, **TINY)
+    t = c.table.set_index("model")
+    assert (t["status"] == "ok").all()
+    st = spectro.open_store(store)
+    test_rows = np.flatnonzero(st.folds == max(st.fold_ids))
+    for m in ("svm", "cnn"):
+        assert len(c.runs[m]) == 3  # one run per seed, each its own directory
+        runs = [spectro.load_run(r) for r in c.runs[m]]
+        assert sorted(r.train_config.seed for r in runs) == [0, 1, 2]
+        accs = [r.test_metrics["accuracy"] for r in runs]
+        assert t.loc[m, "accuracy"] == pytest.approx(np.mean(accs))  # mean ± std over seeds
+        assert t.loc[m, "accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
+        p = c.predictions[m]  # every test example once per seed, paired by (row, seed)
+        np.testing.assert_array_equal(p.rows, np.repeat(test_rows, 3))
+        np.testing.assert_array_equal(p.seed, np.tile([0, 1, 2], test_rows.size))
+        assert t.loc[m, "pooled_accuracy"] == pytest.approx(np.mean(accs))
+    other = "cnn" if c.best == "svm" else "svm"
+    p_raw = mcnemar_exact(c.predictions[c.best].correct, c.predictions[other].correct)[0]
+    assert t.loc[other, "p_mcnemar"] == pytest.approx(p_raw)  # the test runs on the pooled pairs
+    assert "20 held-out examples x 3 seeds" in c.verdict
+    assert "once per seed (0, 1, 2)" in Path(out, "report.md").read_text()
+    # Finished runs are reused, for the same seeds and for a subset of them.
+    stamps = {r: os.path.getmtime(os.path.join(r, "run.json")) for m in c.runs for r in c.runs[m]}
+    again = spectro.compare(store, ["svm", "cnn"], out, seeds=[0, 1], timing=False, **TINY)
+    assert {r: os.path.getmtime(os.path.join(r, "run.json")) for m in again.runs for r in again.runs[m]} == \
+        {r: stamps[r] for m in again.runs for r in again.runs[m]}
+    # From the command line: --seeds 0,1,2, and one line when given with --seed.
+    capsys.readouterr()
+    assert main(["compare", "--store", store, "--models", "svm", "--seeds", "0,1,2", "--seed", "3", "--out",
+                 out, "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == "spectro: error: give --seed or --seeds, not both"
+    assert main(["compare", "--store", store, "--models", "svm", "--seeds", "0,1,2", "--out", out, "--quiet"]) == 0
+    assert "± " in capsys.readouterr().out
+
+
+def test_ensemble_row_averages_the_compared_models_at_no_training(store, tmp_path, one_thread, capsys):
+    out = tmp_path / "ens"
+    c = spectro.compare(store, "svm,cnn,ensemble", str(out), timing=False, **TINY)
+    t = c.table.set_index("model")
+    assert list(t.index) == ["svm", "cnn", "ensemble"] and (t["status"] == "ok").all()
+    e, s, n = c.predictions["ensemble"], c.predictions["svm"], c.predictions["cnn"]
+    np.testing.assert_array_equal(e.rows, s.rows)
+    np.testing.assert_allclose(e.proba, (s.proba + n.proba) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(e.y_pred, e.proba.argmax(axis=1))
+    assert t.loc["ensemble", "accuracy"] == pytest.approx(np.mean(e.y_pred == e.y_true))
+    assert t.loc["ensemble", "params"] == t.loc["svm", "params"] + t.loc["cnn", "params"]
+    assert t.loc["ensemble", "train_s"] == pytest.approx(t.loc["svm", "train_s"] + t.loc["cnn", "train_s"])
+    # Tested and drawn like any model; no run directory of its own.
+    assert t.loc["ensemble", "significant"] in ("best", "yes", "no")
+    if c.best != "ensemble":
+        assert 0 <= t.loc["ensemble", "p_holm"] <= 1
+    assert sorted(d.split("-")[0] for d in os.listdir(out) if os.path.isdir(out / d)) == ["cnn", "svm"]
+    assert len([a for a in c.figure().get_axes() if a.get_images()]) == 3
+    assert "- ensemble: no runs of its own" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["compare", "--store", store, "--models", "svm,ensemble", "--out", str(tmp_path / "e1"),
+                 "--quiet"]) == 2
+    assert "ensemble averages the other compared models" in capsys.readouterr().err
