@@ -142,7 +142,7 @@ class Comparison:
         if os.path.isfile(self.figure_path):
             with open(self.figure_path, "rb") as f:
                 shown.append(("the comparison: scores, training time, confusion matrices", f.read()))
-        return explain_runs(runs, out=out or os.path.join(self.out, "explain"), verdict=self.verdict,
+        return explain_runs(runs, out=out or os.path.join(self.out, OUT_EXPLAIN), verdict=self.verdict,
                             table=self.table[self.table["status"] == "ok"][columns], figures=[*shown, *figures],
                             title=f"Why one model beats another: {', '.join(runs)}", **options)
 
@@ -335,6 +335,7 @@ def _store_identity(st: Store) -> dict:
 #: The files compare writes at the top of ``out`` (beside one directory of runs per model).
 OUT_FILES = frozenset({"compare.json", "results.csv", "results.md", "report.md", "comparison.png",
                        "seconds.json"})  # seconds.json: what older versions wrote
+OUT_EXPLAIN = "explain"
 _RUNS_DIR = re.compile(r"^(?P<model>.+)-[0-9a-f]{6}$")  # OUT/<model>-<options hash>/
 _OWN_HIDDEN = re.compile(r"^\.tmp-|\.lock$")  # atomic writes in flight, locks of run directories
 
@@ -375,6 +376,8 @@ def _foreign_entries(out: str) -> list[str]:
     for entry in sorted(os.scandir(out), key=lambda e: e.name):
         runs = _RUNS_DIR.match(entry.name)
         if entry.is_dir(follow_symlinks=False) and runs and runs["model"] in known:
+            continue
+        if entry.is_dir(follow_symlinks=False) and entry.name == OUT_EXPLAIN:  # Comparison.explain()'s default
             continue
         if entry.is_file(follow_symlinks=False) and (entry.name in OUT_FILES or _OWN_HIDDEN.search(entry.name)):
             continue

@@ -69,6 +69,8 @@ def test_compare_cli_train_sizes(store, tmp_path, one_thread, capsys):
     assert f"explained in {report}" in printed
     html = open(report, encoding="utf-8").read()
     assert "the learning curve: test accuracy against training examples" in html  # the curve is in the report
+    # compare wrote explain/ into its folder: a second run there reuses everything and is not refused.
+    assert main(["compare", store, "--models", "svm", "--train-sizes", "0.5,1", "--out", out, "--quiet"]) == 0
     assert main(["compare", store, "--models", "svm", "--train-sizes", "0,1", "--out", out]) == 2
     assert capsys.readouterr().err.startswith("spectro: error: --train-sizes must be fractions in (0, 1]")
 
