@@ -242,7 +242,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
 
     store_path = os.path.abspath(st.path)
     all_jobs = [Job(m, k, os.path.join(run_dirs[m, s], f"fold{k}"), store_path,
-                     configs[m, s].replace(test_fold=k, val_fold=default_folds(st, k)[1]).to_dict())
+                     configs[m, s].replace(test_fold=k, val_fold=default_folds(st, k)[1]).to_dict(), seed=s)
                 for m in trained for s in variants for k in folds]
     t0 = time.perf_counter()
     # A model whose runs do not depend on the seed trains once and serves every seed.

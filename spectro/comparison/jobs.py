@@ -44,6 +44,8 @@ class Job:
     config: dict
     threads: int = 0
     progress: bool = False
+    #: The seed this run stands for in a comparison over seeds (a model that ignores the seed serves them all).
+    seed: int | None = None
 
 
 def run_jobs(all_jobs: list[Job], jobs: int, progress: bool, say) -> dict[str, dict]:

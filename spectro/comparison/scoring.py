@@ -103,7 +103,7 @@ def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
         proba = run.predict_proba(st.features[rows]).astype(np.float32)  # (n, C)
         y = st.y[rows]
         per_fold.append(compute_metrics(y, proba, labels))
-        parts.append((rows, y, proba, np.full(rows.size, job.test_fold), np.full(rows.size, job.config["seed"])))
+        parts.append((rows, y, proba, np.full(rows.size, job.test_fold), np.full(rows.size, job.config["seed"] if job.seed is None else job.seed)))
         seconds.append(train_seconds(job.run_dir))
         if timed is None and timing:
             t0 = time.perf_counter()
