@@ -170,7 +170,7 @@ def compare(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     metrics = spectro.evaluate(args.run, args.split, args.store)
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(metrics, allow_nan=False))  # evaluate gives null, never NaN
     else:
         print(spectro.format_report(metrics))
         print(f"spectro: report in {os.path.join(args.run, 'eval')}")

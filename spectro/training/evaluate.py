@@ -6,6 +6,7 @@ the numbers are :mod:`spectro.metrics`'.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -20,7 +21,20 @@ from spectro.signals.store import open_store
 from spectro.training.run import Run, load_run, read_split
 from spectro.utils.files import write_csv, write_json
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "finite_or_null"]
+
+
+def finite_or_null(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite number replaced by None, so it is valid JSON (which has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite_or_null(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
 
 
 def evaluate(run: Any, split: str = EVAL_SPLITS[0], store: Any = None, *, write: bool = True,
@@ -45,7 +59,8 @@ def evaluate(run: Any, split: str = EVAL_SPLITS[0], store: Any = None, *, write:
     Returns
     -------
     dict
-        :func:`compute_metrics` plus ``split``, ``run``, ``store``.
+        :func:`compute_metrics` plus ``split``, ``run``, ``store``; a value
+        that is not a finite number is None (null in the JSON report).
 
     Raises
     ------
@@ -79,7 +94,7 @@ def evaluate(run: Any, split: str = EVAL_SPLITS[0], store: Any = None, *, write:
         raise SpectroError(f"the store has classes the run was not trained on: {unknown[:5]}")
     y = np.array([label_id[st.labels[c]] for c in st.y[rows]], dtype=np.int64)
     proba = np.concatenate([r.predict_proba(st.features[rows[s:s + chunk]]) for s in range(0, rows.size, chunk)])
-    out = compute_metrics(y, proba, r.labels)
+    out = finite_or_null(compute_metrics(y, proba, r.labels))
     out.update(split=split, run=r.path, store=st.path)
     if write:
         d = os.path.join(r.path, "eval")

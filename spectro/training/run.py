@@ -36,6 +36,7 @@ import torch
 from spectro.config import FeatureConfig, TrainConfig
 from spectro.dataset.feed import normalise
 from spectro.errors import SpectroError, first_line
+from spectro.models.weights import check_finite_weights
 from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
@@ -160,8 +161,9 @@ def load_checkpoint(path: str) -> dict:
     except Exception as exc:  # noqa: BLE001 - anything else is "not a usable checkpoint"
         raise SpectroError(f"refusing to load {path}: not a weights-only spectro checkpoint "
                            f"({first_line(exc)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or not isinstance(ckpt.get("model"), dict):
         raise SpectroError(f"{path} is not a spectro training checkpoint")
+    check_finite_weights(ckpt["model"], path)  # before any work: a resume from it would diverge at once
     return ckpt
 
 
