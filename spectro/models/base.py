@@ -23,16 +23,18 @@ The networks' classifier, which needs the training loop, is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 import torch
 
+from spectro.config import check_types
 from spectro.errors import SpectroError
 from spectro.utils.files import write_text
 
@@ -68,6 +70,24 @@ class OnnxGraph:
 
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
+
+
+@dataclass
+class _ManifestFields:
+    """The typed fields of ``model.json`` (the others are each kind's own; unchecked here)."""
+
+    kind: str
+    name: str
+    num_classes: int
+    in_channels: int
+    options: dict
+    classes: list
+    format: int = FORMAT_VERSION
+    settings: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    best_params: Optional[dict] = None
+    cv_score: Optional[float] = None
+    val_score: Optional[float] = None
 
 
 class Classifier(ABC):
@@ -256,6 +276,9 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     write_text(str(directory / MANIFEST), text + "\n")
 
 
+_MANIFEST_FIELDS = tuple(f.name for f in dataclasses.fields(_ManifestFields))
+
+
 def read_manifest(directory: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Read and check ``model.json`` of a saved classifier (optionally of one ``kind``)."""
     path = Path(directory) / MANIFEST
@@ -266,6 +289,15 @@ def read_manifest(directory: str | Path, kind: str | None = None) -> dict[str, A
     required = ("kind", "name", "num_classes", "in_channels", "options", "classes")
     if not isinstance(manifest, dict) or any(k not in manifest for k in required):
         raise SpectroError(f"{path} lacks some of the fields {', '.join(required)}")
+    check_types(_ManifestFields(**{k: manifest[k] for k in _MANIFEST_FIELDS if k in manifest}), source=str(path))
+    for name in ("num_classes", "in_channels"):
+        if manifest[name] < 1:
+            raise SpectroError(f"{path}: field {name!r} must be at least 1, got {manifest[name]!r}")
+    classes = manifest["classes"]
+    if len(classes) != manifest["num_classes"] or not all(
+            isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes):
+        raise SpectroError(f"{path}: field 'classes' must be a list of {manifest['num_classes']} (num_classes) "
+                           f"names or integers, got {repr(classes)[:200]}")
     if manifest.get("format", FORMAT_VERSION) > FORMAT_VERSION:
         raise SpectroError(f"{path} was written by a newer spectro (format {manifest['format']})")
     if kind is not None and manifest["kind"] != kind:

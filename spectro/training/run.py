@@ -23,6 +23,7 @@ an allow-list of types, so a run someone sent you is safe to load.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -43,7 +44,7 @@ from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_
 
 __all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
            "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_run_json", "read_run_csv",
-           "read_split", "write_split", "read_norm", "write_norm"]
+           "read_split", "write_split", "read_norm", "write_norm", "read_labels"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
@@ -84,6 +85,19 @@ def read_split(path: str) -> dict[str, list[str]]:
         if r["role"] in out:
             out[r["role"]].append(r["id"])
     return out
+
+
+def read_labels(run_dir: str, *, outputs: int) -> list[str]:
+    """``labels.json``: one class name (a string) per output of the model; anything else names the file."""
+    path = os.path.join(run_dir, "labels.json")
+    labels = read_run_json(path)
+    if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
+        raise SpectroError(f"{path}: must be a list of class names (strings), got {json.dumps(labels)[:200]}")
+    if len(labels) != outputs:
+        raise SpectroError(f"{path}: {len(labels)} class names, but the model has {outputs} outputs")
+    if len(set(labels)) != len(labels):
+        raise SpectroError(f"{path}: class names must be distinct, got {labels}")
+    return labels
 
 
 def write_norm(path: str, mean: np.ndarray, std: np.ndarray) -> None:
@@ -282,10 +296,10 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     clf = load_classifier(model_dir, device=device)
     if weights == "last":
         clf.load_last_weights(os.path.join(path, "checkpoints", "last.pt"))
-    labels = read_run_json(os.path.join(path, "labels.json"))
+    labels = read_labels(path, outputs=len(clf.classes_))
     mean, std = read_norm(path)
     return Run(
-        path=path, classifier=clf, labels=list(labels),
+        path=path, classifier=clf, labels=labels,
         feature_config=read_config(FeatureConfig, os.path.join(path, "feature_config.json")),
         train_config=read_config(TrainConfig, os.path.join(path, "train_config.json")),
         mean=mean, std=std, info=info,

@@ -143,3 +143,43 @@ def test_evaluate_json_never_holds_nan(cnn_run, tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     assert strict(capsys.readouterr().out)["per_class"]["low"]["f1"] is None
+
+
+# --- typed run files (issue 22, D4) --------------------------------------------------
+
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(change(data)))
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"a": 1}, "labels.json: must be a list of class names (strings)"),
+    (["high", "low"], "labels.json: 2 class names, but the model has 3 outputs"),
+    ([1, 2, 3], "labels.json: must be a list of class names (strings)"),
+    (["low", "low", "mid"], "labels.json: class names must be distinct"),
+])
+def test_labels_json_is_checked_against_the_model(cnn_run, wav, tmp_path, capsys, labels, message):
+    run = copy_run(cnn_run, tmp_path)
+    (run / "labels.json").write_text(json.dumps(labels))
+    for argv in (["predict", str(run), wav], ["evaluate", str(run)]):
+        assert main(argv) == 2
+        assert message in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("num_classes", "three", "field 'num_classes' must be an integer, got 'three'"),
+    ("num_classes", 2, "field 'classes' must be a list of 2 (num_classes)"),
+    ("options", [1], "field 'options' must be a dict, got [1]"),
+    ("in_channels", 0, "field 'in_channels' must be at least 1"),
+    ("classes", "low", "field 'classes' must be a list, got 'low'"),
+    ("settings", None, "field 'settings' must be a dict, got None"),
+    ("name", 7, "field 'name' must be a str, got 7"),
+])
+@pytest.mark.parametrize("kind", ["cnn", "svm"])
+def test_model_json_fields_are_typed(cnn_run, svm_run, wav, tmp_path, capsys, kind, field, value, message):
+    run = copy_run(cnn_run if kind == "cnn" else svm_run, tmp_path)
+    edit_json(run / "model" / "model.json", lambda d: {**d, field: value})
+    for argv in (["predict", str(run), wav], ["evaluate", str(run)]):
+        assert main(argv) == 2
+        err = one_error_line(capsys)
+        assert f"model.json: {message}" in err, err
