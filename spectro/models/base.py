@@ -74,7 +74,10 @@ FORMAT_VERSION = 1
 
 @dataclass
 class _ManifestFields:
-    """The typed fields of ``model.json`` (the others are each kind's own; unchecked here)."""
+    """The typed fields of ``model.json`` (the others are each kind's own; unchecked here).
+
+    ``Optional`` rather than ``X | None``: :func:`spectro.config.check_types` reads typing's Union.
+    """
 
     kind: str
     name: str
@@ -85,9 +88,9 @@ class _ManifestFields:
     format: int = FORMAT_VERSION
     settings: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
-    best_params: Optional[dict] = None
-    cv_score: Optional[float] = None
-    val_score: Optional[float] = None
+    best_params: Optional[dict] = None  # noqa: UP045
+    cv_score: Optional[float] = None  # noqa: UP045
+    val_score: Optional[float] = None  # noqa: UP045
 
 
 class Classifier(ABC):
