@@ -291,7 +291,10 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     info = read_run_info(path)
     model_dir = os.path.join(path, "model")
     if not os.path.isfile(os.path.join(model_dir, "model.json")):
-        raise SpectroError(f"{path} has no trained model yet (status: {info.get('status')}); "
+        status = live_status(info)
+        if status != info.get("status"):  # run.json says running, but its process is gone (killed)
+            status += f": the process that trained it ({(info.get('process') or {}).get('pid')}) is gone"
+        raise SpectroError(f"{path} has no trained model yet (status: {status}); "
                            f"continue it with: spectro train --resume {path}")
     clf = load_classifier(model_dir, device=device)
     if weights == "last":
