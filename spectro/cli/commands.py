@@ -168,12 +168,13 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    metrics = spectro.evaluate(args.run, args.split, args.store)
+    metrics = spectro.evaluate(args.run, args.split, args.store, write=not args.no_write)
     if args.json:
         print(json.dumps(metrics, allow_nan=False))  # evaluate gives null, never NaN
     else:
         print(spectro.format_report(metrics))
-        print(f"spectro: report in {os.path.join(args.run, 'eval')}")
+        if not args.no_write:
+            print(f"spectro: report in {os.path.join(args.run, 'eval')}")
     return 0
 
 

@@ -8,17 +8,20 @@ whatever ``__reduce__`` asks for).
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from spectro.errors import SpectroError
+from spectro.utils.files import write_bytes
 
-__all__ = ["load_state_dict_file", "check_finite_weights", "adapt_input_conv", "load_pretrained"]
+__all__ = ["load_state_dict_file", "save_tensors", "check_finite_weights", "adapt_input_conv", "load_pretrained"]
 
 # Wrappers that training scripts commonly put around a state_dict.
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
@@ -66,6 +69,18 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         raise SpectroError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
     check_finite_weights(obj, path)
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def save_tensors(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically; a failed write is an OSError naming ``path``, and leaves no file.
+
+    Serialised in memory first: torch's own file writer turns a full disk into
+    a RuntimeError without the cause (and leaves the partial file), where a
+    plain write gives the OSError (ENOSPC, EROFS, ...) a user can act on.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(str(path), buffer.getbuffer())
 
 
 def check_finite_weights(state: Mapping[str, torch.Tensor], path: str | Path) -> None:

@@ -37,7 +37,7 @@ import torch
 from spectro.config import FeatureConfig, TrainConfig
 from spectro.dataset.feed import normalise
 from spectro.errors import SpectroError, first_line
-from spectro.models.weights import check_finite_weights
+from spectro.models.weights import check_finite_weights, save_tensors
 from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
@@ -163,9 +163,7 @@ def run_status(run_dir: str) -> Optional[str]:
 def save_checkpoint(path: str, obj: dict) -> None:
     """Write a training checkpoint (plain containers of tensors and numbers) atomically."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save({"format": CHECKPOINT_FORMAT, **obj}, tmp)
-    os.replace(tmp, path)
+    save_tensors({"format": CHECKPOINT_FORMAT, **obj}, path)
 
 
 def load_checkpoint(path: str) -> dict:
@@ -185,8 +183,12 @@ def save_dir(save: Callable[[str], Any], path: str) -> None:
     """``save(tmp)`` then swap ``tmp`` in for ``path``: a crash never leaves a half-written model."""
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save(tmp)
-    swap_dir(tmp, path)
+    try:
+        save(tmp)
+        swap_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk: no half-written copy left behind
+        raise
 
 
 # ---------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 Every refusal is one line that names the file (and the field), given before any work.
 """
 
+import errno
 import importlib.util
 import json
 import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -15,10 +17,11 @@ import torch
 from synth import class_folders, tiny_store
 
 import spectro.training.evaluate as evaluate_module
+import spectro.utils.files as files_module
 from spectro.cli.main import main
 from spectro.errors import SpectroError
 from spectro.training.evaluate import evaluate
-from spectro.training.run import load_run
+from spectro.training.run import load_run, run_status
 from spectro.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -183,3 +186,104 @@ def test_model_json_fields_are_typed(cnn_run, svm_run, wav, tmp_path, capsys, ki
         assert main(argv) == 2
         err = one_error_line(capsys)
         assert f"model.json: {message}" in err, err
+
+
+# --- full disk and read-only places (issue 22, D13 and D17) ---------------------------
+
+def leftovers(run):
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if ".tmp" in p.name)
+
+
+def test_a_full_disk_during_training_is_one_line_and_leaves_a_failed_run(store, tmp_path, monkeypatch, capsys):
+    """The checkpoint's write hits ENOSPC (a binary file: only weights are written so)."""
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(bytes(data)[:100])  # part of it lands, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            self.f.close()
+
+    def fdopen(fd, mode="r", *args, **kw):
+        f = real_fdopen(fd, mode, *args, **kw)
+        return FullDisk(f) if "b" in mode else f
+
+    monkeypatch.setattr(files_module.os, "fdopen", fdopen)
+    out = tmp_path / "run"
+    assert main(["train", "--store", store, "--model", "cnn", "--epochs", "2", "--batch-size", "8", "--device",
+                 "cpu", "--out", str(out), "--quiet"]) == 2
+    err = one_error_line(capsys)
+    assert f"cannot write {out / 'checkpoints' / 'last.pt'}: no space left on the device" in err, err
+    assert "choose another --out" in err
+    assert leftovers(out) == [] and not (out / "checkpoints" / "last.pt").exists()
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "failed" and "no space left" in info["error"]
+    assert run_status(str(out)) == "failed"
+    monkeypatch.undo()
+    # Nothing of it blocks the next try into the same folder.
+    assert train(store, "cnn", str(out), epochs=1, batch_size=8, **FAST).status == "done"
+
+
+def _mount_tmpfs(path, options):
+    path.mkdir(exist_ok=True)
+    if not shutil.which("mount") or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                                                   capture_output=True, check=False).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    disk = tmp_path / "small"
+    _mount_tmpfs(disk, "size=150k")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_really_full_disk_during_training(store, tiny_disk, capsys):
+    """The same on a 150 kB tmpfs: torch's own writer would leave last.pt.tmp and a RuntimeError traceback."""
+    out = tiny_disk / "run"
+    assert main(["train", "--store", store, "--model", "cnn", "--epochs", "3", "--batch-size", "8", "--device",
+                 "cpu", "--out", str(out), "--quiet"]) == 2
+    err = one_error_line(capsys)
+    assert "no space left on the device" in err and str(out) in err, err
+    assert leftovers(out) == []
+    assert run_status(str(out)) == "failed"
+
+
+def test_evaluate_on_a_read_only_run_is_one_line(svm_run, tmp_path, monkeypatch, capsys):
+    run = copy_run(svm_run, tmp_path)
+    shutil.rmtree(run / "eval")
+    real_mkstemp = files_module.tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kw):
+        if dir and str(run) in str(dir):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), dir)
+        return real_mkstemp(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(files_module.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(evaluate_module, "_check_writable", lambda path: None)  # the late failure, while writing
+    assert main(["evaluate", str(run)]) == 2
+    err = one_error_line(capsys)
+    assert "read-only file system" in err and "--no-write" in err and str(run / "eval") in err, err
+    assert leftovers(run) == []
+
+
+def test_evaluate_on_a_read_only_mount(svm_run, tmp_path, capsys):
+    disk = tmp_path / "ro"
+    _mount_tmpfs(disk, "size=1m")
+    try:
+        shutil.copytree(svm_run, disk / "svm")
+        shutil.rmtree(disk / "svm" / "eval")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        assert main(["evaluate", str(disk / "svm")]) == 2
+        err = one_error_line(capsys)
+        assert f"cannot write {disk / 'svm' / 'eval'}: read-only file system" in err, err
+        assert main(["evaluate", str(disk / "svm"), "--no-write"]) == 0
+        assert "accuracy" in capsys.readouterr().out
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
