@@ -33,12 +33,14 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 import torch
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from spectro.config import check_types
 from spectro.errors import SpectroError
 from spectro.utils.files import write_text
 
-__all__ = ["Classifier", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
+__all__ = ["Classifier", "NotFittedError", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
            "encode_labels", "write_manifest", "read_manifest"]
 
 #: How to get what ONNX export needs (onnx, onnxruntime, onnxscript, skl2onnx).
@@ -72,6 +74,15 @@ MANIFEST = "model.json"
 FORMAT_VERSION = 1
 
 
+class NotFittedError(SpectroError, SklearnNotFittedError):
+    """``predict`` (or save, size, export) before ``fit``: one line for a user, and scikit-learn's
+    NotFittedError for its tools and estimator checks.
+
+    Defined here rather than in :mod:`spectro.errors`, which the CLI imports at start-up
+    and which therefore does not import scikit-learn.
+    """
+
+
 @dataclass
 class _ManifestFields:
     """The typed fields of ``model.json`` (the others are each kind's own; unchecked here).
@@ -93,8 +104,14 @@ class _ManifestFields:
     val_score: Optional[float] = None  # noqa: UP045
 
 
-class Classifier(ABC):
+class Classifier(ClassifierMixin, ABC):
     """Base of :class:`NetClassifier` and :class:`SVMClassifier`.
+
+    A scikit-learn classifier (with ``BaseEstimator`` in each subclass):
+    ``sklearn.base.is_classifier`` is True, ``score(X, y)`` is the accuracy,
+    and ``clone``, ``cross_val_score`` and ``GridSearchCV`` take it. X is
+    images [shape=(N, C, F, T)], not a 2-D table: scikit-learn's splitters
+    index its first axis only, so a 4-D array works wherever they do.
 
     Attributes
     ----------
@@ -176,7 +193,7 @@ class Classifier(ABC):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
-            raise SpectroError(f"this {type(self).__name__} is not fitted yet; call fit first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     # -- what every fit, save and load begins with -----------------------------
     def _fit_inputs(self, X: Any, y: Any) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -231,7 +248,7 @@ def read_rows(X: Any, index: Any, dtype: type = np.float32) -> np.ndarray:
     rows = X[index]
     if isinstance(rows, torch.Tensor):
         rows = rows.detach().cpu().numpy()
-    return np.asarray(rows, dtype=dtype)
+    return np.array(rows, dtype=dtype)  # a copy: a read-only memmap's rows become a writable array
 
 
 def iter_batches(X: Any, batch_size: int, dtype: type = np.float32) -> Iterator[np.ndarray]:
