@@ -137,7 +137,8 @@ def train(args: argparse.Namespace) -> int:
         return 130
     if run is not None:
         t = run.test_metrics
-        line = f"spectro: run {run.path} ({run.status}, best epoch {run.info.get('best_epoch')})"
+        found = run.classifier.describe_fit() or f"best epoch {run.info.get('best_epoch')}"  # an SVM has no epochs
+        line = f"spectro: run {run.path} ({run.status}, {found})"
         if t:
             line += (f": test accuracy {t['accuracy']:.4f}, balanced accuracy {t['balanced_accuracy']:.4f}, "
                      f"macro-F1 {t['macro_f1']:.4f} on {t['n']} examples")

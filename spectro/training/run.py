@@ -13,7 +13,8 @@ Layout of a run directory::
     metrics.csv          one row per epoch; curves.png draws it
     model/               the best classifier (spectro.models save format)
     checkpoints/last.pt  the latest state (weights, optimizer, scheduler,
-                         scaler, RNG, position in the epoch): ``--resume``
+                         scaler, RNG, position in the epoch): ``--resume``;
+                         once the run is done, the last weights alone
     eval/                what ``spectro evaluate`` writes
 
 Opening a run never executes code from it: configs are JSON, weights are
@@ -44,7 +45,7 @@ from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_
 
 __all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
            "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_run_json", "read_run_csv",
-           "read_split", "write_split", "read_norm", "write_norm", "read_labels"]
+           "read_split", "write_split", "read_norm", "write_norm", "read_labels", "slim_checkpoint"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
@@ -164,6 +165,18 @@ def save_checkpoint(path: str, obj: dict) -> None:
     """Write a training checkpoint (plain containers of tensors and numbers) atomically."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     save_tensors({"format": CHECKPOINT_FORMAT, **obj}, path)
+
+
+def slim_checkpoint(path: str) -> None:
+    """Keep only the last weights (and the loop's record) of a finished run's checkpoint.
+
+    The optimizer's state (two more copies of the weights for AdamW, one for
+    SGD's momentum), the scheduler and the RNG states serve a resume alone;
+    a finished run has nothing to resume, so its folder holds the best and
+    the last weights only.
+    """
+    ckpt = load_checkpoint(path)
+    save_checkpoint(path, {k: ckpt[k] for k in ("loop", "model", "train_config") if k in ckpt} | {"finished": True})
 
 
 def load_checkpoint(path: str) -> dict:

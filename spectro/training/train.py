@@ -54,6 +54,7 @@ from spectro.training.run import (
     read_split,
     run_status,
     save_dir,
+    slim_checkpoint,
     write_norm,
     write_run_info,
     write_split,
@@ -383,6 +384,10 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                           precision=precision, dist=dist, num_classes=len(labels), class_weight=weight,
                           progress=progress)
         state = LoopState()
+        if job.checkpoint and "trainer" not in job.checkpoint:  # finished: the last weights were kept alone
+            state = LoopState.from_state_dict(job.checkpoint["loop"])
+            say(f"{run_dir} already finished its {state.epoch} epochs; nothing to resume")
+            return state, "done", False
         if job.checkpoint:
             trainer.load_state_dict(job.checkpoint["trainer"])
             state = LoopState.from_state_dict(job.checkpoint["loop"])
@@ -433,6 +438,9 @@ def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, si
     run_dir, st, cfg = job.run_dir, job.store, job.cfg
     write_history(run_dir, state.history, title=f"{cfg.model} on {os.path.basename(os.path.normpath(st.path))}")
     where = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
+    last = os.path.join(run_dir, "checkpoints", "last.pt")
+    if status == "done" and os.path.isfile(last):
+        slim_checkpoint(last)  # the run keeps its best and last weights only
     write_run_info(run_dir, st, cfg, job.split, status=status, epochs_done=state.epoch, best_epoch=state.best_epoch,
                    stopped_at=where if status == "interrupted" else None, error=None,
                    warnings=_warnings(job, state.history, iterative=True))

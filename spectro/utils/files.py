@@ -149,8 +149,12 @@ def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
     A second process that asks for the same lock fails at once rather than
     racing to write the same output. The lock is an OS lock (``flock``) on
     the file :func:`lock_path`: it goes away with the process, so a killed
-    run never leaves a stale lock. The lock file itself is left in place
-    (removing it would let two processes lock two different files).
+    run never leaves a stale lock (only an empty file). On leaving the block
+    the file is removed while the lock is still held, so nothing is left
+    beside the output: a process that opened the file just before cannot
+    lock it while we hold it, and filelock (>= 4.3) refuses an inode that was
+    unlinked before its ``flock`` succeeded, so two processes never hold two
+    different files.
 
     Raises
     ------
@@ -167,6 +171,8 @@ def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
     try:
         yield lock_file
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_file)
         lock.release()
 
 

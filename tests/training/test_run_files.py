@@ -287,3 +287,45 @@ def test_evaluate_on_a_read_only_mount(svm_run, tmp_path, capsys):
         assert "accuracy" in capsys.readouterr().out
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+# --- what a run folder keeps (issue 19, item 7) ---------------------------------------
+
+def test_a_finished_run_keeps_its_best_and_last_weights_only(store, tmp_path, capsys):
+    out = tmp_path / "run"
+    run = train(store, "cnn", str(out), epochs=2, batch_size=8, **FAST)
+    ckpt = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert "trainer" not in ckpt and "rng" not in ckpt  # no optimizer, scheduler or RNG state once done
+    weights = (out / "model" / "weights.pt").stat().st_size
+    assert (out / "checkpoints" / "last.pt").stat().st_size < 1.2 * weights
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert total < 2 * weights + 400_000  # two sets of weights, plus small files (curves.png, eval/, csv)
+    last = load_run(str(out), weights="last")  # the last weights still load
+    assert last.predict_proba(np.zeros((1, *run.mean.shape, run.feature_config.n_frames))).shape == (1, 3)
+    assert train(resume=str(out), progress=True).status == "done"  # nothing left to resume, said so
+    assert "already finished its 2 epochs" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_keeps_what_a_resume_needs(store, tmp_path):
+    out = tmp_path / "run"
+    train(store, "cnn", str(out), epochs=2, batch_size=8, on_epoch=lambda row, m: True, **FAST)
+    ckpt = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert {"trainer", "rng", "loop", "model"} <= set(ckpt)
+    assert train(resume=str(out), progress=False).info["epochs_done"] == 2
+
+
+@pytest.mark.parametrize("args", [[], ["--batch-size", "999"]])  # a clean exit, and a refused run
+def test_no_lock_file_is_left_beside_a_run(store, tmp_path, capsys, args):
+    out = tmp_path / "svm"
+    main(["train", store, "--model", "cnn", "--epochs", "1", "--device", "cpu", "--out", str(out), "--quiet", *args])
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".lock")] == []
+
+
+def test_the_svm_line_shows_what_an_svm_has(store, tmp_path, capsys):
+    assert main(["train", store, "--model", "svm", "--out", str(tmp_path / "svm")]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    for what in ("C ", "gamma ", "support vectors", "inner-CV accuracy"):
+        assert what in captured.out and what in captured.err, what  # the fit line and the last line
+    for network_column in ("val loss", "lr ", "best epoch", "epoch 1/"):
+        assert network_column not in text, network_column
