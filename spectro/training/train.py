@@ -43,7 +43,7 @@ from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
 from spectro.training.health import run_warnings
 from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
-from spectro.training.recorder import RunRecorder, write_history
+from spectro.training.recorder import RunRecorder, check_tensorboard, write_history
 from spectro.training.run import (
     Run,
     load_checkpoint,
@@ -300,6 +300,7 @@ def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, giv
         raise SpectroError(f"{cfg.model}: bad --option ({err})") from None
     if cfg.pretrained is not None:
         load_state_dict_file(cfg.pretrained)  # a missing or unusable file fails here, in one line
+    check_tensorboard(cfg)
     per_process = split.train.size // dist.world_size
     if cfg.batch_size > per_process:
         if "batch_size" in given:
@@ -428,6 +429,8 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
         except KeyboardInterrupt:
             recorder.status("interrupted")
             raise
+        finally:
+            recorder.close()
     return state, status, signalled
 
 

@@ -3,6 +3,7 @@
 Every refusal is one line that names the file (and the field), given before any work.
 """
 
+import csv
 import errno
 import importlib.util
 import json
@@ -17,6 +18,7 @@ import torch
 from synth import class_folders, tiny_store
 
 import spectro.training.evaluate as evaluate_module
+import spectro.training.recorder as recorder_module
 import spectro.utils.files as files_module
 from spectro.cli.main import main
 from spectro.errors import SpectroError
@@ -329,3 +331,32 @@ def test_the_svm_line_shows_what_an_svm_has(store, tmp_path, capsys):
         assert what in captured.out and what in captured.err, what  # the fit line and the last line
     for network_column in ("val loss", "lr ", "best epoch", "epoch 1/"):
         assert network_column not in text, network_column
+
+
+# --- --tensorboard (issue 17, item 7) -------------------------------------------------
+
+def test_tensorboard_logs_every_epoch(store, tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                            reason="tensorboard is not installed (pip install 'spectro[tensorboard]')")
+    out = tmp_path / "run"
+    assert main(["train", store, "--model", "cnn", "--epochs", "2", "--batch-size", "8", "--device", "cpu",
+                 "--out", str(out), "--quiet", "--tensorboard"]) == 0
+    events = event_accumulator.EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "macro_f1/val", "lr"} <= tags
+    with open(out / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for column, tag in [("train_loss", "loss/train"), ("val_macro_f1", "macro_f1/val"), ("lr", "lr")]:
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2]
+        np.testing.assert_allclose([e.value for e in logged], [float(r[column]) for r in rows], rtol=1e-6)
+
+
+def test_tensorboard_without_the_package_is_one_line(store, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(recorder_module, "SummaryWriter", None)
+    out = tmp_path / "run"
+    assert main(["train", store, "--model", "cnn", "--epochs", "1", "--device", "cpu", "--out", str(out),
+                 "--quiet", "--tensorboard"]) == 2
+    assert "pip install 'spectro[tensorboard]'" in one_error_line(capsys)
+    assert not out.exists()  # refused before the run folder
