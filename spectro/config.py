@@ -448,6 +448,8 @@ class TrainConfig(_Config):
     seed: int = _option(0, "run", "seeds the weights, the batches, the augmentation and the hold-out")
     workers: Optional[int] = _option(None, "hardware", "DataLoader processes (default 0 on the CPU, 4 on a GPU)")
     pretrained: Optional[str] = _option(None, "model", "start from this local checkpoint", metavar="PATH")
+    tensorboard: bool = _option(False, "run", "also log loss, accuracy, macro-F1 and lr per epoch for TensorBoard "
+                                "in RUN/tensorboard (pip install 'spectro[tensorboard]')")
 
     _what: ClassVar[str] = "training"
     #: Allowed values of the fields that take a name (the CLI's choices; a device may also be cuda:N).
@@ -517,6 +519,6 @@ class TrainConfig(_Config):
 #: Settings that only networks use: the SVM accepts and ignores them (with one note).
 NET_ONLY_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
                    "label_smoothing", "grad_clip", "device", "amp", "channels_last", "specaugment", "mixup",
-                   "time_shift", "balance", "early_stop", "workers", "pretrained")
-#: Settings a resumed run may change: where it runs, not what it computes.
-RUNTIME_FIELDS = ("device", "workers")
+                   "time_shift", "balance", "early_stop", "workers", "pretrained", "tensorboard")
+#: Settings a resumed run may change: where it runs and what it logs, not what it computes.
+RUNTIME_FIELDS = ("device", "workers", "tensorboard")

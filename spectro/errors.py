@@ -9,7 +9,20 @@ SpectroError the store rebuilds from), a loss that stopped being finite,
 and a training run stopped by Ctrl-C after its checkpoint.
 """
 
-__all__ = ["SpectroError", "BadInput", "StoreDamaged", "Diverged", "TrainingInterrupted", "first_line"]
+import errno
+
+__all__ = ["SpectroError", "BadInput", "StoreDamaged", "Diverged", "TrainingInterrupted", "first_line",
+           "WRITE_ERRNOS", "cannot_write"]
+
+#: Why a place cannot be written, for the errors a user fixes (space, permissions), not spectro's bugs.
+WRITE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
 
 
 class SpectroError(Exception):
@@ -50,3 +63,15 @@ def first_line(err: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(err).__name__
+
+
+def cannot_write(err: OSError, advice: str) -> SpectroError | None:
+    """The one line for a write that failed for want of space or permission; None for any other OSError.
+
+    ``advice`` says what to do ("free some space or choose another --out").
+    """
+    reason = WRITE_ERRNOS.get(err.errno)
+    if reason is None:
+        return None
+    where = f" {err.filename}" if err.filename else ""
+    return SpectroError(f"cannot write{where}: {reason}; {advice}")

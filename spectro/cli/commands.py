@@ -137,7 +137,8 @@ def train(args: argparse.Namespace) -> int:
         return 130
     if run is not None:
         t = run.test_metrics
-        line = f"spectro: run {run.path} ({run.status}, best epoch {run.info.get('best_epoch')})"
+        found = run.classifier.describe_fit() or f"best epoch {run.info.get('best_epoch')}"  # an SVM has no epochs
+        line = f"spectro: run {run.path} ({run.status}, {found})"
         if t:
             line += (f": test accuracy {t['accuracy']:.4f}, balanced accuracy {t['balanced_accuracy']:.4f}, "
                      f"macro-F1 {t['macro_f1']:.4f} on {t['n']} examples")
@@ -195,12 +196,13 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    metrics = spectro.evaluate(args.run, args.split, args.store)
+    metrics = spectro.evaluate(args.run, args.split, args.store, write=not args.no_write)
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(metrics, allow_nan=False))  # evaluate gives null, never NaN
     else:
         print(spectro.format_report(metrics))
-        print(f"spectro: report in {os.path.join(args.run, 'eval')}")
+        if not args.no_write:
+            print(f"spectro: report in {os.path.join(args.run, 'eval')}")
     return 0
 
 

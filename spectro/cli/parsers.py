@@ -247,6 +247,8 @@ def _evaluate(sub) -> None:
                    help="which of the run's examples to score (all: every row of --store; default %(default)s)")
     p.add_argument("--store", help="score on this store instead of the run's own (same FeatureConfig)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--no-write", action="store_true",
+                   help="print the scores only; write no report into RUN/eval (e.g. a read-only run)")
 
 
 def _predict(sub) -> None:

@@ -23,20 +23,24 @@ The networks' classifier, which needs the training loop, is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 import torch
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
+from spectro.config import check_types
 from spectro.errors import SpectroError
 from spectro.utils.files import write_text
 
-__all__ = ["Classifier", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
+__all__ = ["Classifier", "NotFittedError", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
            "encode_labels", "write_manifest", "read_manifest"]
 
 #: How to get what ONNX export needs (onnx, onnxruntime, onnxscript, skl2onnx).
@@ -70,8 +74,44 @@ MANIFEST = "model.json"
 FORMAT_VERSION = 1
 
 
-class Classifier(ABC):
+class NotFittedError(SpectroError, SklearnNotFittedError):
+    """``predict`` (or save, size, export) before ``fit``: one line for a user, and scikit-learn's
+    NotFittedError for its tools and estimator checks.
+
+    Defined here rather than in :mod:`spectro.errors`, which the CLI imports at start-up
+    and which therefore does not import scikit-learn.
+    """
+
+
+@dataclass
+class _ManifestFields:
+    """The typed fields of ``model.json`` (the others are each kind's own; unchecked here).
+
+    ``Optional`` rather than ``X | None``: :func:`spectro.config.check_types` reads typing's Union.
+    """
+
+    kind: str
+    name: str
+    num_classes: int
+    in_channels: int
+    options: dict
+    classes: list
+    format: int = FORMAT_VERSION
+    settings: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    best_params: Optional[dict] = None  # noqa: UP045
+    cv_score: Optional[float] = None  # noqa: UP045
+    val_score: Optional[float] = None  # noqa: UP045
+
+
+class Classifier(ClassifierMixin, ABC):
     """Base of :class:`NetClassifier` and :class:`SVMClassifier`.
+
+    A scikit-learn classifier (with ``BaseEstimator`` in each subclass):
+    ``sklearn.base.is_classifier`` is True, ``score(X, y)`` is the accuracy,
+    and ``clone``, ``cross_val_score`` and ``GridSearchCV`` take it. X is
+    images [shape=(N, C, F, T)], not a 2-D table: scikit-learn's splitters
+    index its first axis only, so a 4-D array works wherever they do.
 
     Attributes
     ----------
@@ -153,7 +193,7 @@ class Classifier(ABC):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
-            raise SpectroError(f"this {type(self).__name__} is not fitted yet; call fit first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     # -- what every fit, save and load begins with -----------------------------
     def _fit_inputs(self, X: Any, y: Any) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -208,7 +248,7 @@ def read_rows(X: Any, index: Any, dtype: type = np.float32) -> np.ndarray:
     rows = X[index]
     if isinstance(rows, torch.Tensor):
         rows = rows.detach().cpu().numpy()
-    return np.asarray(rows, dtype=dtype)
+    return np.array(rows, dtype=dtype)  # a copy: a read-only memmap's rows become a writable array
 
 
 def iter_batches(X: Any, batch_size: int, dtype: type = np.float32) -> Iterator[np.ndarray]:
@@ -256,6 +296,9 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     write_text(str(directory / MANIFEST), text + "\n")
 
 
+_MANIFEST_FIELDS = tuple(f.name for f in dataclasses.fields(_ManifestFields))
+
+
 def read_manifest(directory: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Read and check ``model.json`` of a saved classifier (optionally of one ``kind``)."""
     path = Path(directory) / MANIFEST
@@ -266,6 +309,15 @@ def read_manifest(directory: str | Path, kind: str | None = None) -> dict[str, A
     required = ("kind", "name", "num_classes", "in_channels", "options", "classes")
     if not isinstance(manifest, dict) or any(k not in manifest for k in required):
         raise SpectroError(f"{path} lacks some of the fields {', '.join(required)}")
+    check_types(_ManifestFields(**{k: manifest[k] for k in _MANIFEST_FIELDS if k in manifest}), source=str(path))
+    for name in ("num_classes", "in_channels"):
+        if manifest[name] < 1:
+            raise SpectroError(f"{path}: field {name!r} must be at least 1, got {manifest[name]!r}")
+    classes = manifest["classes"]
+    if len(classes) != manifest["num_classes"] or not all(
+            isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes):
+        raise SpectroError(f"{path}: field 'classes' must be a list of {manifest['num_classes']} (num_classes) "
+                           f"names or integers, got {repr(classes)[:200]}")
     if manifest.get("format", FORMAT_VERSION) > FORMAT_VERSION:
         raise SpectroError(f"{path} was written by a newer spectro (format {manifest['format']})")
     if kind is not None and manifest["kind"] != kind:

@@ -155,6 +155,21 @@ class SpectrogramFeatures(TransformerMixin, BaseEstimator):
         return summarise(x, self.parts, pca=getattr(self, "pca_", None))
 
 
+def _non_finite_arrays(obj: Any, where: str = "pipeline", depth: int = 0) -> list[str]:
+    """Names of the fitted float arrays (support vectors, scaler statistics, ...) holding a NaN or Inf."""
+    if isinstance(obj, np.ndarray):
+        return [where] if obj.dtype.kind == "f" and not np.isfinite(obj).all() else []
+    if depth > 6:
+        return []
+    if isinstance(obj, (list, tuple)):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(obj)]
+    elif isinstance(obj, BaseEstimator) or hasattr(obj, "__dict__") and type(obj).__module__.startswith("sklearn"):
+        items = [(f"{where}.{k}", v) for k, v in vars(obj).items()]
+    else:
+        return []
+    return [name for key, value in items for name in _non_finite_arrays(value, key, depth + 1)]
+
+
 def summarise(x: np.ndarray, parts: Sequence[str], *, pca: Any = None) -> np.ndarray:
     """Feature vectors of images: x [shape=(n, C, F, T)] -> [shape=(n, D)].
 
@@ -410,6 +425,10 @@ class SVMClassifier(Classifier, BaseEstimator):
         pipeline = skops.io.load(path, trusted=untrusted)
         if not isinstance(pipeline, Pipeline):
             raise SpectroError(f"{path} does not hold a scikit-learn Pipeline")
+        bad = _non_finite_arrays(pipeline)
+        if bad:
+            raise SpectroError(f"{path} holds non-finite values (NaN or Inf) in {bad[0]}: refusing to use it; "
+                               "the file is damaged, train again")
         # Runs saved before the calibration option existed were Platt-calibrated.
         options = {"calibration": "sigmoid", **manifest["options"]}
         clf = cls._from_manifest(directory, **options, classes=manifest["classes"])

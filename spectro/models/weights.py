@@ -8,17 +8,20 @@ whatever ``__reduce__`` asks for).
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from spectro.errors import SpectroError
+from spectro.utils.files import write_bytes
 
-__all__ = ["load_state_dict_file", "adapt_input_conv", "load_pretrained"]
+__all__ = ["load_state_dict_file", "save_tensors", "check_finite_weights", "adapt_input_conv", "load_pretrained"]
 
 # Wrappers that training scripts commonly put around a state_dict.
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
@@ -43,8 +46,9 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     ------
     SpectroError
         If the file is missing, is not a torch checkpoint, asks to run code
-        (any global outside torch's weights-only allow-list) or holds no
-        state_dict.
+        (any global outside torch's weights-only allow-list), holds no
+        state_dict, or holds a NaN or infinite weight (see
+        :func:`check_finite_weights`).
     """
     path = Path(path)
     if not path.is_file():
@@ -63,7 +67,41 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
     ):
         raise SpectroError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
+    check_finite_weights(obj, path)
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def save_tensors(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically; a failed write is an OSError naming ``path``, and leaves no file.
+
+    Serialised in memory first: torch's own file writer turns a full disk into
+    a RuntimeError without the cause (and leaves the partial file), where a
+    plain write gives the OSError (ENOSPC, EROFS, ...) a user can act on.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(str(path), buffer.getbuffer())
+
+
+def check_finite_weights(state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse a state_dict with a NaN or infinite value, naming the file and the first bad tensor.
+
+    Such weights give NaN probabilities (a label chosen by argmax over NaN)
+    or a resumed run that diverges at once; refusing them on load stops the
+    work before it starts, wherever weights are read (evaluate, predict,
+    export, resume, a pretrained start).
+
+    Raises
+    ------
+    SpectroError
+        "PATH holds non-finite weights (NaN or Inf) in NAME ...".
+    """
+    bad = [k for k, v in state.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise SpectroError(f"{path} holds non-finite weights (NaN or Inf) in {bad[0]}{more}: refusing to use "
+                           "it; the file is damaged or was saved from a diverged run, train again")
 
 
 def _reason(exc: Exception) -> str:

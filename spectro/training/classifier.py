@@ -42,7 +42,7 @@ from spectro.models.base import (
 )
 from spectro.models.catalog import model_info
 from spectro.models.svm import SVMClassifier
-from spectro.models.weights import load_state_dict_file
+from spectro.models.weights import load_state_dict_file, save_tensors
 from spectro.models.zoo import build
 from spectro.training.loop import fit_arrays
 from spectro.utils.device import select_device
@@ -199,7 +199,7 @@ class NetClassifier(Classifier, BaseEstimator):
 
     def save(self, directory: str | Path) -> Path:
         directory = self._save_dir(directory)
-        torch.save(self.module_.state_dict(), directory / WEIGHTS_FILE)
+        save_tensors(self.module_.state_dict(), directory / WEIGHTS_FILE)
         # The trained weights replace any pretrained start: reloading must not need that file.
         settings = {k: v for k, v in self.get_params().items()
                     if k not in ("model", "model_options", "classes", "pretrained")}

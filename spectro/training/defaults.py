@@ -24,6 +24,8 @@ from spectro.training import health
 
 __all__ = ["result_defaults", "defaults_stamp"]
 
+# TrainConfig settings that only add a log beside the run: no number changes with them.
+_LOG_FIELDS = ("tensorboard",)
 # Settings of the SVM that change where it runs or how fast, not what it predicts.
 _SVM_RUNTIME = ("n_jobs", "chunk_size", "classes", "seed")
 
@@ -34,7 +36,7 @@ def result_defaults() -> dict[str, Any]:
            for k, v in SVMClassifier().get_params().items() if k not in _SVM_RUNTIME}
     return {
         "feature_config": dataclasses.asdict(FeatureConfig()),
-        "train_config": dataclasses.asdict(TrainConfig()),
+        "train_config": {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if k not in _LOG_FIELDS},
         "inferred": {"max_rate": C.INFERRED_MAX_RATE, "max_duration": C.INFERRED_MAX_DURATION,
                      "window_s": C.INFERRED_WINDOW_SECONDS, "hop_s": C.INFERRED_HOP_SECONDS,
                      "folds": C.FOLDS, "seed": C.SEED},

@@ -16,16 +16,33 @@ from typing import Any, Callable, Optional
 import torch
 
 from spectro.config import TrainConfig
-from spectro.errors import Diverged
+from spectro.errors import Diverged, SpectroError
 from spectro.plots.figures import plot_curves
 from spectro.training.distributed import Distributed
 from spectro.training.loop import LoopState, Trainer, get_rng_state
 from spectro.training.run import METRIC_COLUMNS, save_checkpoint, save_dir, write_run_info
 from spectro.utils.files import write_csv
 
-__all__ = ["RunRecorder", "write_history", "epoch_line", "PLOT_EVERY_S"]
+try:  # the optional extra (pip install 'spectro[tensorboard]'); torch raises ImportError without it
+    from torch.utils.tensorboard import SummaryWriter
+except ImportError:
+    SummaryWriter = None
+
+__all__ = ["RunRecorder", "write_history", "epoch_line", "PLOT_EVERY_S", "TENSORBOARD_DIR", "TENSORBOARD_TAGS",
+           "check_tensorboard"]
 
 PLOT_EVERY_S = 60.0  # seconds between redraws of curves.png while training
+#: Where ``--tensorboard`` writes its event files, inside the run directory.
+TENSORBOARD_DIR = "tensorboard"
+#: TensorBoard tag of each metrics.csv column it logs per epoch.
+TENSORBOARD_TAGS = {"train_loss": "loss/train", "val_loss": "loss/val", "train_accuracy": "accuracy/train",
+                    "val_accuracy": "accuracy/val", "val_macro_f1": "macro_f1/val", "lr": "lr"}
+
+
+def check_tensorboard(config: TrainConfig) -> None:
+    """``--tensorboard`` without the package is one line, before any file is written."""
+    if config.tensorboard and SummaryWriter is None:
+        raise SpectroError("--tensorboard needs the tensorboard package: pip install 'spectro[tensorboard]'")
 
 
 def write_history(run_dir: str, history: list[dict], *, title: str, plot: bool = True) -> None:
@@ -79,6 +96,14 @@ class RunRecorder:
         self._last_plot = time.monotonic()
         #: Epochs done at the last checkpoint written (the one a resume starts from).
         self.saved_epoch = state.epoch
+        check_tensorboard(config)
+        self.tensorboard = SummaryWriter(os.path.join(run_dir, TENSORBOARD_DIR)) \
+            if config.tensorboard and dist.is_main else None
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard log, if any."""
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     def checkpoint(self) -> None:
         """``checkpoints/last.pt``: everything a resume needs (every rank's RNG state gathered).
@@ -124,5 +149,10 @@ class RunRecorder:
             if plot:
                 self._last_plot = time.monotonic()
             self.status("running")
+            if self.tensorboard is not None:
+                for column, tag in TENSORBOARD_TAGS.items():
+                    if row.get(column) is not None:
+                        self.tensorboard.add_scalar(tag, row[column], row["epoch"])
+                self.tensorboard.flush()
             self.say(epoch_line(row, self.cfg.epochs, improved))
         return bool(self.on_epoch(row, self.trainer.module)) if self.on_epoch else False

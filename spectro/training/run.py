@@ -13,7 +13,8 @@ Layout of a run directory::
     metrics.csv          one row per epoch; curves.png draws it
     model/               the best classifier (spectro.models save format)
     checkpoints/last.pt  the latest state (weights, optimizer, scheduler,
-                         scaler, RNG, position in the epoch): ``--resume``
+                         scaler, RNG, position in the epoch): ``--resume``;
+                         once the run is done, the last weights alone
     eval/                what ``spectro evaluate`` writes
 
 Opening a run never executes code from it: configs are JSON, weights are
@@ -23,6 +24,7 @@ an allow-list of types, so a run someone sent you is safe to load.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -36,13 +38,14 @@ import torch
 from spectro.config import FeatureConfig, TrainConfig
 from spectro.dataset.feed import normalise
 from spectro.errors import SpectroError, first_line
+from spectro.models.weights import check_finite_weights, save_tensors
 from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
 
 __all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
            "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_run_json", "read_run_csv",
-           "read_split", "write_split", "read_norm", "write_norm"]
+           "read_split", "write_split", "read_norm", "write_norm", "read_labels", "slim_checkpoint"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
@@ -83,6 +86,19 @@ def read_split(path: str) -> dict[str, list[str]]:
         if r["role"] in out:
             out[r["role"]].append(r["id"])
     return out
+
+
+def read_labels(run_dir: str, *, outputs: int) -> list[str]:
+    """``labels.json``: one class name (a string) per output of the model; anything else names the file."""
+    path = os.path.join(run_dir, "labels.json")
+    labels = read_run_json(path)
+    if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
+        raise SpectroError(f"{path}: must be a list of class names (strings), got {json.dumps(labels)[:200]}")
+    if len(labels) != outputs:
+        raise SpectroError(f"{path}: {len(labels)} class names, but the model has {outputs} outputs")
+    if len(set(labels)) != len(labels):
+        raise SpectroError(f"{path}: class names must be distinct, got {labels}")
+    return labels
 
 
 def write_norm(path: str, mean: np.ndarray, std: np.ndarray) -> None:
@@ -148,9 +164,19 @@ def run_status(run_dir: str) -> Optional[str]:
 def save_checkpoint(path: str, obj: dict) -> None:
     """Write a training checkpoint (plain containers of tensors and numbers) atomically."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save({"format": CHECKPOINT_FORMAT, **obj}, tmp)
-    os.replace(tmp, path)
+    save_tensors({"format": CHECKPOINT_FORMAT, **obj}, path)
+
+
+def slim_checkpoint(path: str) -> None:
+    """Keep only the last weights (and the loop's record) of a finished run's checkpoint.
+
+    The optimizer's state (two more copies of the weights for AdamW, one for
+    SGD's momentum), the scheduler and the RNG states serve a resume alone;
+    a finished run has nothing to resume, so its folder holds the best and
+    the last weights only.
+    """
+    ckpt = load_checkpoint(path)
+    save_checkpoint(path, {k: ckpt[k] for k in ("loop", "model", "train_config") if k in ckpt} | {"finished": True})
 
 
 def load_checkpoint(path: str) -> dict:
@@ -160,8 +186,9 @@ def load_checkpoint(path: str) -> dict:
     except Exception as exc:  # noqa: BLE001 - anything else is "not a usable checkpoint"
         raise SpectroError(f"refusing to load {path}: not a weights-only spectro checkpoint "
                            f"({first_line(exc)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or not isinstance(ckpt.get("model"), dict):
         raise SpectroError(f"{path} is not a spectro training checkpoint")
+    check_finite_weights(ckpt["model"], path)  # before any work: a resume from it would diverge at once
     return ckpt
 
 
@@ -169,8 +196,12 @@ def save_dir(save: Callable[[str], Any], path: str) -> None:
     """``save(tmp)`` then swap ``tmp`` in for ``path``: a crash never leaves a half-written model."""
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save(tmp)
-    swap_dir(tmp, path)
+    try:
+        save(tmp)
+        swap_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk: no half-written copy left behind
+        raise
 
 
 # ---------------------------------------------------------------------------
@@ -275,15 +306,18 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     info = read_run_info(path)
     model_dir = os.path.join(path, "model")
     if not os.path.isfile(os.path.join(model_dir, "model.json")):
-        raise SpectroError(f"{path} has no trained model yet (status: {info.get('status')}); "
+        status = live_status(info)
+        if status != info.get("status"):  # run.json says running, but its process is gone (killed)
+            status += f": the process that trained it ({(info.get('process') or {}).get('pid')}) is gone"
+        raise SpectroError(f"{path} has no trained model yet (status: {status}); "
                            f"continue it with: spectro train --resume {path}")
     clf = load_classifier(model_dir, device=device)
     if weights == "last":
         clf.load_last_weights(os.path.join(path, "checkpoints", "last.pt"))
-    labels = read_run_json(os.path.join(path, "labels.json"))
+    labels = read_labels(path, outputs=len(clf.classes_))
     mean, std = read_norm(path)
     return Run(
-        path=path, classifier=clf, labels=list(labels),
+        path=path, classifier=clf, labels=labels,
         feature_config=read_config(FeatureConfig, os.path.join(path, "feature_config.json")),
         train_config=read_config(TrainConfig, os.path.join(path, "train_config.json")),
         mean=mean, std=std, info=info,

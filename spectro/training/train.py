@@ -33,7 +33,7 @@ import torch
 from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.feed import NormalisedRows, StoreImages, class_weights, norm_stats
 from spectro.dataset.splits import Split, make_split, rows_of_ids
-from spectro.errors import Diverged, SpectroError, TrainingInterrupted
+from spectro.errors import Diverged, SpectroError, TrainingInterrupted, cannot_write
 from spectro.metrics.scores import HEADLINE, compute_metrics
 from spectro.models.weights import load_state_dict_file
 from spectro.models.zoo import build
@@ -43,7 +43,7 @@ from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
 from spectro.training.health import run_warnings
 from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
-from spectro.training.recorder import RunRecorder, write_history
+from spectro.training.recorder import RunRecorder, check_tensorboard, write_history
 from spectro.training.run import (
     Run,
     load_checkpoint,
@@ -54,6 +54,7 @@ from spectro.training.run import (
     read_split,
     run_status,
     save_dir,
+    slim_checkpoint,
     write_norm,
     write_run_info,
     write_split,
@@ -126,25 +127,48 @@ def train(
     given = frozenset(settings) | frozenset(changed_settings(config))
     # The run directory is locked (rank 0) from before its first file to the end: two `train`s
     # into one folder do not race; the second says another process is writing there.
+    job: _Job | None = None
     with contextlib.ExitStack() as lock:
-        if not classifier_class(cfg.model).iterative:
-            if not dist.is_main:
-                return None  # one process fits a classifier fitted once; the others have nothing to do
-            job = _resume_job(resume, store, cfg, lock) if resume is not None \
-                else _new_job(store, out, cfg, Distributed(), given, lock)
-            return _fit_once(job, progress, given=set(given))
-        device = select_device(cfg.device, local_rank=dist.local_rank)
-        owner = dist.init(device)
         try:
-            job = _resume_job(resume, store, cfg, lock) if resume is not None \
-                else _new_job(store, out, cfg, dist, given, lock)
-            state, status, signalled = _train_net(job, dist, device, progress, on_epoch)
-            # No process leaves (or starts the next fold) while another still talks to it.
-            dist.barrier()
-        finally:
-            if owner:
-                dist.close()
-        return _finish(job, dist, state, status, printer(progress and dist.is_main), signalled)
+            if not classifier_class(cfg.model).iterative:
+                if not dist.is_main:
+                    return None  # one process fits a classifier fitted once; the others have nothing to do
+                job = _resume_job(resume, store, cfg, lock) if resume is not None \
+                    else _new_job(store, out, cfg, Distributed(), given, lock)
+                return _fit_once(job, progress, given=set(given))
+            device = select_device(cfg.device, local_rank=dist.local_rank)
+            owner = dist.init(device)
+            try:
+                job = _resume_job(resume, store, cfg, lock) if resume is not None \
+                    else _new_job(store, out, cfg, dist, given, lock)
+                state, status, signalled = _train_net(job, dist, device, progress, on_epoch)
+                # No process leaves (or starts the next fold) while another still talks to it.
+                dist.barrier()
+            finally:
+                if owner:
+                    dist.close()
+            return _finish(job, dist, state, status, printer(progress and dist.is_main), signalled)
+        except OSError as err:
+            failure = _write_failure(err, job)
+            if failure is None:
+                raise
+            raise failure from None
+
+
+def _write_failure(err: OSError, job: _Job | None) -> SpectroError | None:
+    """A full disk or a read-only place: one line, and the run marked ``failed`` (None: another OSError).
+
+    Every file of a run is written atomically, so the last checkpoint is whole and a resume
+    continues from it once there is room.
+    """
+    resumable = job is not None and os.path.isfile(os.path.join(job.run_dir, "checkpoints", "last.pt"))
+    advice = (f"free some space (or make it writable), then continue with: spectro train --resume {job.run_dir}"
+              if resumable else "free some space or choose another --out")
+    failure = cannot_write(err, advice)
+    if failure is not None and job is not None:
+        with contextlib.suppress(OSError):  # the disk may still be too full for run.json
+            write_run_info(job.run_dir, job.store, job.cfg, job.split, status="failed", error=str(failure))
+    return failure
 
 
 # ---------------------------------------------------------------------------
@@ -253,13 +277,22 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
     mean, std = norm_stats(st.features, split.train)
     dist.barrier()  # every process has checked run_dir before rank 0 writes into it
     if dist.is_main:
-        os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, "train_config.json"), cfg.to_dict())
-        write_json(os.path.join(run_dir, "feature_config.json"), st.config.to_dict())
-        write_json(os.path.join(run_dir, "labels.json"), list(st.labels))
-        write_norm(os.path.join(run_dir, "norm.json"), mean, std)
-        write_split(os.path.join(run_dir, "split.csv"), st, split.role_of_rows(len(st)))
-        write_run_info(run_dir, st, cfg, split, status="running", epochs_done=0)
+        existed = os.path.isdir(run_dir)
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+            write_json(os.path.join(run_dir, "train_config.json"), cfg.to_dict())
+            write_json(os.path.join(run_dir, "feature_config.json"), st.config.to_dict())
+            write_json(os.path.join(run_dir, "labels.json"), list(st.labels))
+            write_norm(os.path.join(run_dir, "norm.json"), mean, std)
+            write_split(os.path.join(run_dir, "split.csv"), st, split.role_of_rows(len(st)))
+            write_run_info(run_dir, st, cfg, split, status="running", epochs_done=0)
+        except OSError:  # a full disk before the run began: leave nothing that blocks the next try
+            for name in os.listdir(run_dir) if os.path.isdir(run_dir) else []:
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(run_dir, name))
+            if not existed:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
     dist.barrier()
     return _Job(run_dir, st, cfg, split, mean, std, None, False)
 
@@ -273,6 +306,7 @@ def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, giv
         raise SpectroError(f"{cfg.model}: bad --option ({err})") from None
     if cfg.pretrained is not None:
         load_state_dict_file(cfg.pretrained)  # a missing or unusable file fails here, in one line
+    check_tensorboard(cfg)
     per_process = split.train.size // dist.world_size
     if cfg.batch_size > per_process:
         if "batch_size" in given:
@@ -287,7 +321,7 @@ def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, giv
 
 def _stillborn(run_dir: str) -> bool:
     """A run that failed before it wrote a checkpoint or a model, and whose process is gone."""
-    if os.path.exists(os.path.join(run_dir, "checkpoints")) or os.path.exists(os.path.join(run_dir, "model")):
+    if os.path.exists(os.path.join(run_dir, "checkpoints", "last.pt")) or os.path.exists(os.path.join(run_dir, "model")):
         return False
     return run_status(run_dir) in ("interrupted", "diverged", "failed")
 
@@ -357,6 +391,10 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                           precision=precision, dist=dist, num_classes=len(labels), class_weight=weight,
                           progress=progress)
         state = LoopState()
+        if job.checkpoint and "trainer" not in job.checkpoint:  # finished: the last weights were kept alone
+            state = LoopState.from_state_dict(job.checkpoint["loop"])
+            say(f"{run_dir} already finished its {state.epoch} epochs; nothing to resume")
+            return state, "done", False
         if job.checkpoint:
             trainer.load_state_dict(job.checkpoint["trainer"])
             state = LoopState.from_state_dict(job.checkpoint["loop"])
@@ -397,6 +435,8 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
         except KeyboardInterrupt:
             recorder.status("interrupted")
             raise
+        finally:
+            recorder.close()
     return state, status, signalled
 
 
@@ -407,6 +447,9 @@ def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, si
     run_dir, st, cfg = job.run_dir, job.store, job.cfg
     write_history(run_dir, state.history, title=f"{cfg.model} on {os.path.basename(os.path.normpath(st.path))}")
     where = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
+    last = os.path.join(run_dir, "checkpoints", "last.pt")
+    if status == "done" and os.path.isfile(last):
+        slim_checkpoint(last)  # the run keeps its best and last weights only
     write_run_info(run_dir, st, cfg, job.split, status=status, epochs_done=state.epoch, best_epoch=state.best_epoch,
                    stopped_at=where if status == "interrupted" else None, error=None,
                    warnings=_warnings(job, state.history, iterative=True))

@@ -17,7 +17,7 @@ from filelock import FileLock, Timeout
 
 from spectro.errors import SpectroError
 
-__all__ = ["read_json", "write_json", "read_csv", "write_csv", "write_text", "swap_dir", "recover_dir", "umask_mode",
+__all__ = ["read_json", "write_json", "read_csv", "write_csv", "write_text", "write_bytes", "swap_dir", "recover_dir", "umask_mode",
            "make_temp_dir", "exclusive", "lock_path"]
 
 
@@ -54,6 +54,13 @@ def write_text(path: str, text: str) -> None:
         f.write(text)
 
 
+def write_bytes(path: str, data: Any) -> None:
+    """Write ``data`` (bytes or a buffer) atomically: a reader sees the old file or the new one, never half of it."""
+    suffix = os.path.splitext(path)[1] or ".bin"
+    with _atomic(path, suffix, binary=True) as f:
+        f.write(data)
+
+
 def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, str]]:
     """Rows of a CSV file as dicts; a missing one raises :class:`SpectroError` naming ``what``."""
     try:
@@ -64,23 +71,39 @@ def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, st
 
 
 class _atomic:
-    """Open a temporary file beside ``path`` for writing; rename it over ``path`` on success."""
+    """Open a temporary file beside ``path`` for writing; rename it over ``path`` on success.
 
-    def __init__(self, path: str, suffix: str, newline: str | None = None) -> None:
-        self.path, self.suffix, self.newline = path, suffix, newline
+    On any failure (a full disk often shows only when the buffer is flushed at close) the temporary
+    file is removed, and an OSError names ``path`` (a failed write on an open file names no file).
+    """
+
+    def __init__(self, path: str, suffix: str, newline: str | None = None, binary: bool = False) -> None:
+        self.path, self.suffix, self.newline, self.binary = path, suffix, newline, binary
 
     def __enter__(self):
         fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
         os.fchmod(fd, umask_mode(0o666))  # mkstemp makes 0600; a written file should read like any other
-        self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
+        if self.binary:
+            self.f = os.fdopen(fd, "wb")
+        else:
+            self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
         return self.f
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.f.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        failure = exc
+        try:
+            self.f.close()
+            if exc is None:
+                os.replace(self.tmp, self.path)
+                return
+        except OSError as err:
+            failure = failure or err
+        with contextlib.suppress(OSError):
             os.unlink(self.tmp)
+        if isinstance(failure, OSError) and failure.filename is None:
+            raise OSError(failure.errno, failure.strerror, self.path) from failure
+        if failure is not exc:
+            raise failure
 
 
 def umask_mode(mode: int) -> int:
@@ -126,8 +149,12 @@ def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
     A second process that asks for the same lock fails at once rather than
     racing to write the same output. The lock is an OS lock (``flock``) on
     the file :func:`lock_path`: it goes away with the process, so a killed
-    run never leaves a stale lock. The lock file itself is left in place
-    (removing it would let two processes lock two different files).
+    run never leaves a stale lock (only an empty file). On leaving the block
+    the file is removed while the lock is still held, so nothing is left
+    beside the output: a process that opened the file just before cannot
+    lock it while we hold it, and filelock (>= 4.3) refuses an inode that was
+    unlinked before its ``flock`` succeeded, so two processes never hold two
+    different files.
 
     Raises
     ------
@@ -144,6 +171,8 @@ def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
     try:
         yield lock_file
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_file)
         lock.release()
 
 

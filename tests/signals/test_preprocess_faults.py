@@ -32,6 +32,7 @@ from spectro.errors import SpectroError
 from spectro.signals.features import SpectrogramImage, compute_images
 from spectro.signals.preprocess import preprocess
 from spectro.signals.store import open_store
+from spectro.utils.files import exclusive
 
 CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=64, n_mels=32)
 
@@ -397,15 +398,18 @@ def test_signal_at_a_random_point_leaves_the_old_store_or_a_whole_new_one(tmp_pa
 @pytest.mark.parametrize("mask", [0o022, 0o002])
 def test_store_files_and_folder_follow_the_umask(tmp_path, mask):
     old = os.umask(mask)
+    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
     try:
         run(class_folders(tmp_path / "src", per_class=2, sr=8000), tmp_path / "st")
+        with exclusive(str(tmp_path / "st"), what="store") as lock_file:  # the lock file exists while held
+            lock_mode = mode(lock_file)
     finally:
         os.umask(old)
-    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
     assert mode(tmp_path / "st") == 0o777 & ~mask
     for f in os.listdir(tmp_path / "st"):
         assert mode(tmp_path / "st" / f) == 0o666 & ~mask, f
-    assert mode(tmp_path / ".st.lock") == 0o666 & ~mask
+    assert lock_mode == 0o666 & ~mask
+    assert not (tmp_path / ".st.lock").exists()  # and is gone once released
 
 
 # -- 13. two writers ---------------------------------------------------------------------------

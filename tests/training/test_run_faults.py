@@ -2,10 +2,14 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
-from synth import tiny_store
+from synth import REPO, class_folders, tiny_store
 
 from spectro.cli.main import main
 from spectro.errors import SpectroError
@@ -97,3 +101,32 @@ def test_train_refuses_a_store_with_non_finite_images(store, tmp_path):
     with pytest.raises(SpectroError, match="(?i)non-finite|nan"):
         train(str(bad), "cnn", str(tmp_path / "run"), epochs=1, batch_size=8, **FAST)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_killed_run_is_shown_as_interrupted_by_every_command(store, tmp_path, capsys):
+    """Issue 22 D3: SIGKILL a training process; predict and evaluate say interrupted, never running."""
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "spectro", "train", "--store", store, "--model", "cnn",
+                             "--epochs", "200", "--batch-size", "8", "--device", "cpu", "--out", str(out), "--quiet"],
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "run.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads((out / "run.json").read_text())["status"] == "running"  # as the killed process left it
+    assert run_status(str(out)) == "interrupted"
+    wav = os.path.join(class_folders(tmp_path / "audio", per_class=1, sr=8000), "low", "low_0.wav")
+    capsys.readouterr()
+    if (out / "model").exists():  # it lived long enough to save a model: the run itself says interrupted
+        assert load_run(str(out)).status == "interrupted"
+    else:
+        for argv in (["predict", str(out), wav], ["evaluate", str(out)]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert "status: interrupted" in err and "running" not in err, err
