@@ -1,0 +1,96 @@
+"""What ``preprocess`` may replace, and inputs that must not crash it.
+
+``--out`` is replaced only when it is absent, empty or a store holding only
+its own files (issue 22 D10); a non-UTF-8 file name is reported, not a crash
+(D14); a source whose group rule gives one group is named at once (D11).
+"""
+
+import os
+
+import pytest
+from synth import class_folders
+
+from spectro.cli.main import main
+from spectro.config import FeatureConfig
+from spectro.signals.preprocess import preprocess
+from spectro.signals.store import open_store
+
+CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=64, n_mels=32)
+CLI_CFG = ["--sample-rate", "8000", "--duration", "0.5", "--n-fft", "256", "--hop-length", "64", "--n-mels", "32", "--workers", "0",
+           "--quiet"]
+
+
+def run(src, out, cfg=CFG, **kw):
+    kw.setdefault("workers", 0)
+    return preprocess(str(src), str(out), config=cfg, progress=False, **kw)
+
+
+def tree(folder) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, folder)] = fh.read()
+    return out
+
+
+def error_lines(capsys) -> list[str]:
+    err = capsys.readouterr().err
+    return [ln for ln in err.strip().splitlines() if not ln.startswith("spectro: from the data: ")]
+
+
+# -- D10: never delete what spectro did not write ------------------------------------------
+
+
+@pytest.fixture
+def store_and_source(tmp_path):
+    src = class_folders(tmp_path / "src", per_class=2, sr=8000)
+    assert main(["preprocess", src, "--out", str(tmp_path / "st"), *CLI_CFG]) == 0
+    return src, tmp_path / "st"
+
+
+def _compare_outputs(store):
+    """What ``spectro compare --out STORE`` leaves in a store (issue 22 B27)."""
+    (store / "svm-0a1b2c3d" / "model").mkdir(parents=True)
+    (store / "svm-0a1b2c3d" / "run.json").write_text('{"status": "done"}')
+    for name in ("results.csv", "results.md", "report.md", "compare.json", "comparison.png"):
+        (store / name).write_text(name)
+
+
+@pytest.mark.parametrize("foreign", ["notes", "compare"])
+def test_preprocess_out_keeps_a_store_holding_foreign_files(store_and_source, capsys, foreign):
+    src, store = store_and_source
+    if foreign == "notes":
+        (store / "NOTES.txt").write_text("my notes")
+    else:
+        _compare_outputs(store)
+    before = tree(store)
+    capsys.readouterr()
+    rc = main(["preprocess", src, "--out", str(store), *CLI_CFG, "--n-mels", "16"])
+    lines = error_lines(capsys)
+    assert rc == 2
+    assert len(lines) == 1 and lines[0].startswith("spectro: error: --out "), lines
+    assert "spectro did not write" in lines[0]
+    assert ("NOTES.txt" in lines[0]) if foreign == "notes" else ("comparison.png" in lines[0])
+    assert tree(store) == before  # nothing deleted, nothing rewritten
+    assert open_store(str(store)).config.n_mels == 32
+    assert not [p for p in os.listdir(store.parent) if ".tmp-" in p or ".old-" in p]
+
+
+def test_preprocess_out_replaces_its_own_store_and_an_empty_folder(store_and_source, tmp_path):
+    src, store = store_and_source
+    assert main(["preprocess", src, "--out", str(store), *CLI_CFG, "--n-mels", "16"]) == 0
+    assert open_store(str(store)).config.n_mels == 16
+    (tmp_path / "empty").mkdir()
+    run(src, tmp_path / "empty")
+    assert open_store(str(tmp_path / "empty")).config.n_mels == 32
+
+
+def test_preprocess_out_that_is_a_file_is_refused(tmp_path, capsys):
+    src = class_folders(tmp_path / "src", per_class=1, sr=8000)
+    (tmp_path / "out").write_text("mine")
+    assert main(["preprocess", src, "--out", str(tmp_path / "out"), *CLI_CFG]) == 2
+    assert len(error_lines(capsys)) == 1
+    assert (tmp_path / "out").read_text() == "mine"
