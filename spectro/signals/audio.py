@@ -61,7 +61,9 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
     try:
         if os.path.getsize(path) == 0:
             raise BadInput("empty file (0 bytes)")
-        with sf.SoundFile(path) as f:
+        # The OS's own bytes: soundfile encodes a str path as strict UTF-8, which
+        # fails on a file name that is not UTF-8 (held as lone surrogates).
+        with sf.SoundFile(os.fsencode(path)) as f:
             announced = f.frames
             data = f.read(dtype="float32", always_2d=True)
             sr = f.samplerate

@@ -40,8 +40,13 @@ def read_json(path: str, *, what: str = "spectro directory") -> Any:
 
 
 def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
-    """Write ``rows`` under the header ``columns`` atomically; extra keys are ignored."""
-    with _atomic(path, ".csv", newline="") as f:
+    """Write ``rows`` under the header ``columns`` atomically; extra keys are ignored.
+
+    UTF-8 with ``surrogateescape``: a file name that is not UTF-8 (Python
+    holds its bytes as lone surrogates) is written as its own bytes, and
+    :func:`read_csv` gives back the same string, so the name still opens.
+    """
+    with _atomic(path, ".csv", newline="", errors="surrogateescape") as f:
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
@@ -55,9 +60,12 @@ def write_text(path: str, text: str) -> None:
 
 
 def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, str]]:
-    """Rows of a CSV file as dicts; a missing one raises :class:`SpectroError` naming ``what``."""
+    """Rows of a CSV file as dicts; a missing one raises :class:`SpectroError` naming ``what``.
+
+    Bytes that are not UTF-8 come back as lone surrogates (see :func:`write_csv`).
+    """
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
             return list(csv.DictReader(f))
     except FileNotFoundError:
         raise SpectroError(f"missing {path}: not a complete {what}") from None
@@ -66,13 +74,13 @@ def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, st
 class _atomic:
     """Open a temporary file beside ``path`` for writing; rename it over ``path`` on success."""
 
-    def __init__(self, path: str, suffix: str, newline: str | None = None) -> None:
-        self.path, self.suffix, self.newline = path, suffix, newline
+    def __init__(self, path: str, suffix: str, newline: str | None = None, errors: str = "strict") -> None:
+        self.path, self.suffix, self.newline, self.errors = path, suffix, newline, errors
 
     def __enter__(self):
         fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
         os.fchmod(fd, umask_mode(0o666))  # mkstemp makes 0600; a written file should read like any other
-        self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
+        self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline, errors=self.errors)
         return self.f
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -7,11 +7,13 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import DIGITS
+from synth import DIGITS, REPO
 
 import spectro
 from spectro.cli.main import main
@@ -279,3 +281,17 @@ def test_cli_bad_files_fail_alone_and_bad_runs_stop(digits, tmp_path, capsys):
     (newer / "run.json").write_text(json.dumps({**info, "format": "spectro-run-99"}))
     assert main(["predict", str(newer), str(bad)]) == 2
     assert "is not a spectro run" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_predicted_and_printed_as_its_bytes(digits, tmp_path):
+    _, paths = _source_files(digits)
+    name = os.path.join(os.fsencode(tmp_path), b"bad\xffname.flac")
+    shutil.copy(paths[0], name)
+    # A UTF-8 terminal that refuses what is not UTF-8 (the default outside the C locale).
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": REPO}
+    done = subprocess.run([sys.executable, "-m", "spectro", "predict", str(digits / "svm"), os.fsdecode(name),
+                           "--format", "csv", "--workers", "0", "--quiet"], capture_output=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+    [row] = list(csv.DictReader(io.StringIO(done.stdout.decode("utf-8", "surrogateescape"))))
+    assert os.fsencode(row["path"]) == name and row["error"] == ""

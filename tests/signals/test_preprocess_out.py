@@ -7,6 +7,7 @@ its own files (issue 22 D10); a non-UTF-8 file name is reported, not a crash
 
 import os
 
+import numpy as np
 import pytest
 from synth import class_folders
 
@@ -94,3 +95,38 @@ def test_preprocess_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert main(["preprocess", src, "--out", str(tmp_path / "out"), *CLI_CFG]) == 2
     assert len(error_lines(capsys)) == 1
     assert (tmp_path / "out").read_text() == "mine"
+
+
+# -- D14: a file name that is not UTF-8 ------------------------------------------------------
+
+BAD_NAME = b"bad\xffname.wav"
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_under_its_own_bytes(tmp_path, capsys):
+    src = class_folders(tmp_path / "src", per_class=2, sr=8000)
+    with open(os.path.join(os.fsencode(src), b"low", BAD_NAME), "wb") as f, \
+            open(os.path.join(src, "low", "low_0.wav"), "rb") as g:
+        f.write(g.read())
+    out = str(tmp_path / "st")
+    assert main(["preprocess", src, "--out", out, *CLI_CFG]) == 0
+    st = open_store(out)
+    assert len(st) == 7 and st.errors() == []
+    bad = os.path.join("low", os.fsdecode(BAD_NAME))
+    assert bad in list(st.paths)
+    with open(os.path.join(out, "index.csv"), "rb") as f:
+        assert b"low/" + BAD_NAME in f.read()  # the OS's bytes, so the name still opens
+    np.testing.assert_array_equal(st.features[list(st.paths).index(bad)],
+                                  st.features[list(st.paths).index(os.path.join("low", "low_0.wav"))])
+    capsys.readouterr()
+    assert main(["preprocess", src, "--out", out, *CLI_CFG]) == 0
+    assert "7 files reused unchanged" in capsys.readouterr().out
+
+
+def test_a_file_name_that_is_not_utf8_and_not_audio_is_named_in_errors_csv(tmp_path):
+    src = class_folders(tmp_path / "src", per_class=2, sr=8000)
+    with open(os.path.join(os.fsencode(src), b"low", BAD_NAME), "wb") as f:
+        f.write(b"not audio at all")
+    res = run(src, tmp_path / "st")
+    assert res.written == 6 and sum(res.skipped.values()) == 1
+    (row,) = open_store(str(tmp_path / "st")).errors()
+    assert os.fsencode(row["path"]) == b"low/" + BAD_NAME and row["reason"].startswith("cannot decode")
