@@ -130,3 +130,39 @@ def test_a_file_name_that_is_not_utf8_and_not_audio_is_named_in_errors_csv(tmp_p
     assert res.written == 6 and sum(res.skipped.values()) == 1
     (row,) = open_store(str(tmp_path / "st")).errors()
     assert os.fsencode(row["path"]) == b"low/" + BAD_NAME and row["reason"].startswith("cannot decode")
+
+
+# -- D11: a group rule that gives one group ---------------------------------------------------
+
+
+def test_one_group_is_named_at_once_and_the_advice_given_works(tmp_path, capsys):
+    src = class_folders(tmp_path / "src", per_class=4, sr=8000)
+    one = str(tmp_path / "one")
+    assert main(["preprocess", src, "--out", one, "--group-regex", r"(wav)$", "--folds", "5", *CLI_CFG]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("spectro: note:")]
+    assert notes == [("spectro: note: the store has a single fold instead of --folds 5: --group-regex puts every "
+                      "file in one group; give a --group-regex that tells two groups or more apart (a speaker, a "
+                      "session), or leave it out (each file is then its own group)")]
+    assert open_store(one).fold_ids == [1]
+    assert main(["train", one, "--model", "svm", "--out", str(tmp_path / "run1"), "--quiet"]) == 2
+    [err] = error_lines(capsys)
+    assert "--folds" not in err  # the old advice, which changes nothing here
+    assert err.endswith("--group-regex puts every file in one group; give a --group-regex that tells two groups or "
+                        "more apart (a speaker, a session), or leave it out (each file is then its own group)")
+    # Either way the advice offers gives a store that trains.
+    for name, rule in (("split", ["--group-regex", r"_(\d+)\.wav$"]), ("none", [])):
+        out = str(tmp_path / name)
+        assert main(["preprocess", src, "--out", out, "--folds", "3", *rule, *CLI_CFG]) == 0
+        assert "note:" not in capsys.readouterr().err
+        assert open_store(out).fold_ids == [1, 2, 3]
+        assert main(["train", out, "--model", "svm", "--out", str(tmp_path / f"run-{name}"), "--quiet"]) == 0
+
+
+def test_fewer_folds_than_asked_is_a_note_and_recorded(tmp_path, capsys):
+    src = class_folders(tmp_path / "src", per_class=2, sr=8000)
+    res = run(src, tmp_path / "st", k_folds=5)
+    assert res.written == 6
+    assert "note: the store has 2 folds instead of --folds 5: the largest class has only 2 file(s)" in \
+        capsys.readouterr().err
+    meta = open_store(str(tmp_path / "st")).meta["folds"]
+    assert meta["k"] == 2 and "advice" not in meta
