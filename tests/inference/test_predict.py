@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -19,7 +20,8 @@ import spectro
 from spectro.cli.main import main
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
-from spectro.inference.predict import load
+from spectro.inference.predict import load, windowed_config
+from spectro.signals import images as images_mod
 from spectro.signals.store import open_store
 from spectro.training.run import load_run
 from spectro.training.train import train
@@ -295,3 +297,73 @@ def test_a_file_name_that_is_not_utf8_is_predicted_and_printed_as_its_bytes(digi
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
     [row] = list(csv.DictReader(io.StringIO(done.stdout.decode("utf-8", "surrogateescape"))))
     assert os.fsencode(row["path"]) == name and row["error"] == ""
+
+
+# -- option checks (issue 22 D15) and bounded memory (D5) ----------------------------------------
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--top-k", "-1"], "--top-k must be a whole number of at least 1, got -1"),
+    (["--top-k", "0"], "--top-k must be a whole number of at least 1, got 0"),
+    (["--window", "nan"], "--window must be a positive number of seconds, got nan"),
+    (["--window", "inf"], "--window must be a positive number of seconds, got inf"),
+    (["--window", "-1"], "--window must be a positive number of seconds, got -1.0"),
+    (["--hop", "nan"], "--hop must be a positive number of seconds, got nan"),
+    (["--hop", "inf"], "--hop must be a positive number of seconds, got inf"),
+    (["--hop", "-0.5"], "--hop must be a positive number of seconds, got -0.5"),
+    (["--hop", "0"], "--hop must be a positive number of seconds, got 0.0"),
+    # 0.00001 s rounds to 0 samples, 0.0001 s is 6 million windows in 10 minutes: refused before any work.
+    (["--hop", "0.00001"], "--hop 1e-05 s is finer than the images' time step (160 samples = 0.02 s at 8000 Hz)"),
+    (["--hop", "0.0001"], "--hop 0.0001 s is finer than the images' time step"),
+])
+def test_bad_predict_options_are_one_line_before_any_decoding(digits, capsys, monkeypatch, args, match):
+    _, paths = _source_files(digits)
+    capsys.readouterr()
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded before the options were checked")
+
+    monkeypatch.setattr("spectro.signals.images.read_signal", no_decoding)
+    assert main(["predict", str(digits / "svm"), paths[0], "--workers", "0", *args]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    [line] = out.err.strip().splitlines()
+    assert line.startswith(f"spectro: error: {match}"), line
+
+
+def test_the_smallest_hop_allowed_is_one_stft_frame(digits):
+    [r] = load(str(digits / "svm")).predict_files([_clip(3, length=16000)], sample_rate=8000, hop=0.02, workers=0)
+    assert r.ok and len(r.starts) == 51  # 2 s: a window every 0.02 s while one fits whole
+
+
+def _tone_file(path, minutes, sr=8000):
+    t = np.arange(int(sr * 60 * minutes)) / sr
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 1200 * t)).astype(np.float32), sr, subtype="PCM_16")
+    return str(path)
+
+
+def test_a_long_recording_is_scored_in_blocks_with_the_probabilities_of_all_at_once(digits, tmp_path):
+    path = _tone_file(tmp_path / "long.wav", 1.5)  # 357 windows at --hop 0.25: more than one block
+    predictor = load(str(digits / "cnn"))
+    cfg = windowed_config(predictor.feature_config, hop=0.25)
+    [whole] = images_mod.chunk_images([images_mod.SignalRef(path)], cfg)  # every image at once
+    assert len(whole.images) > images_mod.WINDOW_BLOCK
+    [r] = predictor.predict_files([path], hop=0.25, workers=0, batch_size=50)
+    np.testing.assert_allclose(r.window_proba, predictor.run.predict_proba(whole.images), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(np.stack([r.starts, r.ends], axis=1), whole.bounds)
+
+
+def test_predict_memory_does_not_grow_with_the_number_of_windows(digits, tmp_path):
+    predictor = load(str(digits / "svm"))
+    peaks = {}
+    for minutes in (2, 6):
+        path = _tone_file(tmp_path / f"{minutes}.wav", minutes)
+        tracemalloc.start()
+        [r] = predictor.predict_files([path], hop=0.1, workers=0)
+        peaks[minutes] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert r.ok and len(r.starts) == int(minutes * 600) - 9
+    # 4 more minutes are 1,920,000 samples: 7.7 MB as float32, 2400 more windows (77 MB of them as
+    # 1 s float32 segments before). Allowed: the signal held a few times over, not the windows.
+    signal = 4 * 60 * 8000 * 4
+    assert peaks[6] - peaks[2] < 3 * signal, peaks
