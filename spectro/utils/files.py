@@ -46,7 +46,8 @@ def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]])
     holds its bytes as lone surrogates) is written as its own bytes, and
     :func:`read_csv` gives back the same string, so the name still opens.
     """
-    with _atomic(path, ".csv", newline="", errors="surrogateescape") as f:
+    with _atomic(path, ".csv", newline="") as f:
+        f.reconfigure(errors="surrogateescape")
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
@@ -74,13 +75,13 @@ def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, st
 class _atomic:
     """Open a temporary file beside ``path`` for writing; rename it over ``path`` on success."""
 
-    def __init__(self, path: str, suffix: str, newline: str | None = None, errors: str = "strict") -> None:
-        self.path, self.suffix, self.newline, self.errors = path, suffix, newline, errors
+    def __init__(self, path: str, suffix: str, newline: str | None = None) -> None:
+        self.path, self.suffix, self.newline = path, suffix, newline
 
     def __enter__(self):
         fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
         os.fchmod(fd, umask_mode(0o666))  # mkstemp makes 0600; a written file should read like any other
-        self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline, errors=self.errors)
+        self.f = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
         return self.f
 
     def __exit__(self, exc_type, exc, tb) -> None:
