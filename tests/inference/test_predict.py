@@ -7,8 +7,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tracemalloc
 
 import numpy as np
@@ -367,3 +369,59 @@ def test_predict_memory_does_not_grow_with_the_number_of_windows(digits, tmp_pat
     # 1 s float32 segments before). Allowed: the signal held a few times over, not the windows.
     signal = 4 * 60 * 8000 * 4
     assert peaks[6] - peaks[2] < 3 * signal, peaks
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
+def test_predict_workers_die_with_a_parent_killed_by_sigkill(digits, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    first = _tone_file(folder / "t00.wav", 1 / 3)  # 20 s: 951 windows at --hop 0.02, so the run lasts
+    for k in range(1, 40):
+        shutil.copy(first, folder / f"t{k:02d}.wav")  # 40 files: 3 chunks of 16, so 2 workers start
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "spectro", "predict", str(digits / "svm"), str(folder),
+                             "--hop", "0.02", "--workers", "2", "--format", "csv", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        workers = []
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = _children(proc.pid)
+        assert len(workers) == 2, "the two decoding workers never started"
+        proc.send_signal(signal.SIGKILL)  # no clean-up runs in the parent
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"]
+    for pid in alive:  # never leave an orphan behind, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert alive == [], "a predict worker outlived its killed parent"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
