@@ -165,8 +165,8 @@ def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: i
                 f"({_reason_counts(errors).most_common(3)})"
             )
         folds_meta = _set_folds(src, rows, item_rows, k_folds, seed, _group_rule(source_options))
-        if folds_meta.get("fewer"):
-            note(folds_meta["fewer"])
+        if folds_meta.get("advice") or folds_meta.get("group_rule_limits"):
+            note(folds_meta["fewer"])  # a store that cannot train, or groups that undo --folds: said at once
         labels = sorted({r["label"] for r in rows}, key=_natural)
         meta = {
             "spectro_version": __version__,
@@ -311,7 +311,9 @@ def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int, rule: Opti
     With fewer folds than asked, ``fewer`` says so, why and (for a single
     fold, which leaves nothing to train on) what gives more: ``advice``,
     which training repeats when it refuses the store. preprocess prints
-    ``fewer`` as a note.
+    ``fewer`` as a note for a single fold or when the group rule is what
+    limited the folds (``group_rule_limits``); a small source with fewer
+    files per class than folds is only recorded.
     """
     if src.has_folds:
         meta = {"from_source": True, "kind": src.kind, "names": src.fold_names}
@@ -343,6 +345,7 @@ def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int, rule: Opti
             meta["fewer"] = f"the store has a single fold instead of --folds {k_folds}: {meta['advice']}"
         else:
             meta["fewer"] = f"the store has {k} folds instead of --folds {k_folds}: {why}"
+        meta["group_rule_limits"] = bool(rule and meta["group_aware"] and why.startswith(rule))
     return meta
 
 

@@ -158,11 +158,13 @@ def test_one_group_is_named_at_once_and_the_advice_given_works(tmp_path, capsys)
         assert main(["train", out, "--model", "svm", "--out", str(tmp_path / f"run-{name}"), "--quiet"]) == 0
 
 
-def test_fewer_folds_than_asked_is_a_note_and_recorded(tmp_path, capsys):
+def test_fewer_folds_than_asked_is_recorded_and_a_note_when_the_group_rule_caused_it(tmp_path, capsys):
     src = class_folders(tmp_path / "src", per_class=2, sr=8000)
-    res = run(src, tmp_path / "st", k_folds=5)
-    assert res.written == 6
-    assert "note: the store has 2 folds instead of --folds 5: the largest class has only 2 file(s)" in \
-        capsys.readouterr().err
+    res = run(src, tmp_path / "st", k_folds=5)  # a small source: recorded, no note
+    assert res.written == 6 and "note:" not in capsys.readouterr().err
     meta = open_store(str(tmp_path / "st")).meta["folds"]
     assert meta["k"] == 2 and "advice" not in meta
+    assert meta["fewer"] == "the store has 2 folds instead of --folds 5: the largest class has only 2 file(s)"
+    run(src, tmp_path / "g", k_folds=5, group_regex=r"_(\d)\.wav$")  # 2 groups: the rule undoes --folds
+    assert ("note: the store has 2 folds instead of --folds 5: --group-regex gives only 2 groups"
+            in capsys.readouterr().err)
