@@ -223,8 +223,8 @@ def predict(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     result = spectro.export_onnx(args.run, args.out, **({"opset": args.opset} if args.opset is not None else {}))
-    print(f"spectro: wrote {result.path} and {result.sidecar}; ONNX Runtime vs {result.against} on {result.checked}: "
-          f"largest absolute difference {result.max_abs_diff:.2e} (limit {result.tolerance:g})")
+    print(f"spectro: wrote {', '.join(result.files)} (opset {result.opset}); ONNX Runtime vs {result.against} on "
+          f"{result.checked}: largest absolute difference {result.max_abs_diff:.2e} (limit {result.tolerance:g})")
     return 0
 
 

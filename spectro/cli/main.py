@@ -8,6 +8,7 @@ ends it quietly (141).
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -23,6 +24,9 @@ __all__ = ["main"]
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A file name that is not UTF-8 is printed as its own bytes, as ls or find would, not as a traceback.
+        sys.stdout.reconfigure(errors="surrogateescape")
     terminated: list[int] = []
     in_main_thread = threading.current_thread() is threading.main_thread()  # handlers can be set only there
     previous = signal.signal(signal.SIGTERM, _raise_interrupt(terminated)) if in_main_thread else None

@@ -79,8 +79,11 @@ def default_folds(store: Any, test_fold: Optional[int] = None,
         if fold is not None and fold not in folds:
             raise SpectroError(f"{which} fold {fold} does not exist; the store has folds {folds}")
     if len(folds) < 2:
+        # preprocess records why the store got a single fold, and what gives more (--folds alone may not).
+        advice = (store.meta.get("folds") or {}).get("advice") or (
+            "rebuild it with two folds or more: more files per class, or a group rule that gives two groups or more")
         raise SpectroError(f"the store has a single fold ({folds[0] if folds else 'none'}): nothing would be "
-                           "left to train on after holding out a test fold; rebuild it with --folds 5")
+                           f"left to train on after holding out a test fold; {advice}")
     named_test = [f for f, n in names.items() if n.startswith("test") and f in folds]
     named_val = [f for f, n in names.items() if n.startswith("valid") and f in folds]
     if test_fold is None:

@@ -20,14 +20,17 @@ against the classifier's own outputs, and writes the sidecar.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
 from spectro.config import ONNX_OPSET, FeatureConfig
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, first_line
 from spectro.models.base import ONNX_EXTRA
 from spectro.training.run import load_run
 from spectro.utils.device import versions
@@ -36,6 +39,12 @@ from spectro.utils.files import write_json
 __all__ = ["export_onnx", "ExportResult", "preprocessing_steps"]
 
 SIDECAR_FORMAT = "spectro-onnx-1"
+
+
+#: The oldest opset ONNX Runtime still runs; the newest is the installed onnx package's.
+MIN_OPSET = 7
+#: A protobuf cannot exceed 2 GB: a larger model's weights go to one ``OUT.data`` file beside it.
+SINGLE_FILE_LIMIT = 2**31 - 1
 
 
 @dataclass
@@ -49,11 +58,23 @@ class ExportResult:
     dynamic_time: bool
     checked: str  # the inputs compared, in words
     against: str = "PyTorch"  # or "scikit-learn"
+    opset: int = ONNX_OPSET  # the default-domain opset in the file
+    data: Optional[str] = None  # the weights file beside ``path``: only for a model over 2 GB
+
+    @property
+    def files(self) -> list[str]:
+        """Every file written: the graph, its weights file (if any) and the sidecar."""
+        return [self.path, *([self.data] if self.data else []), self.sidecar]
 
 
 def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: float = 1e-4,
                 seed: int = 0) -> ExportResult:
     """Write the run's network to ``out`` (ONNX) and ``out + ".json"``, and verify it.
+
+    ``out`` is one self-contained file (weights inside) for a model under
+    2 GB; above that the weights go to ``out + ".data"``, named in the result
+    and the sidecar. Everything is written under temporary names and renamed
+    into place once checked: a failed export leaves no file behind.
 
     Parameters
     ----------
@@ -62,7 +83,9 @@ def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: f
     out : str
         The .onnx file to write.
     opset : int
-        ONNX opset version.
+        ONNX opset version of the graph (default domain). An exporter that
+        cannot write this opset for the model is an error: the file always
+        has the opset asked for, and the sidecar records it.
     tolerance : float
         Largest absolute difference allowed between ONNX Runtime and PyTorch
         (over logits and probabilities; probabilities alone for the SVM).
@@ -72,41 +95,98 @@ def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: f
     Raises
     ------
     SpectroError
-        The onnx extra is missing, the exporter fails, or the check fails (the
-        files are then removed).
+        The onnx extra is missing, ``out`` is a directory, the opset is not
+        supported, the exporter fails, an output is NaN or infinite, or the
+        check fails (nothing is then left behind).
     """
     onnx, ort = _import_onnx()
-    run = load_run(run_dir, device="cpu")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise SpectroError(f"--opset must be a whole number from {MIN_OPSET} to {newest} (onnx "
+                           f"{onnx.__version__}), got {opset!r}")
     out = os.path.abspath(out)
+    if os.path.isdir(out):
+        raise SpectroError(f"--out {out} is a directory; give the .onnx file to write, e.g. "
+                           f"{os.path.join(out, 'model.onnx')}")
+    run = load_run(run_dir, device="cpu")
     os.makedirs(os.path.dirname(out), exist_ok=True)
+    # The exporter writes here (and maybe a .data file beside it); renamed to ``out`` once checked.
+    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.tmp-{os.getpid()}.onnx")
+    written: list[str] = []
+    try:
+        result = _export_checked(run, run_dir, out, tmp, written, onnx, ort, opset, tolerance, seed)
+    except BaseException:
+        for path in [tmp, tmp + ".data", *written]:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        raise
+    return result
+
+
+def _export_checked(run: Any, run_dir: str, out: str, tmp: str, written: list[str], onnx: Any, ort: Any,
+                    opset: int, tolerance: float, seed: int) -> ExportResult:
+    """Export to ``tmp``, make it one file (or ``out.data`` over 2 GB), check it, then put it at ``out``.
+
+    ``written`` collects the final paths as they appear, for the caller to remove on failure.
+    """
     channels, n_freq, n_frames = int(run.mean.shape[0]), run.feature_config.n_freq, run.feature_config.n_frames
-    graph = run.classifier.export_onnx(out, image_shape=(channels, n_freq, n_frames), opset=opset)
+    try:
+        with _library_output_held():
+            graph = run.classifier.export_onnx(tmp, image_shape=(channels, n_freq, n_frames), opset=opset)
+        model = onnx.load(tmp, load_external_data=True)  # the weights, wherever the exporter put them
+    except OSError as err:
+        raise SpectroError(f"cannot write {out}: {err.strerror or first_line(err)}; nothing written") from None
     reference, widths, outputs, against = graph.reference, graph.widths, graph.outputs, graph.against
-    onnx.checker.check_model(out)
+    actual = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if actual != opset:
+        raise SpectroError(f"--opset {opset} is not supported for {run.train_config.model}: its exporter wrote "
+                           f"opset {actual}; use --opset {actual}" + (" or newer" if actual > opset else ""))
+    data = None
+    try:
+        if model.ByteSize() < SINGLE_FILE_LIMIT:
+            onnx.save_model(model, tmp)  # weights inside: the one file is the whole model
+        else:
+            data = out + ".data"
+            written.append(data)
+            onnx.save_model(model, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=os.path.basename(data), size_threshold=1024)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp + ".data")  # the exporter's own weights file, now inside (or in ``data``)
+    except OSError as err:
+        raise SpectroError(f"cannot write {out}: {err.strerror or first_line(err)}; nothing written") from None
+    del model
+    onnx.checker.check_model(tmp)
     dynamic_time = len(widths) > 1
 
     rng = np.random.default_rng(seed)
-    session = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
     diff, checked = 0.0, []
     for batch in (1, 5):
         for width in widths:
             # Unit-variance noise plus a random level per frequency row: normalised images vary like that.
             x = (rng.standard_normal((batch, channels, n_freq, width))
                  + rng.standard_normal((batch, channels, n_freq, 1))).astype(np.float32)
-            got = session.run(outputs, {"image": x})
-            diff = max(diff, *(float(np.max(np.abs(a - b))) for a, b in zip(reference(x), got)))
-            checked.append("x".join(map(str, x.shape)))
-    sidecar = out + ".json"
+            shape = "x".join(map(str, x.shape))
+            for name, want, got in zip(outputs, reference(x), session.run(outputs, {"image": x})):
+                # max() and np.max() would pass over a NaN: non-finite outputs fail by name.
+                for who, values in ((against, want), ("ONNX Runtime", got)):
+                    if not np.isfinite(values).all():
+                        raise SpectroError(f"{who} gives NaN or infinite {name!r} on {shape} (non-finite weights "
+                                           f"in {run_dir}?); nothing written")
+                diff = max(diff, float(np.max(np.abs(np.asarray(want, dtype=np.float64) - got))))
+            checked.append(shape)
     if not diff <= tolerance:
-        os.remove(out)
         raise SpectroError(f"ONNX Runtime and {against} differ by {diff:.3g} (more than {tolerance:g}) on "
                            f"{', '.join(checked)}; nothing written")
     cfg = run.feature_config
+    sidecar = out + ".json"
+    written.append(sidecar)
     write_json(sidecar, {
         "format": SIDECAR_FORMAT,
         "model": run.train_config.model,
         "run": os.path.abspath(run_dir),
         "labels": list(run.labels),
+        "files": {"graph": os.path.basename(out), "data": data and os.path.basename(data)},
         "input": {"name": "image", "dtype": "float32", "layout": "batch, channel, frequency, time",
                   "shape": ["batch", channels, n_freq, "time" if dynamic_time else n_frames],
                   "trained_shape": [channels, n_freq, n_frames], "dynamic_time": dynamic_time},
@@ -115,11 +195,34 @@ def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: f
         "feature_config": cfg.to_dict(),
         "normalisation": {"mean": run.mean.tolist(), "std": run.std.tolist(), "shape": "channel, frequency"},
         "preprocessing": preprocessing_steps(cfg),
-        "opset": opset,
+        "opset": actual,
         "check": {"max_abs_diff": diff, "tolerance": tolerance, "inputs": checked},
         "versions": {**versions(), "onnx": onnx.__version__, "onnxruntime": ort.__version__},
     })
-    return ExportResult(out, sidecar, diff, tolerance, dynamic_time, ", ".join(checked), against)
+    written.append(out)
+    os.replace(tmp, out)
+    return ExportResult(out, sidecar, diff, tolerance, dynamic_time, ", ".join(checked), against, actual, data)
+
+
+@contextlib.contextmanager
+def _library_output_held() -> Iterator[None]:
+    """Hold what the exporters write to stderr (fd 2) during the block; it is dropped.
+
+    torch.onnx and onnxscript log warnings and whole tracebacks there (an
+    opset they cannot convert to, then a fallback); what matters reaches the
+    user as one line, from the checks that follow.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile("w+") as sink, contextlib.redirect_stderr(sink):  # and Python's sys.stderr
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def preprocessing_steps(cfg: FeatureConfig) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, TextIO
 
@@ -65,6 +66,8 @@ def write_predictions(results: Iterable[FilePrediction], out: TextIO, *, fmt: st
         raise SpectroError(f"--top-k must be a whole number of at least 1, got {top_k!r}")
     if png is not None and predictor is None:
         raise SpectroError("writing figures (png=) needs the predictor")
+    if png is not None:
+        _check_writable(png)  # before any prediction, not after the first file's line
     summary = PredictionSummary()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, restval="") if fmt == "csv" else None
     if writer:
@@ -105,3 +108,14 @@ def write_predictions(results: Iterable[FilePrediction], out: TextIO, *, fmt: st
     if png and summary.files > summary.failed:
         summary.messages.append(f"figures in {os.path.abspath(png)}")
     return summary
+
+
+def _check_writable(folder: str) -> None:
+    """Make ``folder`` and write a scratch file in it; a read-only or full one is one SpectroError line."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise SpectroError(f"cannot write figures to {folder}: {err.strerror or err}; give --png a folder you can "
+                           "write to") from None

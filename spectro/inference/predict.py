@@ -19,6 +19,7 @@ process batches them through the model.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections import Counter
@@ -31,7 +32,16 @@ from tqdm import tqdm
 from spectro.config import FeatureConfig
 from spectro.errors import BadInput, SpectroError
 from spectro.plots.timeline import plot_timeline, png_name
-from spectro.signals.images import SignalImages, SignalRef, map_chunks, recording_image, signal_images, signals_in
+from spectro.signals.images import (
+    WINDOW_BLOCK,
+    SignalImages,
+    SignalRef,
+    image_blocks,
+    map_chunks,
+    recording_image,
+    signal_images,
+    signals_in,
+)
 from spectro.signals.sources import key_suffix, walk
 from spectro.training.run import Run, load_run
 
@@ -75,11 +85,19 @@ def windowed_config(cfg: FeatureConfig, *, window: Optional[float] = None,
     if window is None and hop is None:
         return cfg
     length = cfg.segment_seconds
+    for name, value in (("--window", window), ("--hop", hop)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise SpectroError(f"{name} must be a positive number of seconds, got {value!r}")
     if window is not None and abs(window - length) > 1e-9:
         raise SpectroError(f"--window {window:g}: this run was trained on {length:g} s images, so windows must be "
                            f"{length:g} s long (use --hop to set their spacing)")
-    if hop is not None and hop <= 0:
-        raise SpectroError(f"--hop must be positive, got {hop:g}")
+    # Windows closer than one STFT frame show the timeline nothing its images can resolve; a hop
+    # that small would only multiply the work (a 10-minute file at --hop 0.0001 is 6 million windows).
+    frame = cfg.hop_length / cfg.sample_rate
+    if hop is not None and hop < frame - 1e-12:
+        raise SpectroError(f"--hop {hop:g} s is finer than the images' time step ({cfg.hop_length} samples = "
+                           f"{frame:g} s at {cfg.sample_rate} Hz); use --hop {frame:g} or more")
     return cfg.replace(window=length, window_hop=hop if hop is not None else cfg.window_hop)
 
 
@@ -262,6 +280,12 @@ class Predictor:
         ``batch_size`` at a time. A bad input yields a FilePrediction with
         ``error`` set (the reason preprocess gives the same file); the others
         go on.
+
+        Memory: a recording of more than
+        :data:`~spectro.signals.images.WINDOW_BLOCK` windows is cut, turned
+        into images and scored that many windows at a time, so beyond the
+        decoded signal itself (4 bytes a sample) memory does not grow with
+        its length or the hop.
         """
         if batch_size < 1:
             raise SpectroError(f"--batch-size must be at least 1, got {batch_size}")
@@ -271,7 +295,8 @@ class Predictor:
         in_files = all(ref.array is None for _, ref in named)  # arrays in memory are not sent to workers
         chunks = [[ref for _, ref in named[i:i + chunk_size]] for i in range(0, len(named), chunk_size)]
         bar = tqdm(total=len(named), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")
-        pooled = map_chunks(chunks, cfg, workers=min(n_workers, len(chunks)) if in_files else 0)
+        pooled = map_chunks(chunks, cfg, workers=min(n_workers, len(chunks)) if in_files else 0,
+                            max_images=WINDOW_BLOCK)
         with bar, pooled as decoded:
             pending: list[tuple[str, SignalImages]] = []
             n_images = 0
@@ -279,8 +304,8 @@ class Predictor:
             for chunk in decoded:
                 for d in chunk:
                     pending.append((next(names), d))
-                    n_images += 0 if d.images is None else len(d.images)
-                if n_images >= batch_size:
+                    n_images += len(d.images) if d.images is not None else 0 if d.signal is None else batch_size
+                if n_images >= batch_size:  # a whole recording (d.signal) is scored at once: it leaves no backlog
                     yield from self._finish(pending, cfg, batch_size)
                     bar.update(len(pending))
                     pending, n_images = [], 0
@@ -296,11 +321,18 @@ class Predictor:
                                        batch_size=batch_size) if blocks else None  # (n_img, C)
         at = 0
         for name, d in pending:
+            if d.signal is not None:  # a long recording: its windows a block at a time
+                try:
+                    p = np.concatenate([self.run.predict_proba(images, chunk=batch_size, batch_size=batch_size)
+                                        for images in image_blocks(d, cfg)])  # (n_windows, C)
+                except BadInput as err:
+                    d = SignalImages(error=str(err))
+            elif d.error is None:
+                p = proba[at:at + len(d.images)]
+                at += len(d.images)
             if d.error is not None:
                 yield FilePrediction(name, self.labels, error=d.error)
                 continue
-            p = proba[at:at + len(d.images)]
-            at += len(d.images)
             yield FilePrediction(
                 name, self.labels, proba=p.mean(axis=0), starts=d.bounds[:, 0], ends=d.bounds[:, 1],
                 window_proba=p, seconds=d.seconds, windowed=cfg.window is not None,

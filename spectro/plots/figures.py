@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from spectro.config import EXAMPLES_PER_CLASS, SEED
+from spectro.errors import SpectroError
 from spectro.signals.features import frequencies
 from spectro.signals.store import Store
 from spectro.utils.files import umask_mode
@@ -150,15 +151,20 @@ def plot_examples(store: Store, label: str, *, per_class: int = EXAMPLES_PER_CLA
 def show_examples(store: Store, out_dir: str, *, per_class: int = EXAMPLES_PER_CLASS, seed: int = SEED) -> list[str]:
     """Write one PNG per class with ``per_class`` random examples of it (:func:`plot_examples`).
 
-    Returns the paths written.
+    Returns the paths written. A folder that cannot be written (read-only,
+    full) raises SpectroError: one line naming it, no half-written PNG.
     """
-    os.makedirs(out_dir, exist_ok=True)
     written = []
-    for name in store.labels:
-        path = os.path.join(out_dir, f"{_safe(name)}.png")
-        # Each class draws from its own generator seeded with ``seed``: its picks do not depend on the others'.
-        if plot_examples(store, name, per_class=per_class, seed=seed, path=path) is not None:
-            written.append(path)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        for name in store.labels:
+            path = os.path.join(out_dir, f"{_safe(name)}.png")
+            # Each class draws from its own generator seeded with ``seed``: its picks do not depend on the others'.
+            if plot_examples(store, name, per_class=per_class, seed=seed, path=path) is not None:
+                written.append(path)
+    except OSError as err:
+        raise SpectroError(f"cannot write figures to {out_dir}: {err.strerror or err}; give --out a folder you can "
+                           "write to") from None
     return written
 
 

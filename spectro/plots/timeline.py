@@ -15,6 +15,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from spectro.config import FeatureConfig
+from spectro.errors import SpectroError
 from spectro.plots.figures import save_figure
 from spectro.signals.features import frequencies
 
@@ -39,6 +40,11 @@ def plot_timeline(image: np.ndarray, cfg: FeatureConfig, *, starts: np.ndarray, 
     -------
     str
         ``path``.
+
+    Raises
+    ------
+    SpectroError
+        ``path`` cannot be written (a read-only folder, a full disk).
     """
     fig = Figure(figsize=(max(6.0, min(24.0, 2.0 + 0.6 * len(starts))), 5.0), constrained_layout=True)
     ax_img, ax_lab = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -68,7 +74,11 @@ def plot_timeline(image: np.ndarray, cfg: FeatureConfig, *, starts: np.ndarray, 
     ax_lab.set_xlabel("time (s)")
     ax_lab.set_ylabel("prediction")
     ax_lab.set_xlim(0.0, max(seconds, float(ends.max())))
-    save_figure(fig, path)
+    try:
+        save_figure(fig, path)
+    except OSError as err:  # a read-only or full folder: one line, no half-written PNG (save_figure removed it)
+        raise SpectroError(f"cannot write {path}: {err.strerror or err}; give --png a folder you can write "
+                           "to") from None
     return path
 
 

@@ -27,6 +27,9 @@ __all__ = [
     "check_signal",
     "fix_length",
     "segments",
+    "window_starts",
+    "window_bounds",
+    "cut_windows",
 ]
 
 AUDIO_EXTENSIONS = frozenset(
@@ -61,7 +64,9 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
     try:
         if os.path.getsize(path) == 0:
             raise BadInput("empty file (0 bytes)")
-        with sf.SoundFile(path) as f:
+        # The OS's own bytes: soundfile encodes a str path as strict UTF-8, which
+        # fails on a file name that is not UTF-8 (held as lone surrogates).
+        with sf.SoundFile(os.fsencode(path)) as f:
             announced = f.frames
             data = f.read(dtype="float32", always_2d=True)
             sr = f.samplerate
@@ -179,18 +184,45 @@ def segments(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]
         seg = fix_length(y, length=length, crop=cfg.crop, pad=cfg.pad)
         start = _crop_start(y, length, cfg.crop)
         return seg[None, :], np.array([[start / sr, min(start + length, y.shape[0]) / sr]])
-    hop = int(round((cfg.window_hop or cfg.window) * sr))
-    starts = list(range(0, max(y.shape[0] - length, 0) + 1, hop))
-    nxt = starts[-1] + hop
-    if y.shape[0] > starts[-1] + length and y.shape[0] - nxt >= length / 2:
-        starts.append(nxt)  # a final partial window, kept when at least half full
+    starts = window_starts(y.shape[0], cfg)
+    return cut_windows(y, starts, length), window_bounds(y.shape[0], starts, cfg)
+
+
+def window_starts(n: int, cfg: FeatureConfig) -> np.ndarray:
+    """First sample of each window of a signal of ``n`` samples [shape=(k,), dtype=int64] (``cfg.window`` set).
+
+    Every ``window_hop`` seconds a window starts while it fits whole; a final
+    partial window is kept when at least half full; a signal shorter than one
+    window gives one (padded) window.
+    """
+    length = cfg.segment_samples
+    hop = int(round((cfg.window_hop or cfg.window) * cfg.sample_rate))
+    if hop < 1:
+        raise BadInput(f"window hop {cfg.window_hop or cfg.window:g} s is less than one sample at {cfg.sample_rate} Hz")
+    starts = np.arange(0, max(n - length, 0) + 1, hop, dtype=np.int64)
+    nxt = int(starts[-1]) + hop
+    if n > starts[-1] + length and n - nxt >= length / 2:
+        starts = np.append(starts, nxt)  # a final partial window, kept when at least half full
+    return starts
+
+
+def window_bounds(n: int, starts: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Start and end in seconds of the windows at ``starts`` of a signal of ``n`` samples [shape=(k, 2)]."""
+    sr = cfg.sample_rate
+    return np.stack([starts / sr, np.minimum(starts + cfg.segment_samples, n) / sr], axis=1)
+
+
+def cut_windows(y: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """The windows of ``y`` at ``starts``, zero-padded past its end [shape=(len(starts), length), dtype=float32].
+
+    Only these windows are copied, so a long recording can be cut a block of
+    windows at a time.
+    """
     segs = np.zeros((len(starts), length), dtype=np.float32)
-    bounds = np.zeros((len(starts), 2))
     for i, s in enumerate(starts):
         piece = y[s : s + length]
         segs[i, : piece.shape[0]] = piece
-        bounds[i] = (s / sr, (s + piece.shape[0]) / sr)
-    return segs, bounds
+    return segs
 
 
 def _crop_start(y: np.ndarray, length: int, crop: str) -> int:

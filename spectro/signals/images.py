@@ -35,10 +35,13 @@ from spectro.signals.audio import (
     ARRAY_EXTENSIONS,
     BadInput,
     check_signal,
+    cut_windows,
     load_array_signal,
     load_audio,
     resample,
     segments,
+    window_bounds,
+    window_starts,
 )
 from spectro.signals.features import SpectrogramImage, compute_images
 from spectro.signals.sources import array_keys, key_suffix
@@ -55,7 +58,13 @@ __all__ = [
     "map_chunks",
     "signal_images",
     "recording_image",
+    "image_blocks",
+    "WINDOW_BLOCK",
 ]
+
+#: Windows of a long recording turned into images (and scored, in predict) this many at a time: memory
+#: then stays flat whatever the recording's length or the hop (a multiple of compute_images' batch).
+WINDOW_BLOCK = 256
 
 #: Why an input whose image leaves float16's range is refused (the store keeps float16).
 NON_FINITE = "non-finite image: values beyond the float16 range of the store"
@@ -103,6 +112,11 @@ class SignalImages:
         The reason the signal has no images (the text of :class:`BadInput`).
     segments : np.ndarray [shape=(k, samples), dtype=float32] or None
         The pieces behind the images, between decoding and the STFT only.
+    signal : np.ndarray [shape=(n,), dtype=float32] or None
+        A recording of more windows than asked to hold at once (see
+        :func:`chunk_images`' ``max_images``), checked and with its
+        ``bounds``, but no images: :func:`image_blocks` makes them a block at
+        a time.
     """
 
     images: Optional[np.ndarray] = None
@@ -110,6 +124,7 @@ class SignalImages:
     seconds: float = 0.0
     error: Optional[str] = None
     segments: Optional[np.ndarray] = None
+    signal: Optional[np.ndarray] = None
 
     @property
     def ok(self) -> bool:
@@ -187,7 +202,8 @@ def _array_row(path: str, key: tuple[str, Optional[int]], opened: dict) -> np.nd
 # -- a chunk of signals to images ---------------------------------------------------
 
 
-def chunk_images(refs: Sequence[SignalRef], cfg: FeatureConfig, *, stft: bool = True) -> list[SignalImages]:
+def chunk_images(refs: Sequence[SignalRef], cfg: FeatureConfig, *, stft: bool = True,
+                 max_images: Optional[int] = None) -> list[SignalImages]:
     """Read, check and cut each signal of ``refs``; then all their STFT images in one batch.
 
     Parameters
@@ -197,6 +213,10 @@ def chunk_images(refs: Sequence[SignalRef], cfg: FeatureConfig, *, stft: bool = 
     stft : bool
         False: stop at the segments (:attr:`SignalImages.segments`), for
         :func:`to_images` to run elsewhere (a GPU in the main process).
+    max_images : int, optional
+        A windowed signal of more windows than this is neither cut nor turned
+        into images: its result keeps the signal (:attr:`SignalImages.signal`)
+        for :func:`image_blocks`. None: every signal gets all its images.
 
     Returns
     -------
@@ -208,6 +228,12 @@ def chunk_images(refs: Sequence[SignalRef], cfg: FeatureConfig, *, stft: bool = 
     for ref in refs:
         try:
             y = check_signal(read_signal(ref, cfg, opened), min_samples=cfg.n_fft)
+            if cfg.window is not None and max_images is not None:
+                starts = window_starts(y.shape[0], cfg)
+                if len(starts) > max_images:
+                    out.append(SignalImages(bounds=window_bounds(y.shape[0], starts, cfg),
+                                            seconds=y.shape[0] / cfg.sample_rate, signal=y))
+                    continue
             segs, bounds = segments(y, cfg)
         except BadInput as err:
             out.append(SignalImages(error=str(err)))
@@ -241,9 +267,35 @@ def to_images(results: list[SignalImages], extractor: SpectrogramImage) -> list[
     return results
 
 
+def image_blocks(result: SignalImages, cfg: FeatureConfig, *,
+                 block: int = WINDOW_BLOCK) -> Iterator[np.ndarray]:
+    """The images of a signal kept whole by :func:`chunk_images` (``max_images``), ``block`` windows at a time.
+
+    Yields
+    ------
+    np.ndarray [shape=(<=block, 1, F, T), dtype=float16]
+        The images :func:`chunk_images` would have made, in order: only one
+        block of windows and images is in memory at a time.
+
+    Raises
+    ------
+    BadInput
+        :data:`NON_FINITE` for a block leaving float16's range (the whole
+        signal is refused, as preprocess refuses it).
+    """
+    y = result.signal
+    starts = window_starts(y.shape[0], cfg)
+    for i in range(0, len(starts), block):
+        images = compute_images(cut_windows(y, starts[i:i + block], cfg.segment_samples), _extractor(cfg))
+        if not np.isfinite(images).all():
+            raise BadInput(NON_FINITE)
+        yield images
+
+
 @contextlib.contextmanager
 def map_chunks(chunks: Sequence[Sequence[SignalRef]], cfg: FeatureConfig, *, workers: int,
-               stft_device: Optional[str] = None) -> Iterator[Iterator[list[SignalImages]]]:
+               stft_device: Optional[str] = None,
+               max_images: Optional[int] = None) -> Iterator[Iterator[list[SignalImages]]]:
     """The :func:`chunk_images` of each chunk, in order, computed in ``workers`` processes.
 
     Parameters
@@ -256,13 +308,16 @@ def map_chunks(chunks: Sequence[Sequence[SignalRef]], cfg: FeatureConfig, *, wor
         None: each worker computes its chunk's images on its CPU. A device
         (``"cuda"``): workers only decode, and each chunk's STFTs run here as
         one batch on that device.
+    max_images : int, optional
+        Passed to :func:`chunk_images`: longer windowed signals come back
+        whole, for :func:`image_blocks`.
 
     Yields
     ------
     iterator of list of SignalImages
         Lazily, one list per chunk; leaving the block stops the workers.
     """
-    work = functools.partial(chunk_images, cfg=cfg, stft=stft_device is None)
+    work = functools.partial(chunk_images, cfg=cfg, stft=stft_device is None, max_images=max_images)
     with process_map(work, chunks, workers=workers, initializer=_init_worker) as done:
         if stft_device is None:
             yield done

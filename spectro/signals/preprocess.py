@@ -35,7 +35,7 @@ from spectro.signals.folds import assign_folds
 from spectro.signals.images import SignalRef, map_chunks
 from spectro.signals.sources import Item, Source, discover
 from spectro.signals.store import StoreWriter, open_store
-from spectro.utils.console import say
+from spectro.utils.console import note, say
 from spectro.utils.device import select_device, versions
 from spectro.utils.files import exclusive
 
@@ -164,7 +164,9 @@ def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: i
                 f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
                 f"({_reason_counts(errors).most_common(3)})"
             )
-        folds_meta = _set_folds(src, rows, item_rows, k_folds, seed)
+        folds_meta = _set_folds(src, rows, item_rows, k_folds, seed, _group_rule(source_options))
+        if folds_meta.get("advice") or folds_meta.get("group_rule_limits"):
+            note(folds_meta["fewer"])  # a store that cannot train, or groups that undo --folds: said at once
         labels = sorted({r["label"] for r in rows}, key=_natural)
         meta = {
             "spectro_version": __version__,
@@ -303,10 +305,23 @@ def _reusable(out: str, cfg: FeatureConfig):
     return old.file_rows(), old, None
 
 
-def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int) -> dict[str, Any]:
-    """Fill in each row's fold; returns what config.json records about folds."""
+def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int, rule: Optional[str]) -> dict[str, Any]:
+    """Fill in each row's fold; returns what config.json records about folds.
+
+    With fewer folds than asked, ``fewer`` says so, why and (for a single
+    fold, which leaves nothing to train on) what gives more: ``advice``,
+    which training repeats when it refuses the store. preprocess prints
+    ``fewer`` as a note for a single fold or when the group rule is what
+    limited the folds (``group_rule_limits``); a small source with fewer
+    files per class than folds is only recorded.
+    """
     if src.has_folds:
-        return {"from_source": True, "kind": src.kind, "names": src.fold_names}
+        meta = {"from_source": True, "kind": src.kind, "names": src.fold_names}
+        if len({r["fold"] for r in rows}) < 2:
+            meta["advice"] = ("the source gives every file the same fold; give a --fold-col with two values or "
+                              "more, or none (preprocess then assigns --folds)")
+            meta["fewer"] = f"the store has a single fold: {meta['advice']}"
+        return meta
     kept = sorted(item_rows)
     labels = [src.items[i].label for i in kept]
     # Each item's rows (the windows of one recording) always share its fold.
@@ -319,8 +334,49 @@ def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int) -> dict[st
     for i, fold in zip(kept, folds):
         for r in item_rows[i]:
             rows[r]["fold"] = int(fold)
-    return {"from_source": False, "k": int(folds.max()), "seed": seed,
-            "group_aware": any(src.items[i].group for i in kept), "names": None}
+    meta: dict[str, Any] = {"from_source": False, "k": int(folds.max()), "seed": seed,
+                            "group_aware": any(src.items[i].group for i in kept), "names": None}
+    k = int(folds.max())
+    if k < k_folds:
+        why = _fewer_folds_why(len(set(groups)), k_folds, max(Counter(labels).values()),
+                               rule if meta["group_aware"] else None)
+        if k < 2:
+            meta["advice"] = f"{why}; {_more_folds(why, rule if meta['group_aware'] else None)}"
+            meta["fewer"] = f"the store has a single fold instead of --folds {k_folds}: {meta['advice']}"
+        else:
+            meta["fewer"] = f"the store has {k} folds instead of --folds {k_folds}: {why}"
+        meta["group_rule_limits"] = bool(rule and meta["group_aware"] and why.startswith(rule))
+    return meta
+
+
+def _fewer_folds_why(n_groups: int, asked: int, largest_class: int, rule: Optional[str]) -> str:
+    """Why :func:`assign_folds` made fewer folds than ``asked``.
+
+    A fold holds whole groups (each file its own group without a group rule),
+    and stratification needs as many members in the largest class.
+    """
+    if n_groups < asked and rule:
+        return f"{rule} puts every file in one group" if n_groups == 1 else f"{rule} gives only {n_groups} groups"
+    if n_groups < asked:
+        return f"there are only {n_groups} files"
+    return f"the largest class has only {largest_class} file(s)"
+
+
+def _more_folds(why: str, rule: Optional[str]) -> str:
+    """What gives a store of one fold a second one (``--folds`` alone cannot)."""
+    if rule and why.startswith(rule):
+        return (f"give a {rule} that tells two groups or more apart (a speaker, a session), or leave it out "
+                "(each file is then its own group)")
+    return "add files, two or more in a class"
+
+
+def _group_rule(source_options: dict[str, Any]) -> Optional[str]:
+    """The option that set the groups (named in the advice when they are too few), if one did."""
+    if source_options.get("group_regex"):
+        return "--group-regex"
+    if source_options.get("group_col"):
+        return "--group-col"
+    return None
 
 
 def _reason_counts(errors) -> Counter:

@@ -232,9 +232,7 @@ class StoreWriter:
         parent, name = os.path.split(self.out)
         os.makedirs(parent, exist_ok=True)
         recover_dir(self.out, marker="config.json")
-        if os.path.exists(self.out) and not os.path.isfile(os.path.join(self.out, "config.json")):
-            if not os.path.isdir(self.out) or os.listdir(self.out):
-                raise SpectroError(f"--out {out} exists and is not a spectro store; choose another path")
+        _check_replaceable(out, self.out)
         _clean_stale(parent, name)
         self.tmp = make_temp_dir(prefix=f".{name}.tmp-{os.getpid()}-", dir=parent)
         self.image_shape = tuple(image_shape)
@@ -284,6 +282,33 @@ class StoreWriter:
         if not self._f.closed:
             self._f.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _check_replaceable(given: str, path: str) -> None:
+    """Refuse to replace ``path`` unless it is absent, an empty directory or a store holding only its own files.
+
+    The swap replaces the whole directory: anything spectro did not write
+    there (a user's notes, a comparison's runs and report) would be deleted.
+
+    Raises
+    ------
+    SpectroError
+        One line naming ``given`` and up to three foreign entries; nothing is touched.
+    """
+    if not os.path.exists(path):
+        return
+    if not os.path.isdir(path):
+        raise SpectroError(f"--out {given} exists and is not a directory; choose another path")
+    entries = sorted(os.listdir(path))
+    if not entries:
+        return
+    if "config.json" not in entries:
+        raise SpectroError(f"--out {given} exists and is not a spectro store; choose another path")
+    foreign = [e for e in entries if e not in _FILES]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise SpectroError(f"--out {given} is a spectro store that also holds files spectro did not write there "
+                           f"({shown}); replacing it would delete them: move them out or choose another path")
 
 
 def _npy_header(shape: tuple[int, ...]) -> bytes:

@@ -40,8 +40,14 @@ def read_json(path: str, *, what: str = "spectro directory") -> Any:
 
 
 def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
-    """Write ``rows`` under the header ``columns`` atomically; extra keys are ignored."""
+    """Write ``rows`` under the header ``columns`` atomically; extra keys are ignored.
+
+    UTF-8 with ``surrogateescape``: a file name that is not UTF-8 (Python
+    holds its bytes as lone surrogates) is written as its own bytes, and
+    :func:`read_csv` gives back the same string, so the name still opens.
+    """
     with _atomic(path, ".csv", newline="") as f:
+        f.reconfigure(errors="surrogateescape")
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
@@ -62,9 +68,12 @@ def write_bytes(path: str, data: Any) -> None:
 
 
 def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, str]]:
-    """Rows of a CSV file as dicts; a missing one raises :class:`SpectroError` naming ``what``."""
+    """Rows of a CSV file as dicts; a missing one raises :class:`SpectroError` naming ``what``.
+
+    Bytes that are not UTF-8 come back as lone surrogates (see :func:`write_csv`).
+    """
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
             return list(csv.DictReader(f))
     except FileNotFoundError:
         raise SpectroError(f"missing {path}: not a complete {what}") from None

@@ -7,17 +7,23 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import DIGITS
+from synth import DIGITS, REPO
 
 import spectro
 from spectro.cli.main import main
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
-from spectro.inference.predict import load
+from spectro.inference.predict import load, windowed_config
+from spectro.signals import images as images_mod
 from spectro.signals.store import open_store
 from spectro.training.run import load_run
 from spectro.training.train import train
@@ -279,3 +285,143 @@ def test_cli_bad_files_fail_alone_and_bad_runs_stop(digits, tmp_path, capsys):
     (newer / "run.json").write_text(json.dumps({**info, "format": "spectro-run-99"}))
     assert main(["predict", str(newer), str(bad)]) == 2
     assert "is not a spectro run" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_predicted_and_printed_as_its_bytes(digits, tmp_path):
+    _, paths = _source_files(digits)
+    name = os.path.join(os.fsencode(tmp_path), b"bad\xffname.flac")
+    shutil.copy(paths[0], name)
+    # A UTF-8 terminal that refuses what is not UTF-8 (the default outside the C locale).
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": REPO}
+    done = subprocess.run([sys.executable, "-m", "spectro", "predict", str(digits / "svm"), os.fsdecode(name),
+                           "--format", "csv", "--workers", "0", "--quiet"], capture_output=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+    [row] = list(csv.DictReader(io.StringIO(done.stdout.decode("utf-8", "surrogateescape"))))
+    assert os.fsencode(row["path"]) == name and row["error"] == ""
+
+
+# -- option checks (issue 22 D15) and bounded memory (D5) ----------------------------------------
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--top-k", "-1"], "--top-k must be a whole number of at least 1, got -1"),
+    (["--top-k", "0"], "--top-k must be a whole number of at least 1, got 0"),
+    (["--window", "nan"], "--window must be a positive number of seconds, got nan"),
+    (["--window", "inf"], "--window must be a positive number of seconds, got inf"),
+    (["--window", "-1"], "--window must be a positive number of seconds, got -1.0"),
+    (["--hop", "nan"], "--hop must be a positive number of seconds, got nan"),
+    (["--hop", "inf"], "--hop must be a positive number of seconds, got inf"),
+    (["--hop", "-0.5"], "--hop must be a positive number of seconds, got -0.5"),
+    (["--hop", "0"], "--hop must be a positive number of seconds, got 0.0"),
+    # 0.00001 s rounds to 0 samples, 0.0001 s is 6 million windows in 10 minutes: refused before any work.
+    (["--hop", "0.00001"], "--hop 1e-05 s is finer than the images' time step (160 samples = 0.02 s at 8000 Hz)"),
+    (["--hop", "0.0001"], "--hop 0.0001 s is finer than the images' time step"),
+])
+def test_bad_predict_options_are_one_line_before_any_decoding(digits, capsys, monkeypatch, args, match):
+    _, paths = _source_files(digits)
+    capsys.readouterr()
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded before the options were checked")
+
+    monkeypatch.setattr("spectro.signals.images.read_signal", no_decoding)
+    assert main(["predict", str(digits / "svm"), paths[0], "--workers", "0", *args]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    [line] = out.err.strip().splitlines()
+    assert line.startswith(f"spectro: error: {match}"), line
+
+
+def test_the_smallest_hop_allowed_is_one_stft_frame(digits):
+    [r] = load(str(digits / "svm")).predict_files([_clip(3, length=16000)], sample_rate=8000, hop=0.02, workers=0)
+    assert r.ok and len(r.starts) == 51  # 2 s: a window every 0.02 s while one fits whole
+
+
+def _tone_file(path, minutes, sr=8000):
+    t = np.arange(int(sr * 60 * minutes)) / sr
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 1200 * t)).astype(np.float32), sr, subtype="PCM_16")
+    return str(path)
+
+
+def test_a_long_recording_is_scored_in_blocks_with_the_probabilities_of_all_at_once(digits, tmp_path):
+    path = _tone_file(tmp_path / "long.wav", 1.5)  # 357 windows at --hop 0.25: more than one block
+    predictor = load(str(digits / "cnn"))
+    cfg = windowed_config(predictor.feature_config, hop=0.25)
+    [whole] = images_mod.chunk_images([images_mod.SignalRef(path)], cfg)  # every image at once
+    assert len(whole.images) > images_mod.WINDOW_BLOCK
+    [r] = predictor.predict_files([path], hop=0.25, workers=0, batch_size=50)
+    np.testing.assert_allclose(r.window_proba, predictor.run.predict_proba(whole.images), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(np.stack([r.starts, r.ends], axis=1), whole.bounds)
+
+
+def test_predict_memory_does_not_grow_with_the_number_of_windows(digits, tmp_path):
+    predictor = load(str(digits / "svm"))
+    peaks = {}
+    for minutes in (2, 6):
+        path = _tone_file(tmp_path / f"{minutes}.wav", minutes)
+        tracemalloc.start()
+        [r] = predictor.predict_files([path], hop=0.1, workers=0)
+        peaks[minutes] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert r.ok and len(r.starts) == int(minutes * 600) - 9
+    # 4 more minutes are 1,920,000 samples: 7.7 MB as float32, 2400 more windows (77 MB of them as
+    # 1 s float32 segments before). Allowed: the signal held a few times over, not the windows.
+    signal = 4 * 60 * 8000 * 4
+    assert peaks[6] - peaks[2] < 3 * signal, peaks
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
+def test_predict_workers_die_with_a_parent_killed_by_sigkill(digits, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    first = _tone_file(folder / "t00.wav", 1 / 3)  # 20 s: 951 windows at --hop 0.02, so the run lasts
+    for k in range(1, 40):
+        shutil.copy(first, folder / f"t{k:02d}.wav")  # 40 files: 3 chunks of 16, so 2 workers start
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "spectro", "predict", str(digits / "svm"), str(folder),
+                             "--hop", "0.02", "--workers", "2", "--format", "csv", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        workers = []
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = _children(proc.pid)
+        assert len(workers) == 2, "the two decoding workers never started"
+        proc.send_signal(signal.SIGKILL)  # no clean-up runs in the parent
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"]
+    for pid in alive:  # never leave an orphan behind, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert alive == [], "a predict worker outlived its killed parent"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
