@@ -18,16 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
 from spectro.config import EXPLAIN_PROJECTIONS
 from spectro.errors import SpectroError
-from spectro.explain.gradcam import network_of
-from spectro.models.base import iter_batches
-from spectro.models.svm import SVMClassifier
 
 __all__ = ["PROJECTIONS", "embed", "group_minus_class", "project", "silhouette"]
 
@@ -36,29 +32,14 @@ PROJECTIONS = EXPLAIN_PROJECTIONS
 
 
 def embed(model: Any, images: Any, *, batch_size: int = 64) -> np.ndarray:
-    """Embeddings [shape=(N, D)] of normalised images [shape=(N, C, F, T)].
+    """Embeddings [shape=(N, D)] of normalised images [shape=(N, C, F, T)]: ``model.embed``.
 
     A network: its pooled last feature map (D = its ``num_features``). The
     SVM: its standardised summary features (D = what its ``features`` option makes).
     """
-    net = network_of(model)
-    if net is not None:
-        param = next(net.parameters())
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.inference_mode():
-                out = [net.forward_head(net.forward_features(torch.from_numpy(b).to(param.device, param.dtype)),
-                                        pre_logits=True).double().cpu().numpy()  # (B, D)
-                       for b in iter_batches(images, batch_size)]
-        finally:
-            net.train(was_training)
-        return np.concatenate(out)
-    if isinstance(model, SVMClassifier):
-        model._check_fitted()
-        pipe = model.pipeline_
-        return pipe["scale"].transform(pipe["features"].transform(images))
-    raise SpectroError(f"no embedding for {type(model).__name__}: a network or spectro's SVM is needed")
+    if not callable(getattr(model, "embed", None)):
+        raise SpectroError(f"no embedding for {type(model).__name__}: a spectro classifier is needed")
+    return np.asarray(model.embed(images, batch_size=batch_size), dtype=np.float64)
 
 
 def project(train: np.ndarray, test: np.ndarray, *, method: str = "pca", seed: int = 0

@@ -25,8 +25,8 @@ __all__ = ["grad_cam", "network_of"]
 
 
 def network_of(model: Any) -> nn.Module | None:
-    """The ``nn.Module`` behind a classifier (a NetClassifier's ``module_``, or the module itself); None otherwise."""
-    module = model if isinstance(model, nn.Module) else getattr(model, "module_", None)
+    """The ``nn.Module`` behind a classifier (its ``network``, or the module itself); None otherwise."""
+    module = model if isinstance(model, nn.Module) else getattr(model, "network", None)
     if isinstance(module, nn.Module) and hasattr(module, "forward_features") and hasattr(module, "forward_head"):
         return module
     return None

@@ -182,6 +182,16 @@ class Classifier(ClassifierMixin, ABC):
         """One line on what fitting found (chosen settings, their inner-CV score); empty if nothing."""
         return ""
 
+    @property
+    def network(self) -> Any:
+        """The ``nn.Module`` that computes the probabilities (networks only: Grad-CAM needs it); else None."""
+        return None
+
+    @abstractmethod
+    def embed(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """What the classifier's last layer reads [shape=(N, D)] for images X: a network's pooled
+        features, the SVM's standardised summary features."""
+
     def load_last_weights(self, path: str) -> None:
         """Replace the best weights with the last ones of training checkpoint ``path`` (iterative only)."""
         raise SpectroError(f"{type(self).__name__} is fitted once: it has no separate last weights")

@@ -359,6 +359,12 @@ class SVMClassifier(Classifier, BaseEstimator):
         proba[:, self.pipeline_["svc"].classes_] = self.pipeline_.predict_proba(X)
         return proba
 
+
+    def embed(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """The standardised summary features the RBF kernel compares [shape=(N, D)]."""
+        self._check_fitted()
+        pipe = self.pipeline_
+        return pipe["scale"].transform(pipe["features"].transform(X))
     def save(self, directory: str | Path) -> Path:
         directory = self._save_dir(directory)
         skops.io.dump(self.pipeline_, directory / WEIGHTS_FILE)

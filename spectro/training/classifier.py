@@ -197,6 +197,27 @@ class NetClassifier(Classifier, BaseEstimator):
         logits = predict_logits(self.module_, X, batch_size or self.batch_size, device)
         return torch.softmax(logits.double(), dim=1).numpy()  # (N, C)
 
+    @property
+    def network(self) -> nn.Module | None:
+        return getattr(self, "module_", None)
+
+    def embed(self, X: Any, *, batch_size: Optional[int] = None) -> np.ndarray:
+        """The pooled last feature map [shape=(N, num_features)]: ``forward_head(forward_features(x), pre_logits=True)``."""
+        self._check_fitted()
+        X = as_images(X, self.in_channels_)
+        net = self.module_
+        param = next(net.parameters())
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.inference_mode():
+                out = [net.forward_head(net.forward_features(torch.from_numpy(b).to(param.device, param.dtype)),
+                                        pre_logits=True).double().cpu().numpy()
+                       for b in iter_batches(X, batch_size or self.batch_size)]
+        finally:
+            net.train(was_training)
+        return np.concatenate(out)
+
     def save(self, directory: str | Path) -> Path:
         directory = self._save_dir(directory)
         save_tensors(self.module_.state_dict(), directory / WEIGHTS_FILE)
