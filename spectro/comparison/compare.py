@@ -131,11 +131,12 @@ class Comparison:
         (default ``OUT/explain``), with this comparison's verdict and table on top.
 
         The models are explained on the runs of the first test fold (every model's test examples
-        are the same there); ``figures`` ((caption, PNG bytes), e.g. a learning curve) go on top
+        are the same there; the ensemble, which has no run of its own, is in the table only);
+        ``figures`` ((caption, PNG bytes), e.g. a learning curve) go on top
         of the report after the comparison's own; ``options`` as in
         :func:`spectro.explain.explain.explain_runs`.
         """
-        runs = {m: self.runs[m][0] for m in self.predictions}
+        runs = {m: self.runs[m][0] for m in self.predictions if self.runs.get(m)}
         columns = [c for c in ("model", "accuracy", "macro_f1", "params", "diff_vs_best", "p_holm", "significant")
                    if c in self.table.columns]
         shown = []

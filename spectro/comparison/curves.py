@@ -120,6 +120,9 @@ def learning_curve(run_compare: Callable[..., Any], store: Any, models: Union[st
                                  train_fraction=f, **compare_options)
     rows = [_row(c, r, f) for f, c in comparisons.items() for r in c.table.to_dict("records")]
     table = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    # The ensemble has no runs of its own: it learned from its members' examples.
+    members = table.groupby("train_fraction")["train_examples"].transform("max")
+    table["train_examples"] = table["train_examples"].fillna(members)
     curve = LearningCurve(table, comparisons, out)
     write_csv(os.path.join(out, "curve.csv"), CURVE_COLUMNS,
               [{k: ("" if pd.isna(v) else v) for k, v in r.items()} for r in rows])

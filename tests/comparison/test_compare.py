@@ -272,6 +272,8 @@ def test_ensemble_row_averages_the_compared_models_at_no_training(store, tmp_pat
     assert sorted(d.split("-")[0] for d in os.listdir(out) if os.path.isdir(out / d)) == ["cnn", "svm"]
     assert len([a for a in c.figure().get_axes() if a.get_images()]) == 3
     assert "- ensemble: no runs of its own" in (out / "report.md").read_text()
+    why = c.explain(examples=1, progress=False)  # explains the models that have runs; the ensemble is in the table
+    assert why.models == ["svm", "cnn"] and "ensemble" in open(why.report_path, encoding="utf-8").read()
     capsys.readouterr()
     assert main(["compare", "--store", store, "--models", "svm,ensemble", "--out", str(tmp_path / "e1"),
                  "--quiet"]) == 2

@@ -15,12 +15,12 @@ from spectro.training.run import read_split
 
 def test_learning_curve_nested_sizes_same_test_fold_table_and_figure(store, tmp_path, one_thread):
     out = str(tmp_path / "curve")
-    curve = spectro.compare(store, ["svm", "cnn"], out, train_sizes="1,0.5", **TINY)
+    curve = spectro.compare(store, ["svm", "cnn", "ensemble"], out, train_sizes="1,0.5", **TINY)
     t = curve.table
-    assert list(zip(t["model"], t["train_fraction"])) == [("svm", 0.5), ("cnn", 0.5), ("svm", 1.0), ("cnn", 1.0)]
-    # 4 training voices of 10 clips: half of them is 2 voices, 20 clips.
+    assert list(zip(t["model"], t["train_fraction"])) == [(m, f) for f in (0.5, 1.0) for m in ("svm", "cnn", "ensemble")]
+    # 4 training voices of 10 clips: half of them is 2 voices, 20 clips (the ensemble: its members').
     assert t.set_index(["model", "train_fraction"])["train_examples"].to_dict() == {
-        ("svm", 0.5): 20, ("cnn", 0.5): 20, ("svm", 1.0): 40, ("cnn", 1.0): 40}
+        **{(m, 0.5): 20 for m in ("svm", "cnn", "ensemble")}, **{(m, 1.0): 40 for m in ("svm", "cnn", "ensemble")}}
     assert t["accuracy"].between(0, 1).all()
     for m in ("svm", "cnn"):
         small = read_split(curve.comparisons[0.5].runs[m][0])
@@ -32,12 +32,12 @@ def test_learning_curve_nested_sizes_same_test_fold_table_and_figure(store, tmp_
         assert os.path.isfile(os.path.join(out, name))
     fig = curve.figure()
     ax = fig.axes[0]
-    assert [line.get_label() for line in ax.lines] == ["svm", "cnn"]
-    assert [list(line.get_xdata()) for line in ax.lines] == [[20, 40], [20, 40]]
+    assert [line.get_label() for line in ax.lines] == ["svm", "cnn", "ensemble"]
+    assert [list(line.get_xdata()) for line in ax.lines] == [[20, 40]] * 3
     assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1)
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["20", "40"]
     # Again: every run is reused, the curve is the same.
-    again = learning_curve(spectro.compare, store, ["svm", "cnn"], out, train_sizes=[0.5, 1], **TINY)
+    again = learning_curve(spectro.compare, store, ["svm", "cnn", "ensemble"], out, train_sizes=[0.5, 1], **TINY)
     assert again.table["accuracy"].tolist() == t["accuracy"].tolist()
 
 
