@@ -54,13 +54,15 @@ def write_history(run_dir: str, history: list[dict], *, title: str, plot: bool =
 
 
 def epoch_line(row: dict, epochs: int, improved: bool) -> str:
-    """One metrics.csv row as the line printed after each epoch (``*``: a new best)."""
+    """One metrics.csv row as the line printed after each epoch (``*``: a new best); no val columns
+    when the run has no validation set."""
     def f(v: Any, spec: str = ".4f") -> str:
         return "-" if v is None else format(v, spec)
 
+    val = (f"val loss {f(row['val_loss'])}  val acc {f(row['val_accuracy'])}  val F1 {f(row['val_macro_f1'])}  "
+           if row.get("val_loss") is not None or row.get("val_accuracy") is not None else "")
     return (f"epoch {row['epoch']}/{epochs}  loss {f(row['train_loss'])}  acc {f(row['train_accuracy'])}  "
-            f"val loss {f(row['val_loss'])}  val acc {f(row['val_accuracy'])}  val F1 {f(row['val_macro_f1'])}  "
-            f"lr {f(row['lr'], '.2e')}  {row['seconds']:.1f} s  {row['samples_per_s']:.0f}/s"
+            f"{val}lr {f(row['lr'], '.2e')}  {row['seconds']:.1f} s  {row['samples_per_s']:.0f}/s"
             + ("  *" if improved else ""))
 
 

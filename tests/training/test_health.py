@@ -46,3 +46,13 @@ def test_train_writes_the_warnings_and_says_them(tmp_path, capsys, one_thread):
     assert "single epoch" in capsys.readouterr().err
     svm = train(store, "svm", str(tmp_path / "s"), progress=False)
     assert svm.info["warnings"] == []
+
+
+def test_the_epoch_line_shows_validation_only_when_there_is_one():
+    from spectro.training.recorder import epoch_line
+
+    row = {"epoch": 3, "train_loss": 0.5, "train_accuracy": 0.9, "val_loss": None, "val_accuracy": None,
+           "val_macro_f1": None, "lr": 1e-3, "seconds": 2.0, "samples_per_s": 100.0}
+    assert epoch_line(row, 10, False) == "epoch 3/10  loss 0.5000  acc 0.9000  lr 1.00e-03  2.0 s  100/s"
+    held = {**row, "val_loss": 0.7, "val_accuracy": 0.8, "val_macro_f1": 0.75}
+    assert "val loss 0.7000  val acc 0.8000  val F1 0.7500  lr" in epoch_line(held, 10, True)
