@@ -13,11 +13,9 @@ import json
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from typing import Self
 
 import pandas as pd
 import torch
@@ -28,6 +26,7 @@ from spectro.training.classifier import classifier_class
 from spectro.training.run import run_status
 from spectro.training.train import train
 from spectro.utils.files import read_json
+from spectro.utils.signals import StopSignals
 from spectro.utils.workers import die_with_parent
 
 __all__ = ["Job", "job_config", "options_hash", "run_jobs", "train_job", "one_line", "train_seconds"]
@@ -88,7 +87,7 @@ def run_jobs(all_jobs: list[Job], jobs: int, progress: bool, say) -> dict[str, d
     return outcomes
 
 
-class _ForwardStop:
+class _ForwardStop(StopSignals):
     """SIGINT or SIGTERM to the compare process alone: pass it on to the training processes.
 
     Each job stops at its next batch with a resumable checkpoint, as
@@ -99,7 +98,8 @@ class _ForwardStop:
     """
 
     def __init__(self, pool: ProcessPoolExecutor, say) -> None:
-        self.pool, self.say, self.signals, self._old = pool, say, [], {}
+        super().__init__()
+        self.pool, self.say, self.signals = pool, say, []
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
@@ -110,16 +110,6 @@ class _ForwardStop:
         for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
             with contextlib.suppress(ProcessLookupError, OSError, ValueError):
                 os.kill(proc.pid, signum)
-
-    def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 # State of a spawned job process: a stop asked for while it waits for (or sets up) a job.

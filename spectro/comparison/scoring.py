@@ -115,13 +115,7 @@ def score_model(st: Store, jobs_m: list[Job], labels: list[str], *, cv: bool,
     pred = Predictions(rows=rows[order], ids=st.ids[rows[order]], y_true=np.concatenate([p[1] for p in parts])[order],
                        y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba,
                        fold=np.concatenate([p[3] for p in parts])[order], seed=seeds[order])
-    out: dict[str, Any] = {}
-    for k in HEADLINE:
-        v = np.array([m[k] for m in per_fold])
-        out[k] = float(v.mean())
-        out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
-    out["pooled_accuracy"] = float(pred.correct.mean())
-    out["n_test"] = int(pred.rows.size)
+    out = _summary(per_fold, pred)
     out["params"] = run.classifier.n_parameters()
     out["train_s"] = float(np.mean(seconds))
     out["infer_ms_b1"], out["infer_ms_b64"] = timed if timed else (np.nan, np.nan)
@@ -148,13 +142,7 @@ def score_ensemble(members: dict[str, Predictions], table: pd.DataFrame,
     seeds = first.seed if first.seed is not None else np.zeros_like(first.fold)
     runs = [(pred.fold == k) & (seeds == s) for k, s in sorted(set(zip(pred.fold.tolist(), seeds.tolist())))]
     per_run = [compute_metrics(pred.y_true[r], proba[r], labels) for r in runs]
-    out: dict[str, Any] = {}
-    for k in HEADLINE:
-        v = np.array([m[k] for m in per_run])
-        out[k] = float(v.mean())
-        out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
-    out["pooled_accuracy"] = float(pred.correct.mean())
-    out["n_test"] = int(pred.rows.size)
+    out = _summary(per_run, pred)
     rows = table.set_index("model").loc[list(members)]
     for col in ("params", "train_s", "infer_ms_b1", "infer_ms_b64"):
         out[col] = rows[col].sum(min_count=len(rows)) if col in rows else np.nan
@@ -287,3 +275,15 @@ def order_columns(table: pd.DataFrame) -> pd.DataFrame:
         if col not in table:
             table[col] = np.nan
     return table[COLUMNS]
+
+
+def _summary(per_run: list[dict], pred: Predictions) -> dict[str, Any]:
+    """Mean and (sample) std over runs of each headline metric, the pooled accuracy and the test count."""
+    out: dict[str, Any] = {}
+    for k in HEADLINE:
+        v = np.array([m[k] for m in per_run])
+        out[k] = float(v.mean())
+        out[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
+    out["pooled_accuracy"] = float(pred.correct.mean())
+    out["n_test"] = int(pred.rows.size)
+    return out

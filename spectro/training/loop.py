@@ -21,7 +21,6 @@ import math
 import random
 import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
@@ -38,6 +37,7 @@ from spectro.dataset.feed import StoreImages, epoch_batches, make_loader, normal
 from spectro.errors import Diverged, SpectroError
 from spectro.metrics.scores import metrics_from_confusion
 from spectro.training.distributed import Distributed
+from spectro.utils.signals import StopSignals
 from spectro.utils.console import say
 from spectro.utils.device import Precision, choose_precision, select_device
 
@@ -140,7 +140,7 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
 
 
-class StopSignal:
+class StopSignal(StopSignals):
     """Turn the first Ctrl-C (SIGINT) or SIGTERM into a request to stop at the next batch boundary.
 
     The loop then saves a resumable checkpoint. A second signal raises
@@ -148,8 +148,8 @@ class StopSignal:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.requested = False
-        self._old: dict = {}
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
@@ -157,16 +157,6 @@ class StopSignal:
         self.requested = True
         say(f"{signal.Signals(signum).name}: stopping after this batch to save a resumable checkpoint "
             "(again to abort at once)", fresh_line=True)
-
-    def __enter__(self) -> "StopSignal":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 # ---------------------------------------------------------------------------
