@@ -382,7 +382,11 @@ def test_signal_at_a_random_point_leaves_the_old_store_or_a_whole_new_one(tmp_pa
         open_store(str(tmp_path / "st")).check_finite(scan=True)
     if sig == signal.SIGTERM:
         assert "Traceback" not in err
-        if proc.returncode != 0:
+        if proc.returncode == -signal.SIGTERM:
+            # Struck after the command returned (its handler is restored then), while the interpreter exits:
+            # the new store was already committed whole (checked above).
+            assert after != before and leftovers(tmp_path) == []
+        elif proc.returncode != 0:
             assert proc.returncode == 143 and err.strip() == "spectro: terminated; nothing already written was changed"
             assert leftovers(tmp_path) == [] and after == before
     for _ in range(200):  # a moment for the last worker to go
