@@ -50,3 +50,42 @@ def test_notebook_runs_with_figures_inline(name, kernel, tmp_path, monkeypatch):
     # A Figure returned by the package renders inline as a PNG (not just its text repr).
     assert [o for o in pngs if o.output_type == "execute_result"], "the package's Figure did not render inline"
 
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_stored_outputs_were_made_with_todays_defaults(name):
+    from spectro.training.defaults import defaults_stamp
+
+    with open(os.path.join(NOTEBOOKS, f"{name}.ipynb")) as f:
+        meta = nbformat.read(f, as_version=4).metadata.get("spectro", {})
+    assert meta.get("defaults") == defaults_stamp(), (
+        f"notebooks/{name}.ipynb holds outputs made with other defaults (stamp {meta.get('defaults')}, "
+        f"the code's {defaults_stamp()}): run `python notebooks/render.py {name}`")
+    cost = [c for c in nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4).cells
+            if "render-cost" in c.metadata.get("tags", [])]
+    assert len(cost) == 1 and f"{meta['seconds'] / 60:.1f} min" in cost[0].source  # what the render cost, last cell
+
+
+def _outputs_text(nb) -> str:
+    parts = []
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            parts.append(o.get("text", ""))
+            for kind in ("text/plain", "text/markdown", "text/html"):
+                parts.append(str(o.get("data", {}).get(kind, "")))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_every_number_the_reading_quotes_is_in_an_output(name):
+    import re
+
+    nb = nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4)
+    reading = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Reading"))
+    assert reading, f"notebooks/{name}.ipynb has no Reading cell"
+    shown = _outputs_text(nb)
+    decimals = set(re.findall(r"(?<![\w.])0?(\.\d{3})(?!\d)", reading))  # .983 or 0.983
+    percents = set(re.findall(r"(?<![\w.])(\d+\.\d %)", reading))  # 69.0 %
+    missing = sorted([d for d in decimals if d not in shown.replace("0.", ".")] + [p for p in percents if p not in shown])
+    assert not missing, (f"notebooks/{name}.ipynb's Reading quotes {missing}, which no output shows: "
+                         f"re-read it after `python notebooks/render.py {name}`")
