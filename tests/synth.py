@@ -66,3 +66,18 @@ def digits_subset(root, digits="01234", voices=DIGITS_VOICES, takes="01") -> str
         if d in digits and v in voices and k in takes:
             os.symlink(os.path.abspath(os.path.join(DIGITS, name)), os.path.join(root, name))
     return str(root)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie has exited): /proc where there is one, else ``kill(pid, 0)``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # the state, after the (command name)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True

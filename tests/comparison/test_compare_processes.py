@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from synth import REPO, tiny_store
+from synth import REPO, process_alive, tiny_store
 
 pytestmark = pytest.mark.slow  # real spawned processes that import torch: about a minute each
 
@@ -48,19 +48,11 @@ def _info(run_dir) -> dict:
         return json.load(f)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
-
-
 def _gone(pids, timeout=30) -> list[int]:
     deadline = time.monotonic() + timeout
     alive = list(pids)
     while alive and time.monotonic() < deadline:
-        alive = [p for p in pids if _alive(p)]
+        alive = [p for p in pids if process_alive(p)]
         time.sleep(0.1)
     for p in alive:  # never leave a test's orphans behind
         os.kill(p, signal.SIGKILL)

@@ -16,7 +16,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import DIGITS, REPO
+from synth import DIGITS, REPO, process_alive
 
 import spectro
 from spectro.cli.main import main
@@ -413,15 +413,7 @@ def test_predict_workers_die_with_a_parent_killed_by_sigkill(digits, tmp_path):
     alive = workers
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"]
+        alive = [pid for pid in workers if process_alive(pid)]
     for pid in alive:  # never leave an orphan behind, even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert alive == [], "a predict worker outlived its killed parent"
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+from synth import process_alive
+
 _DYING_WORKER = """
 import os, signal, sys
 from spectro.utils.workers import process_map
@@ -68,22 +70,6 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
     deadline = time.monotonic() + 20
     alive = workers
     while alive and time.monotonic() < deadline:
-        alive = [pid for pid in workers if _alive(pid)]
+        alive = [pid for pid in workers if process_alive(pid)]
         time.sleep(0.1)
     assert alive == [], "a worker outlived its killed parent"
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
