@@ -171,16 +171,19 @@ def compare(args: argparse.Namespace) -> int:
         print(result.markdown())
         print(f"spectro: learning curve {os.path.join(result.out, 'curve.png')}, each size's report in "
               f"{os.path.join(result.out, 'size-F', 'report.md')}")
-        with open(os.path.join(result.out, "curve.png"), "rb") as f:
-            shown = [("the learning curve: test accuracy against training examples", f.read())]
+        curve_png = os.path.join(result.out, "curve.png")
         result = result.comparisons[max(result.comparisons)]  # all of the training groups
     else:
-        shown = []
+        curve_png = None
         print(result.markdown())
         print()
         print(result.verdict)
         print(f"spectro: report {os.path.join(result.out, 'report.md')}, figure {result.figure_path}")
     if args.explain and result.predictions:
+        shown = []
+        if curve_png is not None:
+            with open(curve_png, "rb") as f:
+                shown.append(("the learning curve: test accuracy against training examples", f.read()))
         why = result.explain(figures=shown, progress=not args.quiet)
         print(f"spectro: explained in {why.report_path}")
     return 0 if ok else 1
