@@ -38,6 +38,8 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 OPTIMIZER_DEFAULTS = {"sgd": (0.05, 5e-4), "adamw": (1e-3, 0.05)}
 #: ``--time-shift`` given without a value: shift by up to this fraction of the width.
 TIME_SHIFT_FRACTION = 0.1
+#: ``--gain-eq`` given without a value: random gain and EQ of up to this many dB.
+GAIN_EQ_DB = 6.0
 MAX_SAMPLE_RATE = 384_000  # the highest rate of common audio hardware; above it, a typo is likelier than a signal
 MAX_IMAGE_PIXELS = 2**25  # 64 MB per float16 image: beyond this, one image no longer fits a training batch
 #: Default share of the training groups held out for validation (one of 8 group folds).
@@ -386,6 +388,9 @@ class TrainConfig(_Config):
         Mixup alpha; 0 is off.
     time_shift : float
         Random circular time shift of up to this fraction of the width; 0 is off.
+    gain_eq : float
+        Random gain and smooth EQ curve of up to this many dB per example
+        (:func:`spectro.dataset.augment.gain_eq`); 0 is off. dB images only.
     balance : bool
         Weight the loss by inverse class frequency.
     early_stop : int or None
@@ -440,6 +445,9 @@ class TrainConfig(_Config):
     time_shift: float = _option(0.0, "augmentation", "random circular time shift of up to FRACTION of the width "
                                 f"(given alone: {TIME_SHIFT_FRACTION}); 0: off", metavar="FRACTION",
                                 const=TIME_SHIFT_FRACTION)
+    gain_eq: float = _option(0.0, "augmentation", "random gain and smooth EQ curve of up to DB decibels per "
+                             f"example, as another microphone or room would give (given alone: {GAIN_EQ_DB:g}); "
+                             "dB images only; 0: off", metavar="DB", const=GAIN_EQ_DB)
     balance: bool = _option(False, "augmentation", "weight the loss by inverse class frequency")
     early_stop: Optional[int] = _option(None, "optimisation", "stop after PATIENCE epochs without a better "
                                         "validation macro-F1", metavar="PATIENCE")
@@ -453,6 +461,7 @@ class TrainConfig(_Config):
     #: Allowed values of the fields that take a name (the CLI's choices; a device may also be cuda:N).
     CHOICES: ClassVar[dict[str, tuple]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
     TIME_SHIFT_FRACTION: ClassVar[float] = TIME_SHIFT_FRACTION
+    GAIN_EQ_DB: ClassVar[float] = GAIN_EQ_DB
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> SpectroError:
@@ -487,6 +496,8 @@ class TrainConfig(_Config):
             raise bad(f"mixup alpha must be >= 0, got {self.mixup}")
         if not 0 <= self.time_shift <= 0.5:
             raise bad(f"time shift must be a fraction in [0, 0.5], got {self.time_shift}")
+        if not 0 <= self.gain_eq <= 40:
+            raise bad(f"--gain-eq must be in [0, 40] dB, got {self.gain_eq}")
         if self.early_stop is not None and self.early_stop < 1:
             raise bad(f"early-stop patience must be at least 1 epoch, got {self.early_stop}")
         if not 0 <= self.val_fraction < 1:
@@ -517,6 +528,6 @@ class TrainConfig(_Config):
 #: Settings that only networks use: the SVM accepts and ignores them (with one note).
 NET_ONLY_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
                    "label_smoothing", "grad_clip", "device", "amp", "channels_last", "specaugment", "mixup",
-                   "time_shift", "balance", "early_stop", "workers", "pretrained", "tensorboard")
+                   "time_shift", "gain_eq", "balance", "early_stop", "workers", "pretrained", "tensorboard")
 #: Settings a resumed run may change: where it runs and what it logs, not what it computes.
 RUNTIME_FIELDS = ("device", "workers", "tensorboard")

@@ -78,7 +78,7 @@ class NetClassifier(Classifier, BaseEstimator):
     model_options : dict or None
         Passed to the network builder, e.g. ``{"stem": "small"}``.
     epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, label_smoothing, grad_clip,
-    amp, channels_last, specaugment, mixup, time_shift, device, seed, pretrained
+    amp, channels_last, specaugment, mixup, time_shift, gain_eq, device, seed, pretrained
         As in :class:`~spectro.config.TrainConfig`, with its defaults.
     classes : array-like or None
         All class labels in column order; default ``np.unique(y)``.
@@ -104,7 +104,8 @@ class NetClassifier(Classifier, BaseEstimator):
         warmup_epochs: float = _DEFAULT.warmup_epochs, label_smoothing: float = _DEFAULT.label_smoothing,
         grad_clip: Optional[float] = _DEFAULT.grad_clip, amp: Optional[bool] = _DEFAULT.amp,
         channels_last: Optional[bool] = _DEFAULT.channels_last, specaugment: bool = _DEFAULT.specaugment,
-        mixup: float = _DEFAULT.mixup, time_shift: float = _DEFAULT.time_shift, device: str = _DEFAULT.device,
+        mixup: float = _DEFAULT.mixup, time_shift: float = _DEFAULT.time_shift,
+        gain_eq: float = _DEFAULT.gain_eq, device: str = _DEFAULT.device,
         seed: int = _DEFAULT.seed, pretrained: Optional[str] = _DEFAULT.pretrained,
         classes: Optional[Sequence[Any]] = None,
     ) -> None:
@@ -124,6 +125,7 @@ class NetClassifier(Classifier, BaseEstimator):
         self.specaugment = specaugment
         self.mixup = mixup
         self.time_shift = time_shift
+        self.gain_eq = gain_eq
         self.device = device
         self.seed = seed
         self.pretrained = pretrained

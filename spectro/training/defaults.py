@@ -28,13 +28,16 @@ __all__ = ["result_defaults", "defaults_stamp"]
 _LOG_FIELDS = ("tensorboard",)
 # Settings of the SVM that change where it runs or how fast, not what it predicts.
 _SVM_RUNTIME = ("n_jobs", "chunk_size", "classes", "seed")
+# Options added after stamps were first stored, at their "off" value: left out while they are off, so an
+# option that changes no number by default keeps every stored stamp, and turning one on by default changes it.
+_NEUTRAL = {"feature_config": {"compression": "db"}, "train_config": {"gain_eq": 0.0}}
 
 
 def result_defaults() -> dict[str, Any]:
     """The defaults that decide the numbers a run reports, as plain JSON values."""
     svm = {k: list(v) if isinstance(v, tuple) else v
            for k, v in SVMClassifier().get_params().items() if k not in _SVM_RUNTIME}
-    return {
+    found = {
         "feature_config": dataclasses.asdict(FeatureConfig()),
         "train_config": {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if k not in _LOG_FIELDS},
         "inferred": {"max_rate": C.INFERRED_MAX_RATE, "max_duration": C.INFERRED_MAX_DURATION,
@@ -47,6 +50,13 @@ def result_defaults() -> dict[str, Any]:
         "warnings": {"improving_by": health.IMPROVING_BY, "last_fraction": health.LAST_FRACTION,
                      "chance_margin": health.CHANCE_MARGIN},
     }
+    if TrainConfig().gain_eq:
+        found["augmentation"]["eq_terms"] = augment.EQ_TERMS
+    for part, neutral in _NEUTRAL.items():
+        for k, v in neutral.items():
+            if found[part].get(k, v) == v:
+                found[part].pop(k, None)
+    return found
 
 
 def defaults_stamp() -> str:

@@ -221,7 +221,7 @@ class Trainer:
         weight = torch.as_tensor(class_weight, device=device) if class_weight is not None else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
         self.augment = Augment(tuple(train_data.features.shape[1:]), specaugment=config.specaugment,
-                               time_shift=config.time_shift)
+                               time_shift=config.time_shift, gain_eq=config.gain_eq, std=self.std)
         self.last_lr = self.optimizer.param_groups[0]["lr"]
         self.workers = config.workers if config.workers is not None else (4 if device.type == "cuda" else 0)
         # Running sums in float64 (exact resume, no drift over long epochs); MPS has no float64.

@@ -307,6 +307,9 @@ def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, giv
     if cfg.pretrained is not None:
         load_state_dict_file(cfg.pretrained)  # a missing or unusable file fails here, in one line
     check_tensorboard(cfg)
+    if cfg.gain_eq > 0 and not (st.config.db and getattr(st.config, "compression", "db") == "db"):
+        raise SpectroError(f"--gain-eq adds decibels, but the images of {st.path} are not in dB; "
+                           "preprocess with dB images or train without --gain-eq")
     per_process = split.train.size // dist.world_size
     if cfg.batch_size > per_process:
         if "batch_size" in given:

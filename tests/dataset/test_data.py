@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectro.dataset.augment import Augment, mixup, time_roll
+from spectro.dataset.augment import Augment, gain_eq, mixup, time_roll
 from spectro.dataset.feed import StoreImages, class_weights, epoch_batches, make_loader, norm_stats, normalise, shard
 from spectro.dataset.splits import cv_splits, default_folds, make_split, nested_groups
 from spectro.errors import SpectroError
@@ -253,6 +253,40 @@ def test_specaugment_masks_with_the_mean():
     # Masked cells are whole frequency rows or time columns, each up to 1/8 of the axis.
     assert int(zero[:, 0].all(dim=2).sum(dim=1).max()) <= 2 * 4
     assert torch.equal(Augment((1, 32, 40))(x), x)  # nothing asked, nothing changed
+
+
+def test_gain_eq_offsets_are_smooth_bounded_and_differ_per_example():
+    torch.manual_seed(0)
+    d = gain_eq(500, 64, 6.0)
+    assert d.shape == (500, 1, 64, 1)
+    d = d[:, 0, :, 0]
+    assert float(d.abs().max()) <= 12.0 + 1e-5  # gain and curve each within 6 dB
+    assert float(d.abs().max()) > 6.0  # ... and both are drawn: the sum goes past one of them
+    gains = d.mean(dim=1)
+    assert float(gains.std()) > 1.0  # a gain per example, not one for the batch
+    curves = d - gains[:, None]
+    assert float(curves.std(dim=1).mean()) > 0.5  # a curve over frequency, not only a gain
+    # Smooth: neighbouring bands differ by a small share of the curve's range (no notches).
+    step = (curves[:, 1:] - curves[:, :-1]).abs().max(dim=1).values
+    span = curves.amax(dim=1) - curves.amin(dim=1)
+    assert bool((step <= 0.25 * span + 1e-6).all())
+    torch.manual_seed(0)
+    assert torch.equal(gain_eq(500, 64, 6.0)[:, 0, :, 0], d)  # seeded: a resumed run repeats it
+
+
+def test_gain_eq_in_normalised_space_is_decibels_added_before_normalising():
+    torch.manual_seed(1)
+    raw = torch.randn(8, 1, 16, 20) * 10 - 40  # dB images
+    mean, std = raw.mean(dim=(0, 3)), raw.std(dim=(0, 3)) + torch.linspace(0.5, 3, 16)[None, :]  # (1, 16)
+    aug = Augment((1, 16, 20), gain_eq=6.0, std=std)
+    torch.manual_seed(5)
+    out = aug(normalise(raw, mean, std))
+    torch.manual_seed(5)
+    offsets = gain_eq(8, 16, 6.0)  # the same draw, in dB
+    torch.testing.assert_close(out, normalise(raw + offsets, mean, std), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out, normalise(raw, mean, std))
+    with pytest.raises(ValueError, match="std"):
+        Augment((1, 16, 20), gain_eq=6.0)
 
 
 def test_mixup_is_a_convex_combination():

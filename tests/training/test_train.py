@@ -137,7 +137,7 @@ def test_trainer_validates_on_the_validation_fold_only(store, tmp_path, monkeypa
 # --- repeatability and resume ---------------------------------------------------------
 
 def test_same_seed_same_metrics_on_cpu(store, tmp_path):
-    kw = dict(epochs=2, specaugment=True, mixup=0.2, time_shift=0.1, **FAST)
+    kw = dict(epochs=2, specaugment=True, mixup=0.2, time_shift=0.1, gain_eq=6.0, **FAST)
     a = train(store, "resnet20", str(tmp_path / "a"), seed=7, **kw)
     b = train(store, "resnet20", str(tmp_path / "b"), seed=7, **kw)
     c = train(store, "resnet20", str(tmp_path / "c"), seed=8, **kw)
@@ -148,7 +148,7 @@ def test_same_seed_same_metrics_on_cpu(store, tmp_path):
 
 def test_every_augmentation_is_off_at_evaluation(store, tmp_path):
     run = train(store, "resnet20", str(tmp_path / "run"), epochs=1, specaugment=True, mixup=0.2, time_shift=0.1,
-                **FAST)
+                gain_eq=6.0, **FAST)
     X = open_store(store).features[:]
     torch.manual_seed(0)
     a = run.predict_proba(X)
@@ -169,7 +169,8 @@ def reference(store, tmp_path_factory):
     return train(store, "resnet20", str(out), **RESUME_KW).path
 
 
-RESUME_KW = dict(epochs=4, specaugment=True, mixup=0.2, time_shift=0.1, optimizer="sgd", schedule="cosine", **FAST)
+RESUME_KW = dict(epochs=4, specaugment=True, mixup=0.2, time_shift=0.1, gain_eq=6.0, optimizer="sgd",
+                 schedule="cosine", **FAST)
 
 
 def test_resume_after_two_epochs_equals_an_uninterrupted_run(store, reference, tmp_path):
@@ -274,6 +275,17 @@ def test_bad_arguments_give_one_line(store, tmp_path, capsys, args, message):
     assert main(["train", "--store", store, "--out", str(tmp_path / "run"), "--quiet", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_gain_eq_needs_decibel_images(tmp_path, capsys):
+    root = tmp_path / "lin"
+    preprocess(class_folders(root / "src", per_class=4, sr=8000), str(root / "store"),
+               config=CFG.replace(db=False), workers=0, progress=False)
+    assert main(["train", "--store", str(root / "store"), "--model", "cnn", "--gain-eq", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--gain-eq adds decibels, but the images of" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_single_class_store(one_class_store, tmp_path, capsys):
