@@ -31,6 +31,7 @@ followed by ``+flag`` switches (any order):
 ``ls``         ``label_smoothing=0.1``
 ``noval``      ``val_fraction=0``: no validation hold-out, last epoch kept
 ``holdout``    ``min_holdout=0``: a hold-out however small (before issue 20)
+``gaineq``     ``gain_eq=6``: random gain and EQ of up to 6 dB
 ``pct``, ``delta``, ``dct``, ``pca``  (svm) add a feature part to ``stats``
 ``all``        (svm) fit ``spectro.make_classifier("svm")`` on every
                non-test row (normalised by their per-frequency
@@ -41,10 +42,20 @@ followed by ``+flag`` switches (any order):
 
 e.g. ``resnet18+small+specaug``, ``svm+delta+dct``.
 
+``ensemble`` is the mean of the test probabilities of spectro's ``svm``, ``cnn``
+and ``resnet18`` (as ``spectro compare --models ...,ensemble`` scores it): no
+extra training when those ran.
+
+Every spectro run's test probabilities are kept in
+``--cache/probs/<set>-<features>-<store fingerprint>-<defaults stamp>/``, so a
+re-run (another model list, more seeds, a stopped run started again) reuses
+every finished fold; a changed default or store starts afresh.
+
 Features: ``--features default`` builds the store as ``spectro preprocess`` does
 when nothing is set: rate, STFT and duration read from the data (what a user gets); ``--features matched`` with the
 script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
-only the models differ.
+only the models differ; ``--features pcen`` as ``default`` with PCEN instead of dB
+(``spectro preprocess --compression pcen``).
 
 Data sets: ``digits`` (bundled), ``instruments``, ``voices`` and ``sfx`` (rendered into
 ``--cache`` from Debian packages by the scripts in data/; see benchmarks/datasets.py, which
@@ -84,6 +95,7 @@ from torch import nn
 import spectro
 from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
 from spectro.dataset.feed import norm_stats
+from spectro.training.defaults import defaults_stamp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "spectro-bench")
@@ -97,7 +109,9 @@ FLAGS = {
     "ls": {"label_smoothing": 0.1},
     "noval": {"val_fraction": 0.0},
     "holdout": {"min_holdout": 0},  # the hold-out of before issue 20, however small
+    "gaineq": {"gain_eq": 6.0},
 }
+ENSEMBLE = ("svm", "cnn", "resnet18")
 SVM_PARTS = ("pct", "delta", "dct", "pca")
 MAX_SECONDS = 10.0
 
@@ -118,6 +132,8 @@ def build_store(name: str, features: str, folds: int, cache: str) -> spectro.Sto
     out = os.path.join(cache, f"store-{name}-{features}-k{folds}")
     if features == "default":
         config = None  # what a user who sets nothing gets: rate, STFT and duration read from the data
+    elif features == "pcen":
+        config = {"compression": "pcen"}  # the rest read from the data, as with default
     else:
         paths = [os.path.join(source, f) for f in _audio_files(source)]
         rate, longest = clip_info(paths)
@@ -223,7 +239,32 @@ def spectro_settings(spec: str) -> tuple[str, dict]:
     return model, settings
 
 
+def spectro_proba(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed: int, workdir: str,
+                  probs: str) -> tuple[np.ndarray, float]:
+    """(test probabilities [shape=(test, classes)], seconds the run took) of a spectro spec on ``fold``.
+
+    Reused from ``probs`` when that run finished before (with the seconds it took then); the
+    ensemble averages its members' probabilities and takes no time of its own.
+    """
+    if spec == "ensemble":
+        parts = [spectro_proba(store, m, fold, epochs=epochs, seed=seed, workdir=workdir, probs=probs)[0]
+                 for m in ENSEMBLE]
+        return np.mean(parts, axis=0), 0.0
+    model, _ = spectro_settings(spec)
+    cached = os.path.join(probs, f"{spec}-e{epochs if model != 'svm' else 0}-seed{seed}-fold{fold}")
+    if os.path.isfile(cached + ".npz"):
+        with np.load(cached + ".npz") as z:
+            return z["proba"], float(z["seconds"])
+    t0 = time.perf_counter()
+    p = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
+    seconds = time.perf_counter() - t0
+    np.savez(cached + ".tmp.npz", proba=p, seconds=seconds)
+    os.replace(cached + ".tmp.npz", cached + ".npz")  # whole or absent: a stopped run leaves no half file
+    return p, seconds
+
+
 def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed: int, workdir: str) -> np.ndarray:
+    """Train ``spec`` with fold ``fold`` held out; its test probabilities in the store's class order."""
     model, settings = spectro_settings(spec)
     test = np.flatnonzero(store.folds == fold)
     if settings.pop("all_rows", False):
@@ -234,12 +275,17 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
         clf = spectro.make_classifier("svm", seed=seed, classes=list(store.labels),
                                       **settings.get("model_options", {}))
         clf.fit(norm(train), np.asarray(store.labels, dtype=object)[store.y[train]], groups=store.groups[train])
-        return clf.predict(norm(test))
+        return _in_store_order(clf.predict_proba(norm(test)), clf.classes_, store)
     if model != "svm":
         settings.update(epochs=epochs, device="cpu")
     out = os.path.join(workdir, f"{spec}-seed{seed}-fold{fold}")
     run = spectro.train(store, model, out, test_fold=fold, seed=seed, progress=False, **settings)
-    return np.asarray(run.predict(store.features[test]))
+    return _in_store_order(run.predict_proba(store.features[test]), run.labels, store)
+
+
+def _in_store_order(p: np.ndarray, classes, store: spectro.Store) -> np.ndarray:
+    cols = [list(map(str, classes)).index(c) for c in store.labels]
+    return np.asarray(p, dtype=np.float64)[:, cols]
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +295,7 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=tuple(DEFAULT_FOLDS), default="digits")
-    p.add_argument("--features", choices=("default", "matched"), default="default")
+    p.add_argument("--features", choices=("default", "matched", "pcen"), default="default")
     p.add_argument("--folds", type=int, default=None,
                    help="folds of the store (default per set: "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_FOLDS.items()) + ")")
@@ -270,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     epochs = 2 if args.quick else args.epochs
     specs = (args.models or (QUICK_MODELS if args.quick else DEFAULT_MODELS)).split(",")
     for spec in specs:
-        if not spec.startswith("script-"):
+        if not spec.startswith("script-") and spec != "ensemble":
             spectro_settings(spec)  # a bad spec fails before any work
     os.makedirs(args.cache, exist_ok=True)
 
@@ -299,21 +345,26 @@ def main(argv: list[str] | None = None) -> int:
             np.save(cached, X_script)
         print(f"  script log-mels {X_script.shape} in {time.perf_counter() - t0:.1f} s", flush=True)
 
+    probs = os.path.join(args.cache, "probs", f"{args.dataset}-{args.features}-{store.config.fingerprint()}-"
+                         f"{defaults_stamp()}")
+    os.makedirs(probs, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for spec, seed in ((sp, se) for sp in specs for se in seeds):
             for fold in test_folds:
                 train, test = np.flatnonzero(store.folds != fold), np.flatnonzero(store.folds == fold)
-                t0 = time.perf_counter()
+                t0, seconds = time.perf_counter(), None
                 if spec == "script-svc":
                     pred = script_svc(X_script, y, groups, train, test, seed)
                 elif spec == "script-resnet18":
                     pred = script_resnet18(X_script, y, train, test, epochs=epochs, seed=seed,
                                            classes=len(store.labels))
                 else:
-                    names = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
-                    pred = np.asarray([store.labels.index(str(n)) for n in names])
-                seconds = time.perf_counter() - t0
+                    p, seconds = spectro_proba(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir,
+                                               probs=probs)
+                    pred = p.argmax(axis=1)
+                if seconds is None:
+                    seconds = time.perf_counter() - t0
                 row = {"dataset": args.dataset, "features": args.features, "model": spec, "seed": seed, "fold": fold,
                        "accuracy": accuracy_score(y[test], pred),
                        "macro_f1": f1_score(y[test], pred, average="macro", labels=np.unique(y)),
