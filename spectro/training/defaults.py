@@ -35,7 +35,9 @@ def result_defaults() -> dict[str, Any]:
     svm = {k: list(v) if isinstance(v, tuple) else v
            for k, v in SVMClassifier().get_params().items() if k not in _SVM_RUNTIME}
     return {
-        "feature_config": dataclasses.asdict(FeatureConfig()),
+        # A field added at its former value changes no number (as in FeatureConfig.fingerprint).
+        "feature_config": {k: v for k, v in dataclasses.asdict(FeatureConfig()).items()
+                           if k not in FeatureConfig.ADDED or v != FeatureConfig.ADDED[k]},
         "train_config": {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if k not in _LOG_FIELDS},
         "inferred": {"max_rate": C.INFERRED_MAX_RATE, "max_duration": C.INFERRED_MAX_DURATION,
                      "window_s": C.INFERRED_WINDOW_SECONDS, "hop_s": C.INFERRED_HOP_SECONDS,
