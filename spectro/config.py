@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Optional
 
 from spectro.errors import SpectroError
 
-__all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "PADS", "OPTIMIZERS", "SCHEDULES",
-           "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
+__all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "COMPRESSIONS", "CROPS", "PADS", "OPTIMIZERS",
+           "SCHEDULES", "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
            "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS", "VAL_FRACTION", "MIN_HOLDOUT", "INFERRED_MAX_RATE",
            "INFERRED_MAX_DURATION", "INFERRED_WINDOW_SECONDS", "INFERRED_HOP_SECONDS", "FOLDS", "SEED",
            "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS", "PREDICT_BATCH_SIZE",
@@ -29,6 +29,8 @@ __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "CROPS", "P
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 FREQ_SCALES = ("linear", "mel", "log")
+#: How an image's levels are compressed: decibels, or per-channel energy normalisation.
+COMPRESSIONS = ("db", "pcen")
 CROPS = ("loudest", "center", "start")
 PADS = ("end", "center")
 OPTIMIZERS = ("sgd", "adamw")
@@ -198,6 +200,15 @@ class FeatureConfig(_Config):
     decibel transform of :func:`librosa.power_to_db` (``10 log10`` for power,
     ``20 log10`` for magnitude; reference 1.0 so loudness is kept; floor
     ``top_db`` below each image's peak).
+
+    ``compression``: ``"db"`` (the default) is the decibel transform above;
+    ``"pcen"`` replaces it by per-channel energy normalisation
+    (:func:`spectro.signals.features.pcen`: :func:`librosa.pcen` with its
+    default parameters on the power spectrogram scaled by ``2**31``), an
+    adaptive gain per band that makes the images far less sensitive to the
+    recording's gain. PCEN needs ``power=2``; ``db`` must stay ``True`` (its
+    default: ``db=False`` asks for linear units, a contradiction) and
+    ``top_db`` is ignored.
     """
 
     sample_rate: int = 16000
@@ -218,13 +229,17 @@ class FeatureConfig(_Config):
     n_mels: int = 64
     fmin: Optional[float] = None
     fmax: Optional[float] = None
+    compression: str = "db"
 
     _what: ClassVar[str] = "feature"
     #: Fields that ``preprocess`` reads from the data when they are not given (see :mod:`spectro.signals.defaults`).
     INFERABLE: ClassVar[tuple[str, ...]] = ("sample_rate", "n_fft", "hop_length", "duration")
     #: Allowed values of the fields that take a name (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
-                                           "freq_scale": FREQ_SCALES}
+                                           "freq_scale": FREQ_SCALES, "compression": COMPRESSIONS}
+    #: Fields added after stores and runs were first written, with the value they had before: at that
+    #: value a field is left out of :meth:`fingerprint`, so an older store or run keeps its fingerprint.
+    ADDED: ClassVar[dict[str, Any]] = {"compression": "db"}
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> SpectroError:
@@ -262,6 +277,12 @@ class FeatureConfig(_Config):
             raise bad(f"top_db must be positive, got {self.top_db}")
         if self.freq_scale not in FREQ_SCALES:
             raise bad(f"freq_scale must be one of {FREQ_SCALES}, got {self.freq_scale!r}")
+        if self.compression not in COMPRESSIONS:
+            raise bad(f"compression must be one of {COMPRESSIONS}, got {self.compression!r}")
+        if self.compression == "pcen" and self.power != 2.0:
+            raise bad(f"compression 'pcen' needs power 2 (a power spectrogram), got {self.power}")
+        if self.compression == "pcen" and not self.db:
+            raise bad("compression 'pcen' replaces decibels: it cannot be combined with db=False (--no-db)")
         if self.freq_scale != "linear" and self.n_mels < 2:
             raise bad(f"n_mels must be at least 2, got {self.n_mels}")
         nyquist = self.sample_rate / 2
@@ -324,8 +345,13 @@ class FeatureConfig(_Config):
         return (1, self.n_freq, self.n_frames)
 
     def fingerprint(self) -> str:
-        """A short hash of every setting: equal configs give equal images."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """A short hash of every setting: equal configs give equal images.
+
+        A field of :attr:`ADDED` at its former value is left out, so stores and
+        runs written before it existed keep their fingerprints.
+        """
+        d = {k: v for k, v in self.to_dict().items() if k not in self.ADDED or v != self.ADDED[k]}
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -462,6 +488,9 @@ class TrainConfig(_Config):
     CHOICES: ClassVar[dict[str, tuple]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
     TIME_SHIFT_FRACTION: ClassVar[float] = TIME_SHIFT_FRACTION
     GAIN_EQ_DB: ClassVar[float] = GAIN_EQ_DB
+    #: Fields added after runs were first written, with the value they had before (their "off"):
+    #: at that value a field is left out of the defaults stamp (spectro.training.defaults).
+    ADDED: ClassVar[dict[str, Any]] = {"gain_eq": 0.0}
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> SpectroError:

@@ -22,6 +22,25 @@ def test_from_dict_names_file_and_field():
     assert FeatureConfig.from_dict({"duration": 2}).duration == 2  # an int where a float is expected is fine
 
 
+def test_compression_is_checked_and_old_configs_keep_their_fingerprint():
+    with pytest.raises(SpectroError, match=r"^invalid feature setting: compression must be one of \('db', 'pcen'\), "
+                                           r"got 'log'$"):
+        FeatureConfig(compression="log")
+    with pytest.raises(SpectroError, match="compression 'pcen' needs power 2"):
+        FeatureConfig(compression="pcen", power=1.0)
+    with pytest.raises(SpectroError, match="cannot be combined with db=False"):
+        FeatureConfig(compression="pcen", db=False)
+    assert FeatureConfig(compression="pcen", top_db=None, freq_scale="linear").compression == "pcen"
+    # config.json of a store written before the field existed: it loads as dB, with its old fingerprint.
+    old = {"sample_rate": 16000, "duration": 1.0, "crop": "loudest", "pad": "end", "window": None,
+           "window_hop": None, "n_fft": 512, "hop_length": 160, "win_length": None, "window_fn": "hann",
+           "center": True, "power": 2.0, "db": True, "top_db": 80.0, "freq_scale": "mel", "n_mels": 64,
+           "fmin": None, "fmax": None}
+    cfg = FeatureConfig.from_dict(old)
+    assert cfg.compression == "db" and cfg.fingerprint() == "c8558441a9f2e11d"
+    assert cfg.replace(compression="pcen").fingerprint() != cfg.fingerprint()
+
+
 def test_check_types_is_generic_over_dataclass_fields():
     @dataclasses.dataclass
     class Other:
@@ -44,7 +63,8 @@ def test_check_types_is_generic_over_dataclass_fields():
 
 _NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**7, 10**7),
                      st.sampled_from([0, 1, 16, 256, 512, 8000, 16000, 0.5, 1e-9, -1]))
-_ANY = st.one_of(_NUMBERS, st.none(), st.booleans(), st.text(max_size=5), st.sampled_from(["mel", "hann", "end"]))
+_ANY = st.one_of(_NUMBERS, st.none(), st.booleans(), st.text(max_size=5),
+                 st.sampled_from(["mel", "hann", "end", "pcen"]))
 
 
 @settings(max_examples=150, deadline=None)

@@ -29,7 +29,7 @@ FEATURE_OPTIONS = {
     "sample_rate": "sample_rate", "duration": "duration", "crop": "crop", "pad": "pad", "window": "window",
     "hop": "window_hop", "n_fft": "n_fft", "hop_length": "hop_length", "win_length": "win_length",
     "window_fn": "window_fn", "power": "power", "top_db": "top_db", "freq_scale": "freq_scale",
-    "n_mels": "n_mels", "fmin": "fmin", "fmax": "fmax",
+    "n_mels": "n_mels", "fmin": "fmin", "fmax": "fmax", "compression": "compression",
 }
 #: TrainConfig fields that are training options (model and model_options have options of their own)
 TRAINING_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "model_options"))
@@ -91,6 +91,9 @@ def _preprocess(sub) -> None:
     g.add_argument("--no-db", action="store_true", help="keep linear units instead of decibels")
     g.add_argument("--top-db", type=float, help=f"floor below each image's peak (default "
                    f"{_default(FeatureConfig, 'top_db'):g})")
+    g.add_argument("--compression", choices=FeatureConfig.CHOICES["compression"],
+                   help="decibels, or per-channel energy normalisation (librosa.pcen; needs power 2, ignores "
+                   f"--top-db) (default {_default(FeatureConfig, 'compression')})")
     g.add_argument("--freq-scale", choices=FeatureConfig.CHOICES["freq_scale"],
                    help=f"(default {_default(FeatureConfig, 'freq_scale')})")
     g.add_argument("--n-mels", type=int, help="bands of the mel or log scale "

@@ -251,7 +251,11 @@ def preprocessing_steps(cfg: FeatureConfig) -> list[str]:
                  f"{cfg.f_high:g} Hz (spectro.signals.features.filterbank) -> ({cfg.n_mels}, T)")
     else:
         scale = f"keep the {cfg.n_fft // 2 + 1} linear frequency bins"
-    if cfg.db:
+    if cfg.compression == "pcen":
+        db = (f"per-channel energy normalisation along time: librosa.pcen(S * 2**31, sr={cfg.sample_rate}, "
+              f"hop_length={cfg.hop_length}) with its defaults (gain 0.98, bias 2, power 0.5, time_constant "
+              f"0.4, eps 1e-6; spectro.signals.features.pcen)")
+    elif cfg.db:
         mult, amin = (10, "1e-10") if cfg.power == 2.0 else (20, "1e-5")
         floor = f", then floor at the image's maximum minus {cfg.top_db:g} dB" if cfg.top_db is not None else ""
         db = f"decibels: {mult} * log10(max(S, {amin})){floor} (librosa.power_to_db with ref=1.0)"

@@ -134,7 +134,8 @@ def plot_examples(store: Store, label: str, *, per_class: int = EXAMPLES_PER_CLA
     if rows.size == 0:
         return None
     rng = np.random.default_rng(seed)
-    unit = "dB" if store.config.db else ("power" if store.config.power == 2 else "magnitude")
+    unit = ("PCEN" if store.config.compression == "pcen" else "dB" if store.config.db
+            else "power" if store.config.power == 2 else "magnitude")
     pick = np.sort(rng.choice(rows, size=min(per_class, rows.size), replace=False))
     images = np.asarray(store.features[pick][:, 0], dtype=np.float32)  # (k, F, T)
     fig = new_figure(figsize=(4 * len(pick), 3.4))

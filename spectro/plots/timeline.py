@@ -55,7 +55,7 @@ def plot_timeline(image: np.ndarray, cfg: FeatureConfig, *, starts: np.ndarray, 
     ticks = np.linspace(0, len(freqs) - 1, 5).astype(int)
     ax_img.set_yticks(ticks + 0.5, [f"{freqs[i]:.0f}" for i in ticks])
     ax_img.set_ylabel(f"frequency (Hz, {cfg.freq_scale})")
-    fig.colorbar(mesh, ax=ax_img, label="dB" if cfg.db else "level")
+    fig.colorbar(mesh, ax=ax_img, label="PCEN" if cfg.compression == "pcen" else "dB" if cfg.db else "level")
     ax_img.set_title(title, fontsize=9)
 
     best = window_proba.argmax(axis=1)

@@ -1,14 +1,15 @@
 """Batched STFT images in torch, on the CPU or a GPU.
 
-The pure functions do the maths (:func:`filterbank`, :func:`power_to_db`); the
+The pure functions do the maths (:func:`filterbank`, :func:`power_to_db`, :func:`pcen`); the
 thin :class:`SpectrogramImage` module stores the window and filterbank as
 buffers and delegates, in the manner of torchaudio's transforms. The result
-agrees with librosa (``stft``, ``feature.melspectrogram``, ``power_to_db``) on
+agrees with librosa (``stft``, ``feature.melspectrogram``, ``power_to_db``, ``pcen``) on
 the same signal: see tests/test_features.py for the tolerances.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Optional
 
@@ -21,7 +22,7 @@ from torch import nn
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError
 
-__all__ = ["SpectrogramImage", "filterbank", "frequencies", "power_to_db", "compute_images"]
+__all__ = ["SpectrogramImage", "filterbank", "frequencies", "power_to_db", "pcen", "compute_images"]
 
 # Peak amplitude x n_fft below which a float32 power spectrum cannot overflow:
 # |STFT| <= peak * n_fft, so power <= 1e30, far below float32's 3.4e38.
@@ -125,6 +126,71 @@ def power_to_db(
     return db
 
 
+def pcen(
+    spec: torch.Tensor,
+    *,
+    sample_rate: float,
+    hop_length: int,
+    gain: float = 0.98,
+    bias: float = 2.0,
+    power: float = 0.5,
+    time_constant: float = 0.400,
+    eps: float = 1e-6,
+    scale: float = 2.0**31,
+) -> torch.Tensor:
+    """Per-channel energy normalisation of a batch, as :func:`librosa.pcen` of ``spec * scale``.
+
+    Each band ``E`` is divided by a smoothed copy of itself, ``M[t] = (1 - b)
+    M[t - 1] + b E[t]``, to the power ``gain`` (an automatic gain control per
+    band), then compressed: ``(E / (eps + M)**gain + bias)**power - bias**power``.
+    A constant gain on the signal thus cancels but for ``(eps + M)**(1 - gain)``.
+
+    Parameters
+    ----------
+    spec : torch.Tensor [shape=(batch, F, T)]
+        Non-negative power spectrograms (``|STFT|**2``, mel or not).
+    sample_rate, hop_length
+        Frames per second of ``spec``: they set the smoother's ``b`` from
+        ``time_constant`` exactly as librosa does, ``b = (sqrt(1 + 4 t**2) - 1)
+        / (2 t**2)`` with ``t = time_constant * sample_rate / hop_length``.
+    gain, bias, power, time_constant, eps : float
+        As :func:`librosa.pcen`, with its defaults.
+    scale : float
+        ``spec`` is treated as ``spec * scale``. librosa recommends ``2**31``
+        for signals in [-1, 1] (the level of 32-bit integer samples, for which
+        its defaults were tuned); spectro reads audio as floats in [-1, 1], so
+        that is the default. The product is never formed (float32 could
+        overflow on it): the scale enters the formula analytically.
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, F, T)]
+        ``librosa.pcen(spec * scale, sr=sample_rate, hop_length=hop_length,
+        ...)`` along the last axis, including librosa's initial state of the
+        smoother (``scipy.signal.lfilter_zi``: ``M[-1] = 1`` in scaled units,
+        not the first frame).
+    """
+    t_frames = time_constant * sample_rate / hop_length
+    b = (math.sqrt(1 + 4 * t_frames**2) - 1) / (2 * t_frames**2)
+    # The smoother, time-major so each step is one contiguous slice (a Python loop over a few hundred
+    # frames is many times faster than torchaudio's lfilter on the CPU). M is in units of spec, not
+    # spec * scale, so librosa's M[-1] = 1 is 1 / scale here.
+    frames = spec.movedim(-1, 0)
+    smooth = torch.empty_like(frames)
+    m = torch.full_like(frames[0], 1.0 / scale)
+    for t in range(frames.shape[0]):
+        m = torch.lerp(m, frames[t], b)  # (1 - b) m + b E[t]
+        smooth[t] = m
+    smooth = smooth.movedim(0, -1)
+    # E' / (eps + M')**gain with E' = scale E, M' = scale M, without forming the (overflowing) products.
+    ratio = spec * (smooth + eps / scale).pow(-gain) * scale ** (1 - gain)
+    if power == 0:
+        return torch.log1p(ratio)
+    if bias == 0:
+        return ratio.pow(power)
+    return bias**power * torch.expm1(power * torch.log1p(ratio / bias))
+
+
 class SpectrogramImage(nn.Module):
     """Signals ``(batch, samples)`` to images ``(batch, 1, F, T)`` for a :class:`FeatureConfig`.
 
@@ -160,7 +226,9 @@ class SpectrogramImage(nn.Module):
             spec = spec.sqrt()
         if fb.numel():
             spec = torch.matmul(fb, spec)  # (F, n_fft // 2 + 1) @ (batch, n_fft // 2 + 1, T) -> (batch, F, T)
-        if cfg.db:
+        if cfg.compression == "pcen":
+            spec = pcen(spec, sample_rate=cfg.sample_rate, hop_length=cfg.hop_length)
+        elif cfg.db:
             if cfg.power == 2.0:
                 spec = power_to_db(spec, multiplier=10.0, amin=1e-10, top_db=cfg.top_db)
             else:

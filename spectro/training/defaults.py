@@ -30,7 +30,8 @@ _LOG_FIELDS = ("tensorboard",)
 _SVM_RUNTIME = ("n_jobs", "chunk_size", "classes", "seed")
 # Options added after stamps were first stored, at their "off" value: left out while they are off, so an
 # option that changes no number by default keeps every stored stamp, and turning one on by default changes it.
-_NEUTRAL = {"feature_config": {"compression": "db"}, "train_config": {"gain_eq": 0.0}}
+# (as in FeatureConfig.fingerprint).
+_NEUTRAL = {"feature_config": FeatureConfig.ADDED, "train_config": TrainConfig.ADDED}
 
 
 def result_defaults() -> dict[str, Any]:

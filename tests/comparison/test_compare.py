@@ -278,3 +278,10 @@ def test_ensemble_row_averages_the_compared_models_at_no_training(store, tmp_pat
     assert main(["compare", "--store", store, "--models", "svm,ensemble", "--out", str(tmp_path / "e1"),
                  "--quiet"]) == 2
     assert "ensemble averages the other compared models" in capsys.readouterr().err
+
+
+def test_options_added_later_keep_old_run_names_until_they_are_used():
+    # "206f39" is the name compare gave resnet18 at 20 epochs before --gain-eq existed (the README's --cv runs):
+    # an option added at its former value must not rename, and so retrain, every finished run.
+    assert _options_hash(_config("resnet18", {"epochs": 20}, {})) == "206f39"
+    assert _options_hash(_config("resnet18", {"epochs": 20, "gain_eq": 6.0}, {})) != "206f39"

@@ -48,6 +48,17 @@ def test_store_layout_and_images_equal_direct_computation(tmp_path):
     assert set(st.fold_ids) == {1, 2, 3, 4, 5}
 
 
+def test_pcen_store_keeps_its_config(tmp_path):
+    src = class_folders(tmp_path / "src", per_class=2, sr=8000)
+    cfg = CFG.replace(compression="pcen")
+    run(src, tmp_path / "st", cfg=cfg)
+    st = open_store(str(tmp_path / "st"))
+    assert st.config == cfg and st.meta["fingerprint"] == cfg.fingerprint() != CFG.fingerprint()
+    y = fix_length(load_audio(os.path.join(src, st.paths[0]), sample_rate=8000), length=4000)
+    np.testing.assert_array_equal(st.features[0], compute_images(y[None], SpectrogramImage(cfg))[0])
+    assert np.all(st.features[:] >= 0)  # PCEN levels, not decibels
+
+
 def test_two_workers_write_the_same_store_as_one(tmp_path):
     src = class_folders(tmp_path / "src", per_class=10)
     run(src, tmp_path / "a", workers=0)
