@@ -63,7 +63,11 @@ class Explanation:
     over_frequency, over_time : dict of model -> np.ndarray [shape=(F,)], [shape=(T,)]
         Mean occlusion importance (drop in the true class's probability).
     group_vs_class : dict of model -> float
-        Silhouette by group minus by class of the test embeddings (NaN without groups).
+        Silhouette by group minus by class of the test embeddings; of the
+        training embeddings when the test examples come from one group (a
+        leave-one-speaker-out fold); NaN when neither has two groups.
+    group_vs_class_on : str
+        ``"test"`` or ``"train"``: which examples ``group_vs_class`` was measured on.
     accuracy : dict of model -> float
         On the test examples explained.
     errors, disagreements, pairs : pandas.DataFrame
@@ -88,6 +92,7 @@ class Explanation:
     test_rows: np.ndarray
     out: str
     figures: dict[str, str] = field(default_factory=dict)
+    group_vs_class_on: str = "test"
 
     @property
     def report_path(self) -> str:
@@ -104,6 +109,7 @@ class Explanation:
                          "peak Hz": round(float(self.hz[np.argmax(f)])), "band from Hz": round(float(self.hz[lo])),
                          "band to Hz": round(float(self.hz[hi])), "peak s": float(self.seconds[np.argmax(t)]),
                          "group - class silhouette": self.group_vs_class[m],
+                         "silhouette of": self.group_vs_class_on,
                          "wrong": round((1 - self.accuracy[m]) * len(self.test_rows))})
         return pd.DataFrame(rows)
 
@@ -194,6 +200,8 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
     embedded = train_rows[_stratified(st.y[train_rows], EMBED_EXAMPLES, seed)]
 
     proba, over_f, over_t, maps, points, scores, accuracy = {}, {}, {}, {}, {}, {}, {}
+    # One test group (a leave-one-speaker-out fold) says nothing about groups: measure on the training examples.
+    scored_on = "test" if np.unique(st.groups[test_rows]).size >= 2 else "train"
     for m, run in loaded.items():
         say(f"{m}: probabilities, occlusion, embeddings")
         clf = run.classifier
@@ -207,7 +215,10 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         z_test = embed(clf, X)
         z_train = embed(clf, run.normalise(np.asarray(st.features[embedded], dtype=np.float32)))
         points[m] = project(z_train, z_test, method=method, seed=seed)
-        scores[m] = group_minus_class(z_test, y, st.groups[test_rows])
+        if scored_on == "test":
+            scores[m] = group_minus_class(z_test, y, st.groups[test_rows])
+        else:
+            scores[m] = group_minus_class(z_train, st.y[embedded], st.groups[embedded])
 
     sources = st.paths[test_rows]
     result = Explanation(
@@ -215,7 +226,7 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         group_vs_class=scores, accuracy=accuracy,
         errors=confident_errors(proba, y, labels=labels, sources=sources, k=ERRORS_PER_MODEL),
         disagreements=disagreements(proba, y, labels=labels, sources=sources) if len(loaded) > 1 else pd.DataFrame(),
-        pairs=discordant_pairs(proba, y), test_rows=test_rows, out=out)
+        pairs=discordant_pairs(proba, y), test_rows=test_rows, out=out, group_vs_class_on=scored_on)
     os.makedirs(out, exist_ok=True)
     figs = {
         "importance": plot_importance(over_f, hz, over_time=over_t, seconds=seconds),
@@ -236,6 +247,7 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
     write_json(os.path.join(out, "explain.json"), {
         "models": result.models, "test_examples": int(test_rows.size), "accuracy": accuracy,
         "group_vs_class": {m: (None if np.isnan(v) else v) for m, v in scores.items()},
+        "group_vs_class_on": scored_on,
         "table": [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
                   for row in result.table().to_dict(orient="records")],  # NaN (one test group) -> null
         "over_frequency": {m: v.tolist() for m, v in over_f.items()}, "hz": hz.tolist(),
@@ -274,8 +286,9 @@ def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None
         Section("What each model uses", f"{len(r.test_rows)} test examples of {len(r.labels)} classes. Importance: "
                 "the drop in the true class's probability when a frequency band (or an instant) is masked with "
                 "the training mean, as SpecAugment masks. Band: where the importance stays above half its peak. "
-                "Group - class silhouette > 0: the model's embedding groups test clips by their group (speaker, "
-                "kit, recording) more than by their class.", tables=[html_table(r.table())],
+                "Group - class silhouette > 0: the model's embedding groups clips by their group (speaker, "
+                "kit, recording) more than by their class; measured on the test clips, or on the training clips "
+                "(silhouette of: train) when the test clips come from one group.", tables=[html_table(r.table())],
                 figures=[("importance over frequency and time, one line per model", pngs["importance"])]),
         Section("Where each model looks in single test images", "Left: the image. Then per model its occlusion map "
                 "(red: masking that patch lowers the true class) and, for networks, Grad-CAM on the last "

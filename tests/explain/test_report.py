@@ -22,10 +22,8 @@ CFG = FeatureConfig(sample_rate=8000, duration=0.5, n_fft=256, hop_length=128, n
 VOICES = ("croak", "f1", "m2", "klatt", "steph", "grandpa")
 
 
-@pytest.fixture(scope="module")
-def comparison(tmp_path_factory, one_thread):
-    """svm and cnn compared on 36 clips: 3 digits x 6 voices x 2 takes, 3 voice-disjoint folds."""
-    base = tmp_path_factory.mktemp("explain")
+def _store(base, folds):
+    """36 clips: 3 digits x 6 voices x 2 takes, in ``folds`` voice-disjoint folds."""
     src = base / "src"
     os.makedirs(src)
     for name in sorted(os.listdir(DIGITS)):
@@ -33,7 +31,15 @@ def comparison(tmp_path_factory, one_thread):
         if d in "012" and v in VOICES and k in "01":
             os.symlink(os.path.join(DIGITS, name), src / name)
     spectro.preprocess(str(src), str(base / "store"), config=CFG, label_regex=r"^(\d)_",
-                       group_regex=r"^\d_([a-z0-9]+)_", k_folds=3, progress=False)
+                       group_regex=r"^\d_([a-z0-9]+)_", k_folds=folds, progress=False)
+    return str(base / "store")
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory, one_thread):
+    """svm and cnn compared on 36 clips: 3 digits x 6 voices x 2 takes, 3 voice-disjoint folds."""
+    base = tmp_path_factory.mktemp("explain")
+    _store(base, 3)
     return spectro.compare(str(base / "store"), ["svm", "cnn"], str(base / "cmp"), epochs=2, batch_size=8,
                            progress=False, timing=False)
 
@@ -76,6 +82,7 @@ def test_comparison_explain_writes_a_self_contained_report(comparison, tmp_path)
     for m in r.models:
         assert r.accuracy[m] == pytest.approx(np.mean(comparison.predictions[m].correct))
         assert np.isfinite(r.group_vs_class[m]) and -2 <= r.group_vs_class[m] <= 2  # 2 voices in the test fold
+    assert r.group_vs_class_on == "test"
     t = r.table()
     assert list(t["model"]) == ["svm", "cnn"]
     assert (t["band from Hz"] <= t["peak Hz"]).all() and (t["peak Hz"] <= t["band to Hz"]).all()
@@ -96,6 +103,16 @@ def test_comparison_explain_writes_a_self_contained_report(comparison, tmp_path)
     assert "http://" not in html and "https://" not in html
     text = " ".join(page.text)
     assert comparison.verdict in text and "svm" in text and "cnn" in text and "Embeddings" in text
+
+
+def test_a_test_fold_of_one_group_measures_group_against_class_on_the_training_clips(tmp_path, one_thread):
+    store = _store(tmp_path, 6)  # one voice per fold: a leave-one-speaker-out test fold
+    run = spectro.train(store, "svm", str(tmp_path / "svm"), test_fold=1, progress=False)
+    r = explain_runs({"svm": run}, out=str(tmp_path / "why"), examples=1, progress=False)
+    st = spectro.open_store(store)
+    assert np.unique(st.groups[r.test_rows]).size == 1
+    assert r.group_vs_class_on == "train" and np.isfinite(r.group_vs_class["svm"])
+    assert r.table()["silhouette of"].tolist() == ["train"]
 
 
 def test_spectro_explain_one_run_from_the_command_line(comparison, tmp_path, capsys):
