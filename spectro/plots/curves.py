@@ -52,7 +52,7 @@ def plot_learning_curve(table: pd.DataFrame, *, path: Optional[str] = None, titl
         ax.set_xticklabels([str(s) for s in sizes])
         ax.set_xlim(sizes[0] / 1.25, sizes[-1] * 1.25)
     ax.set_ylim(0, 1)
-    band = "± 1 std over folds" if cv else "95 % bootstrap interval over test groups"
+    band = "± 1 std over folds" if cv else "the 95 % interval of the table"
     ax.set(xlabel="training examples (log scale)", ylabel="test accuracy",
            title=title or f"Learning curve (band: {band})")
     ax.grid(alpha=0.3)
