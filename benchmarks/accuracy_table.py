@@ -53,6 +53,8 @@ def table(rows: pd.DataFrame, dataset: str) -> tuple[str, list[str]]:
         lines.append(f"| {spec} | {g.accuracy.mean():.3f} ± {g.accuracy.std(ddof=1) if len(g) > 1 else 0:.3f} | "
                      + " | ".join(f"{v:.3f}" for v in per_seed)
                      + f" | {g.accuracy.min():.3f} | {g.seconds.mean():.0f} |")
+    lines.append(f"\n{len(d)} runs, {d.seconds.sum() / 60:.0f} min of training and testing in all (the script's "
+                 f"log-mels and the stores once more; the ensemble reuses its members' runs)")
     return "\n".join(lines), targets(d, dataset, mean)
 
 

@@ -216,7 +216,8 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
     runner = max(others, key=lambda m: acc[m])
     i = others.index(runner)
     sig = table.loc[at[runner], "significant"] == "yes"
-    ci = (f"; group bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
+    kind = "group" if np.unique(groups.astype(str)).size > 1 else "example (one test group)"
+    ci = (f"; {kind} bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
           f"{table.loc[at[runner], 'diff_high']:+.3f}]" if grouped else "")
     verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {on}; the runner-up "
                f"{runner} ({acc[runner]:.3f}, {acc[runner] - acc[best]:+.3f}) is "

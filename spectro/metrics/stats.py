@@ -115,7 +115,9 @@ def paired_bootstrap_diff(correct_a: np.ndarray, correct_b: np.ndarray, groups: 
     Both models are scored on the same resampled examples in each draw (a
     paired bootstrap), and whole groups are drawn, so the interval reflects how
     much the difference would move with other speakers (sessions, recordings),
-    not just other clips of the same ones.
+    not just other clips of the same ones. With a single group (a test fold
+    of one speaker) every group draw is the same set, a zero-width interval
+    that claims a certainty no test set has; examples are drawn instead.
 
     Parameters
     ----------
@@ -134,6 +136,8 @@ def paired_bootstrap_diff(correct_a: np.ndarray, correct_b: np.ndarray, groups: 
     d = np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64)  # (N,) in {-1, 0, 1}
     if d.size == 0:
         return float("nan"), float("nan"), float("nan")
+    if np.unique(np.asarray(groups).astype(str)).size < 2:
+        groups = np.arange(d.size)  # one group: each example is its own
     w = bootstrap_weights(groups, n_boot=n_boot, seed=seed)  # (B, N)
     total = w.sum(axis=1)
     samples = np.divide(w @ d, total, out=np.full(n_boot, np.nan), where=total > 0)

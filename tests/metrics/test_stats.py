@@ -68,5 +68,15 @@ def test_group_bootstrap_is_wider_when_errors_cluster_by_group():
     assert lo_g == pytest.approx(0.0)  # with 2 failing speakers of 10, a draw without either is plausible
 
 
+def test_one_test_group_draws_examples_not_a_zero_width_interval():
+    # A leave-one-speaker-out fold: 80 clips of one group, A right on 70, B on 68 (of which 64 shared).
+    a = np.arange(80) < 70
+    b = (np.arange(80) < 64) | ((np.arange(80) >= 70) & (np.arange(80) < 74))
+    diff, lo, hi = paired_bootstrap_diff(a, b, np.zeros(80), n_boot=2000, seed=0)
+    assert diff == pytest.approx(2 / 80)
+    assert lo < 0 < hi  # 6 against 4 discordant clips: not a difference anyone should call certain
+    assert (lo, hi) == paired_bootstrap_diff(a, b, np.arange(80), n_boot=2000, seed=0)[1:]
+
+
 def test_percentile_interval():
     assert percentile_interval(np.arange(101.0), 0.9) == (pytest.approx(5.0), pytest.approx(95.0))
