@@ -72,6 +72,8 @@ FLAGS = {
     "at_chance": ("at chance", ("at chance level (its training accuracy is that of always answering the most "
                                 "common class): it did not learn, so its place in the ranking says nothing of "
                                 "the model")),
+    "unseen_classes": ("unseen classes", ("tested on classes that no training example has (the groups may follow "
+                                          "the classes), so every model must miss them")),
 }
 
 

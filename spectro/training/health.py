@@ -10,7 +10,11 @@
   :data:`CHANCE_MARGIN` (5 points) of always answering the most common
   training class: the model did not learn its own training data.
 
-A classifier fitted once (the SVM) has no epochs: only ``at_chance`` applies.
+* ``unseen_classes`` (:func:`unseen_classes`): the test fold holds classes
+  that no training example has, so no model can get them right; seen when
+  the groups follow the classes (a ``--group-regex`` that matches the label).
+
+A classifier fitted once (the SVM) has no epochs: only ``at_chance`` and ``unseen_classes`` apply.
 The rule is pure arithmetic on metrics.csv's rows; ``train`` writes its
 warnings into run.json (``warnings``) and its last line, and ``compare``
 shows them in its table and verdict.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Sequence
 
-__all__ = ["run_warnings", "IMPROVING_BY", "LAST_FRACTION", "CHANCE_MARGIN"]
+__all__ = ["run_warnings", "unseen_classes", "IMPROVING_BY", "LAST_FRACTION", "CHANCE_MARGIN"]
 
 #: How much better (absolute, on a 0-1 score) the last epochs must be to count as still improving.
 IMPROVING_BY = 0.02
@@ -86,3 +90,14 @@ def _number(value: Any) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+def unseen_classes(train_y: Sequence[int], test_y: Sequence[int], labels: Sequence[str]) -> list[dict[str, str]]:
+    """``unseen_classes`` when test labels ``test_y`` hold classes absent from ``train_y``; else nothing."""
+    missing = sorted(set(int(v) for v in test_y) - set(int(v) for v in train_y))
+    if not missing:
+        return []
+    names = ", ".join(str(labels[i]) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return [{"code": "unseen_classes", "text": f"the test examples hold {len(missing)} classes that no training "
+             f"example has ({names}): no model can get them right; do the groups follow the classes "
+             "(--group-regex, --group-col)?"}]

@@ -41,7 +41,7 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import NetClassifier, classifier_class
 from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
-from spectro.training.health import run_warnings
+from spectro.training.health import run_warnings, unseen_classes
 from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
 from spectro.training.recorder import RunRecorder, check_tensorboard, write_history
 from spectro.training.run import (
@@ -466,9 +466,11 @@ def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, si
 
 
 def _warnings(job: _Job, history: list, *, iterative: bool) -> list[dict]:
-    """Still improving, at chance (see :mod:`spectro.training.health`)."""
-    counts = np.bincount(job.store.y[job.split.train])
-    return run_warnings(history, majority_rate=float(counts.max() / counts.sum()), iterative=iterative)
+    """Still improving, at chance, classes that only the test examples hold (see :mod:`spectro.training.health`)."""
+    y = job.store.y
+    counts = np.bincount(y[job.split.train])
+    return (run_warnings(history, majority_rate=float(counts.max() / counts.sum()), iterative=iterative)
+            + unseen_classes(y[job.split.train], y[job.split.test], job.store.labels))
 
 
 def _score_test(job: _Job, say) -> Run:

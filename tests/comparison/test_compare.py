@@ -216,6 +216,22 @@ def test_a_model_at_chance_is_flagged_in_table_and_verdict(tmp_path, one_thread)
     assert pd.read_csv(tmp_path / "cmp" / "results.csv")["warnings"].str.contains("at_chance").all()
 
 
+def test_classes_only_the_test_fold_holds_are_flagged_in_table_and_verdict(tmp_path, one_thread):
+    # Groups that follow the classes: class "c" is only in fold 3, the test fold.
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 8000
+    y = np.array([0, 1] * 8 + [2] * 4)
+    X = np.stack([np.sin(2 * np.pi * (300 + 400 * c) * t) + 0.05 * rng.standard_normal(t.size) for c in y])
+    folds = np.array([1, 2] * 8 + [3] * 4)
+    folds[[0, 1]] = 3  # the test fold also holds classes that trained
+    np.savez(tmp_path / "s.npz", X=X.astype(np.float32), y=y, folds=folds)
+    spectro.preprocess(str(tmp_path / "s.npz"), str(tmp_path / "s"), config=CFG, progress=False)
+    c = spectro.compare(str(tmp_path / "s"), ["svm"], str(tmp_path / "cmp"), progress=False, timing=False)
+    assert c.table.set_index("model").loc["svm", "warnings"] == "unseen_classes"
+    assert "svm: tested on classes that no training example has" in c.verdict
+    assert any("1 classes that no training example has (2)" in w for w in c.warnings["svm"])
+
+
 def test_seeds_repeat_every_model_and_pool_the_paired_tests(store, tmp_path, one_thread, capsys):
     out = str(tmp_path / "seeds")
     c = spectro.compare(store, ["svm", "cnn"], out, seeds=[0, 1, 2], timing=False, **TINY)

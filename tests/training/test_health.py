@@ -2,7 +2,7 @@
 
 from synth import tiny_store
 
-from spectro.training.health import IMPROVING_BY, run_warnings
+from spectro.training.health import IMPROVING_BY, run_warnings, unseen_classes
 from spectro.training.train import train
 
 
@@ -14,6 +14,12 @@ def _rows(val=None, train=None):
 
 def codes(rows, **kw):
     return [w["code"] for w in run_warnings(rows, majority_rate=kw.pop("majority", 0.1), **kw)]
+
+
+def test_classes_only_in_the_test_examples_are_named():
+    assert unseen_classes([0, 1, 1], [0, 1], ["a", "b", "c"]) == []
+    (w,) = unseen_classes([0, 0], [0, 1, 2, 2], ["a", "b", "c"])
+    assert w["code"] == "unseen_classes" and "2 classes that no training example has (b, c)" in w["text"]
 
 
 def test_a_curve_that_still_rises_at_the_end_is_flagged():
