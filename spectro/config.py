@@ -92,8 +92,17 @@ EXPLAIN_PROJECTIONS = ("pca", "tsne")
 class _Config:
     """What both configs share: JSON-ready dicts, strict loading, validated copies."""
 
+    #: Fields added after stores, runs and stamps were first written, with the value they had before (their
+    #: "off"): at that value :meth:`identity` leaves a field out, so what was written before it existed keeps
+    #: its fingerprint, name or stamp, and turning it on changes them.
+    ADDED: ClassVar[dict[str, Any]] = {}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the :attr:`ADDED` fields that are at their former value: what to hash."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.ADDED or v != self.ADDED[k]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "") -> Any:
@@ -237,8 +246,6 @@ class FeatureConfig(_Config):
     #: Allowed values of the fields that take a name (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
                                            "freq_scale": FREQ_SCALES, "compression": COMPRESSIONS}
-    #: Fields added after stores and runs were first written, with the value they had before: at that
-    #: value a field is left out of :meth:`fingerprint`, so an older store or run keeps its fingerprint.
     ADDED: ClassVar[dict[str, Any]] = {"compression": "db"}
 
     def __post_init__(self) -> None:
@@ -347,11 +354,10 @@ class FeatureConfig(_Config):
     def fingerprint(self) -> str:
         """A short hash of every setting: equal configs give equal images.
 
-        A field of :attr:`ADDED` at its former value is left out, so stores and
-        runs written before it existed keep their fingerprints.
+        A field of :attr:`ADDED` at its former value is left out (:meth:`identity`),
+        so stores and runs written before it existed keep their fingerprints.
         """
-        d = {k: v for k, v in self.to_dict().items() if k not in self.ADDED or v != self.ADDED[k]}
-        blob = json.dumps(d, sort_keys=True).encode()
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -488,8 +494,6 @@ class TrainConfig(_Config):
     CHOICES: ClassVar[dict[str, tuple]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
     TIME_SHIFT_FRACTION: ClassVar[float] = TIME_SHIFT_FRACTION
     GAIN_EQ_DB: ClassVar[float] = GAIN_EQ_DB
-    #: Fields added after runs were first written, with the value they had before (their "off"):
-    #: at that value a field is left out of the defaults stamp (spectro.training.defaults).
     ADDED: ClassVar[dict[str, Any]] = {"gain_eq": 0.0}
 
     def __post_init__(self) -> None:

@@ -208,9 +208,8 @@ def job_config(model: str, options: dict, model_options: dict) -> TrainConfig:
 def options_hash(cfg: TrainConfig) -> str:
     """Six hex digits of what the run computes (not where it runs, not its folds).
 
-    A field added later at its former value (``TrainConfig.ADDED``) is left out, so runs made
+    A field added later at its former value is left out (``TrainConfig.identity``), so runs made
     before it existed keep their names and are reused.
     """
-    d = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS and k not in ("test_fold", "val_fold")
-         and not (k in cfg.ADDED and v == cfg.ADDED[k])}
+    d = {k: v for k, v in cfg.identity().items() if k not in RUNTIME_FIELDS and k not in ("test_fold", "val_fold")}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:6]

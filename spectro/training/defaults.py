@@ -11,7 +11,6 @@ stamp no longer matches the code.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -28,19 +27,16 @@ __all__ = ["result_defaults", "defaults_stamp"]
 _LOG_FIELDS = ("tensorboard",)
 # Settings of the SVM that change where it runs or how fast, not what it predicts.
 _SVM_RUNTIME = ("n_jobs", "chunk_size", "classes", "seed")
-# Options added after stamps were first stored, at their "off" value: left out while they are off, so an
-# option that changes no number by default keeps every stored stamp, and turning one on by default changes it.
-# (as in FeatureConfig.fingerprint).
-_NEUTRAL = {"feature_config": FeatureConfig.ADDED, "train_config": TrainConfig.ADDED}
 
 
 def result_defaults() -> dict[str, Any]:
     """The defaults that decide the numbers a run reports, as plain JSON values."""
     svm = {k: list(v) if isinstance(v, tuple) else v
            for k, v in SVMClassifier().get_params().items() if k not in _SVM_RUNTIME}
+    # identity(): an option added later and off by default keeps every stored stamp; turned on, it changes it.
     found = {
-        "feature_config": dataclasses.asdict(FeatureConfig()),
-        "train_config": {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if k not in _LOG_FIELDS},
+        "feature_config": FeatureConfig().identity(),
+        "train_config": {k: v for k, v in TrainConfig().identity().items() if k not in _LOG_FIELDS},
         "inferred": {"max_rate": C.INFERRED_MAX_RATE, "max_duration": C.INFERRED_MAX_DURATION,
                      "window_s": C.INFERRED_WINDOW_SECONDS, "hop_s": C.INFERRED_HOP_SECONDS,
                      "folds": C.FOLDS, "seed": C.SEED},
@@ -53,10 +49,6 @@ def result_defaults() -> dict[str, Any]:
     }
     if TrainConfig().gain_eq:
         found["augmentation"]["eq_terms"] = augment.EQ_TERMS
-    for part, neutral in _NEUTRAL.items():
-        for k, v in neutral.items():
-            if found[part].get(k, v) == v:
-                found[part].pop(k, None)
     return found
 
 
