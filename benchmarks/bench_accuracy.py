@@ -94,7 +94,7 @@ from torch import nn
 
 import spectro
 from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
-from spectro.dataset.feed import norm_stats
+from spectro.dataset.feed import norm_stats, normalise
 from spectro.training.defaults import defaults_stamp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -268,19 +268,24 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
     model, settings = spectro_settings(spec)
     test = np.flatnonzero(store.folds == fold)
     if settings.pop("all_rows", False):
-        train = np.flatnonzero(store.folds != fold)
-        mean, std = norm_stats(store.features, train)
-        norm = lambda rows: (np.asarray(store.features[rows], np.float32) - mean[None, :, :, None]) \
-            / std[None, :, :, None]  # noqa: E731
-        clf = spectro.make_classifier("svm", seed=seed, classes=list(store.labels),
-                                      **settings.get("model_options", {}))
-        clf.fit(norm(train), np.asarray(store.labels, dtype=object)[store.y[train]], groups=store.groups[train])
-        return _in_store_order(clf.predict_proba(norm(test)), clf.classes_, store)
+        return svm_all_rows(store, store.features, fold, seed=seed, **settings.get("model_options", {}))
     if model != "svm":
         settings.update(epochs=epochs, device="cpu")
     out = os.path.join(workdir, f"{spec}-seed{seed}-fold{fold}")
     run = spectro.train(store, model, out, test_fold=fold, seed=seed, progress=False, **settings)
     return _in_store_order(run.predict_proba(store.features[test]), run.labels, store)
+
+
+def svm_all_rows(store: spectro.Store, features, fold: int, *, seed: int, **options) -> np.ndarray:
+    """``make_classifier("svm")`` fitted on every non-test row of ``features`` (the store's images, or a
+    variant of them row for row), normalised by their per-frequency statistics, with their groups; its
+    test probabilities in the store's class order."""
+    train, test = np.flatnonzero(store.folds != fold), np.flatnonzero(store.folds == fold)
+    mean, std = norm_stats(features, train)
+    clf = spectro.make_classifier("svm", seed=seed, classes=list(store.labels), **options)
+    clf.fit(normalise(features[train], mean, std), np.asarray(store.labels, dtype=object)[store.y[train]],
+            groups=store.groups[train])
+    return _in_store_order(clf.predict_proba(normalise(features[test], mean, std)), clf.classes_, store)
 
 
 def _in_store_order(p: np.ndarray, classes, store: spectro.Store) -> np.ndarray:

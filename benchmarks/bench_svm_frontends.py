@@ -4,7 +4,7 @@ Issue 20: the script summarises librosa log-mels with n_fft 2048 / hop 512 and
 ``power_to_db(ref=np.max)`` (each clip relative to its own peak); spectro's SVM
 summarises the store's images (about 32 ms / 10 ms windows, ``ref=1``). This
 fits ``spectro.make_classifier("svm")`` on every non-test row of each
-leave-groups-out fold of a data set (as ``bench_accuracy.py``'s ``svm+all``)
+leave-groups-out fold of a data set (``bench_accuracy.py``'s ``svm+all``)
 for: the default store as it is (``abs``), each image relative to its peak
 (``max``) or to its mean (``mean``), and stores built with the script's STFT
 (n_fft 2048 / hop 512) and a middle one (1024 / 256). Prints mean accuracy over
@@ -24,23 +24,16 @@ import warnings
 import numpy as np
 
 import spectro
+from bench_accuracy import build_store, svm_all_rows  # benchmarks/bench_accuracy.py
 from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
-from spectro.dataset.feed import norm_stats, normalise
 
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "spectro-bench")
 
 
 def svm_folds(st: spectro.Store, X: np.ndarray) -> list[float]:
-    labels = np.asarray(st.labels, dtype=object)
-    accs = []
-    for k in st.fold_ids:
-        tr, te = np.flatnonzero(st.folds != k), np.flatnonzero(st.folds == k)
-        m, s = norm_stats(X, tr)
-        clf = spectro.make_classifier("svm", seed=0, classes=list(st.labels))
-        clf.fit(normalise(X[tr], m, s), labels[st.y[tr]], groups=st.groups[tr])
-        pred = clf.predict(normalise(X[te], m, s))
-        accs.append(float(np.mean(pred == labels[st.y[te]])))
-    return accs
+    """Accuracy of ``svm+all`` on each leave-groups-out fold, reading ``X`` (a variant of the store's images)."""
+    return [float(np.mean(svm_all_rows(st, X, k, seed=0).argmax(axis=1) == st.y[st.folds == k]))
+            for k in st.fold_ids]
 
 
 def report(name: str, what: str, shape, accs: list[float]) -> None:
@@ -55,11 +48,13 @@ def main(names: list[str]) -> int:
         k = DEFAULT_FOLDS[name]
         for what, cfg in [("default store", None), ("n_fft 2048 hop 512", {"n_fft": 2048, "hop_length": 512}),
                           ("n_fft 1024 hop 256", {"n_fft": 1024, "hop_length": 256})]:
-            tag = "default" if cfg is None else f"{cfg['n_fft']}-{cfg['hop_length']}"
-            out = os.path.join(CACHE, f"store-{name}-{tag}-k{k}" if cfg else f"store-{name}-default-k{k}")
-            if not os.path.isdir(out):
-                spectro.preprocess(src, out, config=cfg, k_folds=k, seed=0, progress=False, **opts)
-            st = spectro.open_store(out)
+            if cfg is None:
+                st = build_store(name, "default", k, CACHE)  # the store bench_accuracy.py reads
+            else:
+                out = os.path.join(CACHE, f"store-{name}-{cfg['n_fft']}-{cfg['hop_length']}-k{k}")
+                if not os.path.isdir(out):
+                    spectro.preprocess(src, out, config=cfg, k_folds=k, seed=0, progress=False, **opts)
+                st = spectro.open_store(out)
             X = np.asarray(st.features[:], np.float32)
             report(name, what, st.image_shape, svm_folds(st, X))
             if cfg is None:
