@@ -76,7 +76,8 @@ class Augment(nn.Module):
         if self.time_shift > 0:
             x = time_roll(x, self.time_shift)
         if self.gain_eq > 0:
-            x = x + gain_eq(x.shape[0], x.shape[2], self.gain_eq, device=x.device) / self.std.to(x.device)[None, :, :, None]
+            offsets = gain_eq(x.shape[0], x.shape[2], self.gain_eq, device=x.device)  # (B, 1, F, 1) dB
+            x = x + offsets / self.std.to(x.device)[None, :, :, None]  # in the batch's normalised units
         for mask in self.masks:
             x = mask(x)
         return x
