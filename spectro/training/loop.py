@@ -40,6 +40,7 @@ from spectro.training.distributed import Distributed
 from spectro.utils.signals import StopSignals
 from spectro.utils.console import say
 from spectro.utils.device import Precision, choose_precision, select_device
+from spectro.utils.kernels import keep_float32, narrow_strided_layers
 
 __all__ = ["lr_factor", "Trainer", "LoopState", "Diverged", "StopSignal", "get_rng_state", "set_rng_state",
            "fit_arrays"]
@@ -203,6 +204,14 @@ class Trainer:
         model = model.to(device)
         if precision.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        # oneDNN's bf16 weight gradient is wrong on one-column maps (see spectro.utils.kernels): those layers
+        # compute in float32, the rest of the network in the autocast dtype.
+        self.float32_layers: list[str] = []
+        if precision.dtype is not None and device.type == "cpu":
+            example = torch.zeros((1, *train_data.features.shape[1:]), device=device)
+            self.float32_layers = narrow_strided_layers(model, example)
+            for name in self.float32_layers:
+                keep_float32(model.get_submodule(name))
         self.module = model  # the bare network: validation, checkpoints
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
@@ -242,6 +251,14 @@ class Trainer:
     def batches(self, epoch: int) -> list[np.ndarray]:
         return epoch_batches(len(self.train_data), self.cfg.batch_size, epoch=epoch, seed=self.cfg.seed,
                              shuffle=True, drop_last=True, rank=self.dist.rank, world_size=self.dist.world_size)
+
+    def precision_note(self) -> str:
+        """What the first line says of the precision: the policy, and the layers kept in float32."""
+        kept = self.float32_layers
+        if not kept:
+            return self.precision.describe()
+        return (f"{self.precision.describe()}; {', '.join(kept)} in fp32: oneDNN's bf16 weight gradient is "
+                f"unreliable on one-column maps")
 
     def _autocast(self):
         p = self.precision

@@ -132,7 +132,8 @@ class RunRecorder:
         """Record ``status`` (and where the loop stands) in run.json."""
         if self.dist.is_main:
             write_run_info(self.run_dir, self.store, self.cfg, self.split, status=status,
-                           epochs_done=self.state.epoch, best_epoch=self.state.best_epoch, **fields)
+                           epochs_done=self.state.epoch, best_epoch=self.state.best_epoch,
+                           precision=self.trainer.precision_note(), **fields)
 
     def history(self, *, plot: bool = True) -> None:
         if self.dist.is_main:

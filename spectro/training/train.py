@@ -412,7 +412,7 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                 say(f"resuming {run_dir} at epoch {state.epoch + 1}, batch {state.batch}")
         else:
             torch.manual_seed(cfg.seed + dist.rank)  # augmentation: one stream per process
-        say(f"training {cfg.model} on {device} ({precision.describe()}"
+        say(f"training {cfg.model} on {device} ({trainer.precision_note()}"
             f"{f', {dist.world_size} processes' if dist.enabled else ''}): {job.split.train.size} train, "
             f"{job.split.val.size} validation ({_val_source(job.split, cfg)}), {job.split.test.size} test "
             f"(fold {job.split.test_fold}) examples -> {run_dir}")
