@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from spectro.training.cv import CVResult, cross_validate
     from spectro.training.evaluate import evaluate
     from spectro.training.run import Run, load_run
+    from spectro.training.system import format_system_report, system_report
     from spectro.training.train import train
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "cross_validate", "cv_splits", "describe_models", "discover", "evaluate", "explain_run", "export_onnx", "find_inputs",
     "format_report", "list_models", "load", "load_classifier", "load_run", "make_classifier", "make_split",
     "metrics_from_confusion", "open_store", "plot_confusion", "plot_curves", "plot_error_curves", "plot_examples",
-    "preprocess", "show_examples", "train", "write_predictions",
+    "preprocess", "show_examples", "system_report", "format_system_report", "train", "write_predictions",
 ]
 
 # public name -> the module that defines it (tests/test_api.py checks this against __all__)
@@ -62,6 +63,7 @@ _API = {
     "load_classifier": "training.classifier", "train": "training.train", "TrainingInterrupted": "errors",
     "cross_validate": "training.cv", "CVResult": "training.cv", "evaluate": "training.evaluate",
     "Run": "training.run", "load_run": "training.run",
+    "system_report": "training.system", "format_system_report": "training.system",
     "compare": "comparison.compare", "Comparison": "comparison.compare",
     "explain_run": "explain.explain", "Explanation": "explain.explain",
     "load": "inference.predict", "Predictor": "inference.predict", "FilePrediction": "inference.predict",

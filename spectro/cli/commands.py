@@ -239,7 +239,13 @@ def print_table(head: list[str], rows: list[list[str]], *, align_left: bool = Fa
         print("  ".join(cells).rstrip())
 
 
+def doctor(args: argparse.Namespace) -> int:
+    report = spectro.system_report(args.device)
+    print(json.dumps(report, indent=2) if args.json else spectro.format_system_report(report))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preprocess": preprocess, "info": info, "show": show, "models": models, "train": train, "compare": compare,
-    "explain": explain, "evaluate": evaluate, "predict": predict, "export": export,
+    "explain": explain, "evaluate": evaluate, "predict": predict, "export": export, "doctor": doctor,
 }

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Classify signals through their STFT time-frequency images.")
     parser.add_argument("--version", action="version", version=f"spectro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_preprocess, _info, _show, _models, _train, _compare, _explain, _evaluate, _predict, _export):
+    for add in (_preprocess, _info, _show, _models, _train, _compare, _explain, _evaluate, _predict, _export,
+                _doctor):
         add(sub)
     return parser
 
@@ -135,6 +136,14 @@ def _models(sub) -> None:
     p.add_argument("--num-classes", type=int, help=f"classes to count at (implies --size; default "
                    f"{C.DESCRIBE_CLASSES})")
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
+
+
+def _doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="what this machine offers: CPU, GPU, memory, the precision and data path "
+                                      "train would choose, the versions")
+    p.add_argument("--device", default=TrainConfig.device, help="the device train would be given "
+                   "(default %(default)s)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 
 def add_store_argument(p: argparse.ArgumentParser, *, required: bool) -> None:

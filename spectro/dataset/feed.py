@@ -7,7 +7,8 @@ them. Augmentation is :mod:`spectro.dataset.augment`.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from spectro.errors import SpectroError
 
 __all__ = ["norm_stats", "normalise", "NormalisedRows", "class_weights", "StoreImages", "epoch_batches", "shard",
-           "make_loader"]
+           "make_loader", "RESIDENT_SHARE", "Residency", "plan_residency", "DeviceRows", "feed"]
 
 
 # ---------------------------------------------------------------------------
@@ -230,3 +231,98 @@ def make_loader(dataset: StoreImages, batches: list[np.ndarray], *, workers: int
     """
     return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
                       persistent_workers=False, generator=torch.Generator())
+
+
+# ---------------------------------------------------------------------------
+# Device-resident rows: the training data loaded onto the device once
+# ---------------------------------------------------------------------------
+
+#: The training and validation rows are kept on the device when they take at most this share of its free memory
+#: (after the model is there); the rest is headroom for activations, gradients and the optimizer's state.
+RESIDENT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Residency:
+    """Where a run's images are fed from, and why: ``resident`` on the device, or the memory-map loader."""
+
+    resident: bool
+    reason: str
+
+
+def plan_residency(n_bytes: int, device: torch.device, free: Optional[int], *,
+                   wanted: Optional[bool] = None) -> Residency:
+    """Whether ``n_bytes`` of float16 rows are kept on ``device`` that has ``free`` bytes free (None: unknown).
+
+    ``wanted`` None keeps them there when they take at most
+    :data:`RESIDENT_SHARE` of the free memory; False always feeds from the
+    memory map; True insists (a :class:`SpectroError` when they cannot fit).
+    """
+    size = _mb(n_bytes)
+    loader = "memory-map loader" + (" with pinned memory" if device.type == "cuda" else "")
+    if wanted is False:
+        return Residency(False, f"{loader}: resident data turned off")
+    if free is None:
+        if wanted:
+            return Residency(True, f"resident on {device} ({size}; its free memory is unknown)")
+        return Residency(False, f"{loader}: the free memory of {device} is unknown")
+    fits = n_bytes <= RESIDENT_SHARE * free
+    if fits:
+        return Residency(True, f"resident on {device} ({size} of {_mb(free)} free)")
+    if wanted:
+        raise SpectroError(f"the training rows ({size}) do not fit in half of the {_mb(free)} free on {device}; "
+                           "feed them from the memory map (resident=False)")
+    return Residency(False, f"{loader}: {size} of rows exceed half of the {_mb(free)} free on {device}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+class DeviceRows:
+    """The rows of a :class:`StoreImages`, float16 on ``device``: minibatches are drawn by indexing there.
+
+    ``rows[positions]`` returns what ``StoreImages[positions]`` returns, moved
+    to the device: the same float16 images in the same order, and the labels.
+    The copy is made chunk by chunk from the memory map (rows in file order),
+    so host memory holds one chunk at a time.
+    """
+
+    def __init__(self, data: StoreImages, device: torch.device, *, chunk_rows: int = 2048) -> None:
+        shape = tuple(data.features.shape[1:])
+        self.x = torch.empty((len(data), *shape), dtype=torch.float16, device=device)  # (n, C, F, T)
+        order = np.argsort(data.rows, kind="stable")
+        for start in range(0, order.size, chunk_rows):
+            at = order[start:start + chunk_rows]
+            block = np.asarray(data.features[data.rows[at]], dtype=np.float16)
+            self.x[torch.as_tensor(at, device=device)] = torch.from_numpy(block).to(device)
+        self.y = torch.as_tensor(data.y[data.rows], device=device)
+        self.device = device
+
+    @staticmethod
+    def nbytes(data: StoreImages) -> int:
+        return len(data) * int(np.prod(data.features.shape[1:])) * 2
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __getitem__(self, positions: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(np.asarray(positions, dtype=np.int64), device=self.device)
+        return self.x[idx], self.y[idx]
+
+
+def feed(data: StoreImages, batches: list[np.ndarray], *, device: torch.device,
+         resident: Optional[DeviceRows] = None, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(x float16 (B, C, F, T), y int64 (B,))`` on ``device`` for each of ``batches``, by either path.
+
+    From ``resident`` when given (indexing on the device), else from the
+    memory map through :func:`make_loader` (pinned memory and non-blocking
+    copies on CUDA). Both give the same values in the same order.
+    """
+    if resident is not None:
+        for positions in batches:
+            yield resident[positions]
+        return
+    loader = make_loader(data, batches, workers=workers, pin_memory=device.type == "cuda")
+    for x, y in loader:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)

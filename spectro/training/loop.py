@@ -33,13 +33,13 @@ from tqdm import tqdm
 
 from spectro.config import TrainConfig
 from spectro.dataset.augment import Augment, mixup
-from spectro.dataset.feed import StoreImages, epoch_batches, make_loader, normalise, shard
+from spectro.dataset.feed import DeviceRows, StoreImages, epoch_batches, feed, normalise, plan_residency, shard
 from spectro.errors import Diverged, SpectroError
 from spectro.metrics.scores import metrics_from_confusion
 from spectro.training.distributed import Distributed
 from spectro.utils.signals import StopSignals
 from spectro.utils.console import say
-from spectro.utils.device import Precision, choose_precision, select_device
+from spectro.utils.device import Precision, choose_precision, free_memory, select_device
 from spectro.utils.kernels import keep_float32, narrow_strided_layers
 
 __all__ = ["lr_factor", "Trainer", "LoopState", "Diverged", "StopSignal", "get_rng_state", "set_rng_state",
@@ -189,7 +189,8 @@ class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, train_data: StoreImages,
                  val_data: Optional[StoreImages], *, mean: np.ndarray, std: np.ndarray, device: torch.device,
                  precision: Precision, dist: Distributed, num_classes: int,
-                 class_weight: Optional[np.ndarray] = None, progress: bool = False) -> None:
+                 class_weight: Optional[np.ndarray] = None, progress: bool = False,
+                 resident: Optional[bool] = None) -> None:
         self.cfg, self.device, self.precision, self.dist = config, device, precision, dist
         self.train_data, self.val_data, self.num_classes = train_data, val_data, num_classes
         self.progress = progress and dist.is_main
@@ -213,6 +214,12 @@ class Trainer:
             for name in self.float32_layers:
                 keep_float32(model.get_submodule(name))
         self.module = model  # the bare network: validation, checkpoints
+        # The images fed from the device itself when they fit there (dataset.feed.plan_residency), else from the
+        # memory map: the same float16 values in the same order either way.
+        rows = [d for d in (train_data, val_data) if d is not None and len(d)]
+        self.residency = plan_residency(sum(DeviceRows.nbytes(d) for d in rows), device, free_memory(device),
+                                        wanted=resident)
+        self.resident = {id(d): DeviceRows(d, device) for d in rows} if self.residency.resident else {}
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -260,6 +267,9 @@ class Trainer:
         return (f"{self.precision.describe()}; {', '.join(kept)} in fp32: oneDNN's bf16 weight gradient is "
                 f"unreliable on one-column maps")
 
+    def _feed(self, data: StoreImages, batches: list[np.ndarray]):
+        return feed(data, batches, device=self.device, resident=self.resident.get(id(data)), workers=self.workers)
+
     def _autocast(self):
         p = self.precision
         return torch.autocast(self.device.type, dtype=p.dtype or torch.float32, enabled=p.dtype is not None)
@@ -274,8 +284,7 @@ class Trainer:
         """
         self.model.train()
         batches = self.batches(state.epoch)
-        loader = make_loader(self.train_data, batches[state.batch:], workers=self.workers,
-                             pin_memory=self.device.type == "cuda")
+        loader = self._feed(self.train_data, batches[state.batch:])
         loss_sum = torch.tensor(state.run_loss, dtype=self.acc_dtype, device=self.device)
         correct = torch.tensor(state.run_correct, dtype=torch.int64, device=self.device)
         since_check = torch.zeros((), dtype=self.acc_dtype, device=self.device)
@@ -285,8 +294,7 @@ class Trainer:
         stopped = False
         try:
             for i, (x, y) in enumerate(loader, start=state.batch):
-                x = normalise(x.to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, F, T) float32
-                y = y.to(self.device, non_blocking=True)
+                x = normalise(x, self.mean, self.std)  # (B, C, F, T) float32
                 x = self.augment(x)
                 lam, y_b = 1.0, y
                 if self.cfg.mixup > 0:
@@ -357,13 +365,12 @@ class Trainer:
         self.module.eval()
         positions = shard(np.arange(len(self.val_data)), self.dist.rank, self.dist.world_size)
         batches = [positions[i:i + self.cfg.batch_size] for i in range(0, positions.size, self.cfg.batch_size)]
-        loader = make_loader(self.val_data, batches, workers=self.workers, pin_memory=self.device.type == "cuda")
+        loader = self._feed(self.val_data, batches)
         c = self.num_classes
         confusion = torch.zeros(c * c, dtype=self.acc_dtype, device=self.device)
         loss = torch.zeros(1, dtype=self.acc_dtype, device=self.device)
         for x, y in loader:
-            x = normalise(x.to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, F, T) float32
-            y = y.to(self.device, non_blocking=True)
+            x = normalise(x, self.mean, self.std)  # (B, C, F, T) float32
             if self.precision.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():

@@ -415,7 +415,7 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
         say(f"training {cfg.model} on {device} ({trainer.precision_note()}"
             f"{f', {dist.world_size} processes' if dist.enabled else ''}): {job.split.train.size} train, "
             f"{job.split.val.size} validation ({_val_source(job.split, cfg)}), {job.split.test.size} test "
-            f"(fold {job.split.test_fold}) examples -> {run_dir}")
+            f"(fold {job.split.test_fold}) examples -> {run_dir}; data {trainer.residency.reason}")
         recorder = RunRecorder(run_dir, st, cfg, job.split, clf, trainer, state, dist, say, on_epoch)
         status, signalled = "done", False
         try:
@@ -435,12 +435,25 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                 if recorder.saved_epoch else "no epoch finished, so there is no checkpoint"
             raise SpectroError(f"training diverged: {err}; {kept}; try a lower --lr"
                                + (" or --no-amp" if precision.dtype is not None else "")) from None
+        except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError on CUDA, MPS and XPU alike
+            recorder.status("failed", error=f"out of memory on {device} at batch size {cfg.batch_size}")
+            raise SpectroError(out_of_memory_advice(device, cfg.batch_size, run_dir, recorder.saved_epoch)) from None
         except KeyboardInterrupt:
             recorder.status("interrupted")
             raise
         finally:
             recorder.close()
     return state, status, signalled
+
+
+def out_of_memory_advice(device: torch.device, batch_size: int, run_dir: str, saved_epoch: int) -> str:
+    """The one line for a run that ran out of device memory: what to change, and what was kept."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # what the failed step held goes back before anything else is tried
+    kept = (f"the last good checkpoint (epoch {saved_epoch}) is kept in {run_dir}" if saved_epoch
+            else "no epoch finished, so there is no checkpoint")
+    smaller = f"--batch-size {batch_size // 2}" if batch_size > 1 else "a smaller model or image"
+    return f"out of memory on {device} at batch size {batch_size}: train again with {smaller}; {kept}"
 
 
 def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, signalled: bool) -> Optional[Run]:

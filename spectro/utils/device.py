@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -11,7 +12,8 @@ import torch
 from spectro._version import __version__
 from spectro.errors import SpectroError
 
-__all__ = ["select_device", "versions", "Precision", "cpu_has_fast_bf16", "choose_precision"]
+__all__ = ["select_device", "versions", "Precision", "cpu_has_fast_bf16", "choose_precision", "free_memory",
+           "host_memory", "cpu_features"]
 
 
 def select_device(name: Any = "auto", *, local_rank: int = 0,
@@ -132,3 +134,45 @@ def choose_precision(
     if channels_last is None:
         channels_last = device_type in ("cuda", "cpu") or on
     return Precision(dtype if on else None, scaler and on, bool(channels_last))
+
+
+def free_memory(device: torch.device) -> Optional[int]:
+    """Bytes free on ``device`` now (CUDA: the driver's count; CPU: the kernel's MemAvailable), None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "mps":
+        mps = getattr(torch, "mps", None)
+        if mps is not None and hasattr(mps, "recommended_max_memory"):
+            return max(int(mps.recommended_max_memory()) - int(mps.driver_allocated_memory()), 0)
+        return None
+    return host_memory()[0]
+
+
+def host_memory() -> tuple[Optional[int], Optional[int]]:
+    """(available, total) bytes of this machine's memory, from /proc/meminfo (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f if ":" in line)}
+    except (OSError, ValueError):
+        return None, None
+    return fields.get("MemAvailable"), fields.get("MemTotal")
+
+
+def cpu_features() -> dict[str, Any]:
+    """The CPU's name, the cores this process may use, and the vector and matrix units torch can use."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"name": name, "cores": os.cpu_count(), "usable_cores": usable,
+            "avx512": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "amx": cpu_has_fast_bf16(), "torch_capability": torch.backends.cpu.get_cpu_capability()}

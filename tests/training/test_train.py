@@ -20,7 +20,7 @@ import spectro.training.train as train_module
 from spectro import FeatureConfig, preprocess
 from spectro.cli.main import build_parser, main
 from spectro.config import TrainConfig
-from spectro.dataset.feed import StoreImages, norm_stats
+from spectro.dataset.feed import DeviceRows, StoreImages, norm_stats
 from spectro.errors import SpectroError, TrainingInterrupted
 from spectro.models import build
 from spectro.signals.store import open_store
@@ -187,15 +187,18 @@ def test_resume_after_two_epochs_equals_an_uninterrupted_run(store, reference, t
 def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(store, reference, tmp_path, monkeypatch):
     out = str(tmp_path / "run")
     calls = {"n": 0}
-    getitem = StoreImages.__getitem__
 
-    def interrupt_on_tenth_batch(self, positions):
-        calls["n"] += 1
-        if calls["n"] == 10:  # 5 train + 2 validation batches per epoch: epoch 2, batch 3
-            os.kill(os.getpid(), signal.SIGINT)
-        return getitem(self, positions)
+    def interrupt_on_tenth_batch(getitem):
+        def batch(self, positions):
+            calls["n"] += 1
+            if calls["n"] == 10:  # 5 train + 2 validation batches per epoch: epoch 2, batch 3
+                os.kill(os.getpid(), signal.SIGINT)
+            return getitem(self, positions)
+        return batch
 
-    monkeypatch.setattr(StoreImages, "__getitem__", interrupt_on_tenth_batch)
+    # Batches come from the memory map or, when the rows fit in memory (here), from DeviceRows: count both.
+    for source in (StoreImages, DeviceRows):
+        monkeypatch.setattr(source, "__getitem__", interrupt_on_tenth_batch(source.__getitem__))
     monkeypatch.setattr(trainer_module, "CHECK_EVERY", 1)
     with pytest.raises(TrainingInterrupted, match=f"stopped at epoch 1, batch 3; continue with: spectro train "
                                                   f"--resume {out}"):
