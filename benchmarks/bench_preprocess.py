@@ -58,12 +58,12 @@ def hand_loop(paths: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def spectro_run(root: str, out: str, workers) -> float:
+def spectro_run(root: str, out: str, workers, device: str = "cpu") -> float:
     from spectro import FeatureConfig, preprocess
 
     cfg = FeatureConfig(sample_rate=SR, duration=1.0, **PARAMS)
     t0 = time.perf_counter()
-    preprocess(root, out, config=cfg, workers=workers, progress=False)
+    preprocess(root, out, config=cfg, workers=workers, progress=False, device=device)
     return time.perf_counter() - t0
 
 
@@ -119,7 +119,11 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=8000, help="corpus size for the second memory reading (0: skip)")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cuda: also the STFTs on the GPU, against the CPU path "
+                    "(clips/s side by side; the rest is skipped)")
     args = ap.parse_args()
+    if args.device != "cpu":
+        return against_cpu(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
@@ -155,6 +159,20 @@ def main() -> None:
             mem = peak_memory(os.path.join(tmp, "big"), os.path.join(tmp, "mem2"), args.workers)
             print(f"peak RSS at {args.big} clips: main {mem['main_mb']:.0f} MB, "
                   f"largest worker {mem['worker_mb']:.0f} MB")
+
+
+def against_cpu(args: argparse.Namespace) -> None:
+    """preprocess with its STFTs on ``args.device`` against the CPU path, interleaved, best of N each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "src")
+        n = len(make_corpus(src, args.clips))
+        spectro_run(src, os.path.join(tmp, "warm"), args.workers, args.device)
+        cpu, dev = [], []
+        for r in range(args.repeats):
+            cpu.append(spectro_run(src, os.path.join(tmp, f"cpu{r}"), args.workers, "cpu"))
+            dev.append(spectro_run(src, os.path.join(tmp, f"dev{r}"), args.workers, args.device))
+        print(f"preprocess {n} clips, {args.workers} workers: cpu {n / min(cpu):.0f} clips/s, "
+              f"{args.device} {n / min(dev):.0f} clips/s, ratio {min(cpu) / min(dev):.2f}x")
 
 
 if __name__ == "__main__":

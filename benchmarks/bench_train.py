@@ -17,18 +17,31 @@ shared machine hits every configuration alike. Reported as ratios.
 Targets (the issue): spectro >= 1.0x torchvision at the same precision;
 mixed precision >= 1.5x torchvision's fp32; loader >= 20x the model.
 
+With ``--practitioner`` it measures instead what issue 29 asks of a GPU:
+(a) the loop a practitioner writes (torchvision's ResNet with a 1-channel
+conv1, a DataLoader over the numpy array with workers and pinned memory,
+float32, the default memory format) against (b) ``spectro train`` as shipped
+(its Trainer with the default precision, channels_last and the rows resident
+on the device when they fit), samples/s side by side and their ratio (the
+target is at least 3x on a GPU), with the GPU's utilisation sampled from
+``nvidia-smi`` during (b).
+
 Usage::
 
     python benchmarks/bench_train.py [--batch-size 32] [--rounds 3] [--steps 4] [--device auto]
+    python benchmarks/bench_train.py --practitioner --device cuda --batch-size 256 --shape 1x64x101
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -149,6 +162,120 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class PractitionerTimer:
+    """The loop a practitioner writes: torchvision's ResNet, a DataLoader of single examples, float32."""
+
+    class Rows(torch.utils.data.Dataset):
+        def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+            self.x, self.y = x, y
+
+        def __len__(self) -> int:
+            return len(self.y)
+
+        def __getitem__(self, i: int):
+            return torch.from_numpy(np.asarray(self.x[i], dtype=np.float32)), int(self.y[i])
+
+    def __init__(self, name: str, features: np.ndarray, device: torch.device, batch: int, workers: int) -> None:
+        y = np.arange(len(features)) % CLASSES
+        self.loader = torch.utils.data.DataLoader(self.Rows(features, y), batch_size=batch, shuffle=True,
+                                                  drop_last=True, num_workers=workers,
+                                                  pin_memory=device.type == "cuda",
+                                                  persistent_workers=workers > 0)
+        self.model = torchvision_resnet(name).to(device).train()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.device = device
+        self.batches = iter(())
+
+    def _next(self):
+        try:
+            return next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            return next(self.batches)
+
+    def __call__(self, steps: int) -> float:
+        _sync(self.device)
+        t = time.perf_counter()
+        seen = 0
+        for _ in range(steps):
+            x, y = self._next()
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            loss = F.cross_entropy(self.model(x), y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            seen += len(y)
+        _sync(self.device)
+        return seen / (time.perf_counter() - t)
+
+
+class Utilisation:
+    """GPU utilisation (%) sampled by ``nvidia-smi`` every 200 ms while the block runs (empty without it)."""
+
+    def __enter__(self) -> "Utilisation":
+        self.samples: list[int] = []
+        self.proc = None
+        if shutil.which("nvidia-smi"):
+            self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                          "-lms", "200"], stdout=subprocess.PIPE, text=True)
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.strip().split(",")[0].strip().isdigit():
+                self.samples.append(int(line.strip().split(",")[0]))
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "GPU utilisation: not sampled (no nvidia-smi)"
+        return (f"GPU utilisation during (b): median {statistics.median(self.samples):.0f} %, "
+                f"mean {statistics.mean(self.samples):.0f} % over {len(self.samples)} samples")
+
+
+def practitioner(args: argparse.Namespace, device: torch.device) -> int:
+    shape = tuple(int(v) for v in args.shape.split("x"))
+    global SHAPE
+    SHAPE = shape  # TrainerTimer normalises with statistics of this shape
+    workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
+    print(f"device {device}; torch {torch.__version__}; batch {args.batch_size} x {' x '.join(map(str, shape))}; "
+          f"spectro's default precision here: {choose_precision(device.type).describe()}; practitioner's "
+          f"DataLoader: {workers} workers; median of {args.rounds} interleaved rounds of {args.steps} steps",
+          flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        n_rows = max(4096, args.batch_size * (args.steps + 2))
+        path = os.path.join(tmp, "features.npy")
+        np.save(path, np.random.default_rng(0).standard_normal((n_rows, *shape)).astype(np.float16))
+        features = np.load(path, mmap_mode="r")
+        for name in args.models.split(","):
+            torch.manual_seed(0)
+            a = PractitionerTimer(name, features, device, args.batch_size, workers)
+            torch.manual_seed(0)
+            b = TrainerTimer(name, features, device, args.batch_size, amp=None)
+            print(f"  {name}: spectro's data path: {b.trainer.residency.reason}; precision "
+                  f"{b.trainer.precision_note()}", flush=True)
+            a(2)
+            b(2)  # warm-up: cuDNN picks its kernels, workers start
+            ra, rb = [], []
+            with Utilisation() as util:
+                for _ in range(args.rounds):
+                    ra.append(a(args.steps))
+                    rb.append(b(args.steps))
+            ma, mb = statistics.median(ra), statistics.median(rb)
+            print(f"{name}: (a) practitioner {ma:.0f} samples/s; (b) spectro train {mb:.0f} samples/s; "
+                  f"ratio {mb / ma:.2f}x (target >= 3 on a GPU); {util.summary()}", flush=True)
+            del a, b
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-size", type=int, default=32)
@@ -157,10 +284,16 @@ def main() -> int:
     p.add_argument("--models", default="resnet18,resnet34")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--practitioner", action="store_true",
+                   help="the practitioner's loop against spectro train as shipped (see above)")
+    p.add_argument("--shape", default="x".join(map(str, SHAPE)), help="CxFxT image shape (--practitioner)")
+    p.add_argument("--workers", type=int, help="the practitioner's DataLoader workers (default min(8, cores))")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
+    if args.practitioner:
+        return practitioner(args, device)
     mixed = device.type == "cuda" or native_cpu_bf16()
     default = choose_precision(device.type).describe()
     print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; native bf16: {mixed}; "
