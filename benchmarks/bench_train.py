@@ -113,14 +113,14 @@ class TrainerTimer:
     """spectro's Trainer on a memory-mapped store of random images: what ``spectro train`` runs."""
 
     def __init__(self, name: str, features: np.ndarray, device: torch.device, batch: int,
-                 amp: bool | None) -> None:
+                 amp: bool | None, resident: bool | None = None) -> None:
         y = np.arange(len(features)) % CLASSES
         cfg = TrainConfig(model=name, epochs=1000, batch_size=batch, amp=amp, device=device.type, workers=0)
         self.data = StoreImages(features, y, np.arange(len(features)))
         precision = choose_precision(device.type, amp, None)
         self.trainer = Trainer(build(name, CLASSES), cfg, self.data, None, mean=np.zeros(SHAPE[:2], np.float32),
                                std=np.ones(SHAPE[:2], np.float32), device=device, precision=precision,
-                               dist=Distributed(), num_classes=CLASSES)
+                               dist=Distributed(), num_classes=CLASSES, resident=resident)
         self.state = LoopState()
         self.device = device
 
@@ -239,6 +239,30 @@ class Utilisation:
                 f"mean {statistics.mean(self.samples):.0f} % over {len(self.samples)} samples")
 
 
+def data_paths(args: argparse.Namespace, device: torch.device) -> int:
+    """spectro's Trainer fed from the rows resident on the device against the memory-map loader."""
+    with tempfile.TemporaryDirectory() as tmp:
+        n_rows = max(2048, args.batch_size * (args.steps + 2))
+        path = os.path.join(tmp, "features.npy")
+        np.save(path, np.random.default_rng(0).standard_normal((n_rows, *SHAPE)).astype(np.float16))
+        features = np.load(path, mmap_mode="r")
+        for name in args.models.split(","):
+            timers = {}
+            for resident in (True, False):
+                torch.manual_seed(0)
+                timers[resident] = TrainerTimer(name, features, device, args.batch_size, amp=None, resident=resident)
+                timers[resident](1)
+            rates = {k: [] for k in timers}
+            for _ in range(args.rounds):
+                for k, t in timers.items():
+                    rates[k].append(t(args.steps))
+            r, m = statistics.median(rates[True]), statistics.median(rates[False])
+            print(f"{name} on {device}, batch {args.batch_size} x {' x '.join(map(str, SHAPE))}: resident {r:.1f} "
+                  f"samples/s, memory-map loader {m:.1f} samples/s, ratio {r / m:.2f}x "
+                  f"(median of {args.rounds} interleaved rounds of {args.steps} steps)", flush=True)
+    return 0
+
+
 def practitioner(args: argparse.Namespace, device: torch.device) -> int:
     shape = tuple(int(v) for v in args.shape.split("x"))
     global SHAPE
@@ -288,12 +312,16 @@ def main() -> int:
                    help="the practitioner's loop against spectro train as shipped (see above)")
     p.add_argument("--shape", default="x".join(map(str, SHAPE)), help="CxFxT image shape (--practitioner)")
     p.add_argument("--workers", type=int, help="the practitioner's DataLoader workers (default min(8, cores))")
+    p.add_argument("--data-paths", action="store_true",
+                   help="spectro's Trainer on resident rows against the memory-map loader")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
     if args.practitioner:
         return practitioner(args, device)
+    if args.data_paths:
+        return data_paths(args, device)
     mixed = device.type == "cuda" or native_cpu_bf16()
     default = choose_precision(device.type).describe()
     print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; native bf16: {mixed}; "
