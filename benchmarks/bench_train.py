@@ -162,6 +162,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def random_features(folder: str, n_rows: int, shape: tuple) -> np.ndarray:
+    """A memory-mapped float16 array of random images, as a store's features.npy is read."""
+    path = os.path.join(folder, "features.npy")
+    np.save(path, np.random.default_rng(0).standard_normal((n_rows, *shape)).astype(np.float16))
+    return np.load(path, mmap_mode="r")
+
+
 class PractitionerTimer:
     """The loop a practitioner writes: torchvision's ResNet, a DataLoader of single examples, float32."""
 
@@ -242,10 +249,7 @@ class Utilisation:
 def data_paths(args: argparse.Namespace, device: torch.device) -> int:
     """spectro's Trainer fed from the rows resident on the device against the memory-map loader."""
     with tempfile.TemporaryDirectory() as tmp:
-        n_rows = max(2048, args.batch_size * (args.steps + 2))
-        path = os.path.join(tmp, "features.npy")
-        np.save(path, np.random.default_rng(0).standard_normal((n_rows, *SHAPE)).astype(np.float16))
-        features = np.load(path, mmap_mode="r")
+        features = random_features(tmp, max(2048, args.batch_size * (args.steps + 2)), SHAPE)
         for name in args.models.split(","):
             timers = {}
             for resident in (True, False):
@@ -273,10 +277,7 @@ def practitioner(args: argparse.Namespace, device: torch.device) -> int:
           f"DataLoader: {workers} workers; median of {args.rounds} interleaved rounds of {args.steps} steps",
           flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        n_rows = max(4096, args.batch_size * (args.steps + 2))
-        path = os.path.join(tmp, "features.npy")
-        np.save(path, np.random.default_rng(0).standard_normal((n_rows, *shape)).astype(np.float16))
-        features = np.load(path, mmap_mode="r")
+        features = random_features(tmp, max(4096, args.batch_size * (args.steps + 2)), shape)
         for name in args.models.split(","):
             torch.manual_seed(0)
             a = PractitionerTimer(name, features, device, args.batch_size, workers)
@@ -329,10 +330,7 @@ def main() -> int:
           f"median of {args.rounds} interleaved rounds of {args.steps} steps", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        n_rows = max(2048, args.batch_size * (args.steps + 2))
-        path = os.path.join(tmp, "features.npy")
-        np.save(path, np.random.default_rng(0).standard_normal((n_rows, *SHAPE)).astype(np.float16))
-        features = np.load(path, mmap_mode="r")
+        features = random_features(tmp, max(2048, args.batch_size * (args.steps + 2)), SHAPE)
 
         timers: dict[tuple[str, str], object] = {}
         for name in args.models.split(","):
