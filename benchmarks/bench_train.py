@@ -118,8 +118,9 @@ class TrainerTimer:
         cfg = TrainConfig(model=name, epochs=1000, batch_size=batch, amp=amp, device=device.type, workers=0)
         self.data = StoreImages(features, y, np.arange(len(features)))
         precision = choose_precision(device.type, amp, None)
-        self.trainer = Trainer(build(name, CLASSES), cfg, self.data, None, mean=np.zeros(SHAPE[:2], np.float32),
-                               std=np.ones(SHAPE[:2], np.float32), device=device, precision=precision,
+        c_f = tuple(features.shape[1:3])  # (channels, frequency) of the images
+        self.trainer = Trainer(build(name, CLASSES), cfg, self.data, None, mean=np.zeros(c_f, np.float32),
+                               std=np.ones(c_f, np.float32), device=device, precision=precision,
                                dist=Distributed(), num_classes=CLASSES, resident=resident)
         self.state = LoopState()
         self.device = device
@@ -269,8 +270,6 @@ def data_paths(args: argparse.Namespace, device: torch.device) -> int:
 
 def practitioner(args: argparse.Namespace, device: torch.device) -> int:
     shape = tuple(int(v) for v in args.shape.split("x"))
-    global SHAPE
-    SHAPE = shape  # TrainerTimer normalises with statistics of this shape
     workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
     print(f"device {device}; torch {torch.__version__}; batch {args.batch_size} x {' x '.join(map(str, shape))}; "
           f"spectro's default precision here: {choose_precision(device.type).describe()}; practitioner's "
