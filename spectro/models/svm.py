@@ -48,7 +48,6 @@ from sklearn.utils.validation import check_is_fitted
 from spectro.config import NET_ONLY_FIELDS
 from spectro.errors import SpectroError
 from spectro.models.base import Classifier, OnnxGraph, as_images, read_manifest, read_rows, write_manifest
-from spectro.models.registry import register_model
 from spectro.models.svm_onnx import svm_to_onnx
 
 __all__ = ["FEATURES", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
@@ -229,7 +228,6 @@ def inner_folds(y: np.ndarray, groups: Any, *, n_splits: int, seed: int) -> Any:
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-@register_model("svm")
 class SVMClassifier(Classifier, BaseEstimator):
     """RBF SVM on spectrogram summary features, tuned by a (group-aware) grid search.
 
