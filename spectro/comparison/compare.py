@@ -48,7 +48,8 @@ from spectro.comparison.scoring import (
     score_model,
     significance,
 )
-from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
+from spectro.comparison.defaults import COMPARE_JOBS, COMPARE_OUT
+from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError
 from spectro.explain.explain import Explanation, explain_runs

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from spectro.config import EXPLAIN_EXAMPLES, EXPLAIN_PROJECTIONS, SEED
+from spectro.config import SEED
+from spectro.explain.defaults import EXPLAIN_EXAMPLES, EXPLAIN_PROJECTIONS
 from spectro.dataset.splits import rows_of_ids
 from spectro.errors import SpectroError
 from spectro.explain.embeddings import embed, group_minus_class, project

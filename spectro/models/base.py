@@ -23,6 +23,7 @@ The networks' classifier, which needs the training loop, is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from abc import ABC, abstractmethod
@@ -41,7 +42,7 @@ from spectro.errors import SpectroError
 from spectro.utils.files import write_text
 
 __all__ = ["Classifier", "NotFittedError", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
-           "encode_labels", "write_manifest", "read_manifest"]
+           "encode_labels", "write_manifest", "read_manifest", "eval_mode"]
 
 #: How to get what ONNX export needs (onnx, onnxruntime, onnxscript, skl2onnx).
 ONNX_EXTRA = "pip install 'spectro[onnx]'"
@@ -295,6 +296,17 @@ def encode_labels(y: Any, classes: Any = None) -> tuple[np.ndarray, np.ndarray]:
     if unknown:
         raise SpectroError(f"labels not among the classes {classes.tolist()}: {unknown[:5]}")
     return classes, np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=len(y))
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``module`` in eval mode (BatchNorm's running statistics, no dropout) for the block, then as it was."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:

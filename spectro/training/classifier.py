@@ -36,6 +36,7 @@ from spectro.models.base import (
     Classifier,
     OnnxGraph,
     as_images,
+    eval_mode,
     iter_batches,
     read_manifest,
     write_manifest,
@@ -209,15 +210,10 @@ class NetClassifier(Classifier, BaseEstimator):
         X = as_images(X, self.in_channels_)
         net = self.module_
         param = next(net.parameters())
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.inference_mode():
-                out = [net.forward_head(net.forward_features(torch.from_numpy(b).to(param.device, param.dtype)),
-                                        pre_logits=True).double().cpu().numpy()
-                       for b in iter_batches(X, batch_size or self.batch_size)]
-        finally:
-            net.train(was_training)
+        with eval_mode(net), torch.inference_mode():
+            out = [net.forward_head(net.forward_features(torch.from_numpy(b).to(param.device, param.dtype)),
+                                    pre_logits=True).double().cpu().numpy()
+                   for b in iter_batches(X, batch_size or self.batch_size)]
         return np.concatenate(out)
 
     def save(self, directory: str | Path) -> Path:

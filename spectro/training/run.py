@@ -42,6 +42,7 @@ from spectro.models.weights import check_finite_weights, save_tensors
 from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
+from spectro.utils.workers import process_alive
 
 __all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
            "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_run_json", "read_run_csv",
@@ -139,19 +140,10 @@ def live_status(info: dict) -> str:
     """run.json's status, with ``running`` read as ``interrupted`` when its process is gone (same host)."""
     status = info.get("status", "unknown")
     proc = info.get("process") or {}
-    if status == "running" and proc.get("host") == socket.gethostname() and not _alive(proc.get("pid")):
+    if status == "running" and proc.get("host") == socket.gethostname() and not process_alive(proc.get("pid")):
         return "interrupted"
     return status
 
-
-def _alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_status(run_dir: str) -> Optional[str]:

@@ -308,13 +308,13 @@ def _check_net(cfg: TrainConfig, st: Store, split: Split, dist: Distributed, giv
         load_state_dict_file(cfg.pretrained)  # a missing or unusable file fails here, in one line
     check_tensorboard(cfg)
     if cfg.gain_eq > 0 and not (st.config.db and getattr(st.config, "compression", "db") == "db"):
-        raise SpectroError(f"--gain-eq adds decibels, but the images of {st.path} are not in dB; "
-                           "preprocess with dB images or train without --gain-eq")
+        raise SpectroError(f"gain_eq adds decibels, but the images of {st.path} are not in dB; "
+                           "preprocess with dB images or train without gain_eq")
     per_process = split.train.size // dist.world_size
     if cfg.batch_size > per_process:
         if "batch_size" in given:
             raise SpectroError(f"batch size {cfg.batch_size} is larger than the {per_process} training "
-                               "examples" + (" per process" if dist.enabled else "") + "; lower --batch-size")
+                               "examples" + (" per process" if dist.enabled else "") + "; lower batch_size")
         if dist.is_main:
             note(f"{split.train.size} training examples: batch size {per_process} "
                  f"(the default {cfg.batch_size} is larger than the training set)")
