@@ -177,8 +177,7 @@ def compare(args: argparse.Namespace) -> int:
     if args.explain and result.predictions:
         shown = []
         if curve_png is not None:
-            with open(curve_png, "rb") as f:
-                shown.append(("the learning curve: test accuracy against training examples", f.read()))
+            shown.append(("the learning curve: test accuracy against training examples", curve_png))
         why = result.explain(figures=shown, progress=not args.quiet)
         print(f"spectro: explained in {why.report_path}")
     return 0 if ok else 1
