@@ -136,10 +136,11 @@ class FitCallback:
     """What a fit calls back; every method has a do-nothing default (a run recorder writes the run folder)."""
 
     def on_fit_start(self, what: str, *, epoch: int = 0, batch: int = 0, epochs: int = 1,
-                     resumable: bool = False, precision: Optional[str] = None) -> None:
+                     resumable: bool = False, precision: Optional[str] = None, data: Optional[str] = None) -> None:
         """The fit begins: ``what`` it trains (device, precision), where a resume starts, of how many
         epochs; ``resumable``: it can stop at a batch boundary (:meth:`stop_requested`) and resume;
-        ``precision``: what it computes in, in words (a network's; run.json records it)."""
+        ``precision``: what it computes in, in words (a network's; run.json records it); ``data``:
+        where its batches come from, and why (a network's)."""
 
     def on_epoch_end(self, end: EpochEnd) -> bool:
         """After each epoch; True stops the fit there, resumably."""
@@ -302,7 +303,7 @@ class Classifier(ClassifierMixin, ABC):
         return self
 
     def load_last_weights(self, path: str) -> None:
-        """Replace the best weights with the last ones of training checkpoint ``path`` (iterative only)."""
+        """Replace the best weights with the last ones of training checkpoint ``path`` (networks only)."""
         raise SpectroError(f"{type(self).__name__} is fitted once: it has no separate last weights")
 
     @abstractmethod

@@ -233,7 +233,8 @@ class NetClassifier(Classifier, BaseEstimator):
                 f", {dist.world_size} processes)" if dist.enabled else ")")
             for callback in callbacks:
                 callback.on_fit_start(what, epoch=state.epoch, batch=state.batch, epochs=config.epochs,
-                                      resumable=True, precision=trainer.precision_note())
+                                      resumable=True, precision=trainer.precision_note(),
+                                      data=trainer.residency.reason)
             try:
                 stop = self._run(trainer, state, dist, val_data is not None, callbacks)
             except Diverged as err:

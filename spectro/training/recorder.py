@@ -12,6 +12,7 @@ request to stop. The loop itself never touches a file.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any, Callable, Optional
 
@@ -19,15 +20,16 @@ from spectro.config import TrainConfig
 from spectro.errors import SpectroError
 from spectro.models.base import EpochEnd, FitCallback
 from spectro.training.distributed import Distributed
-from spectro.training.loop import StopSignal
 from spectro.training.run import RunDir
+from spectro.utils.console import say
+from spectro.utils.signals import StopSignals
 
 try:  # the optional extra (pip install 'spectro[tensorboard]'); torch raises ImportError without it
     from torch.utils.tensorboard import SummaryWriter
 except ImportError:
     SummaryWriter = None
 
-__all__ = ["RunRecorder", "epoch_line", "fit_line", "PLOT_EVERY_S", "TENSORBOARD_TAGS", "check_tensorboard"]
+__all__ = ["RunRecorder", "StopSignal", "epoch_line", "fit_line", "PLOT_EVERY_S", "TENSORBOARD_TAGS", "check_tensorboard"]
 
 PLOT_EVERY_S = 60.0  # seconds between redraws of curves.png while training
 #: TensorBoard tag of each metrics.csv column it logs per epoch.
@@ -57,6 +59,25 @@ def epoch_line(row: dict, epochs: int, improved: bool) -> str:
 def fit_line(row: dict, found: str) -> str:
     """The line after the one fit of a classifier fitted once (no resume state): what it found, no epochs."""
     return f"fitted in {row['seconds']:.1f} s: {found + '; ' if found else ''}training accuracy {row['train_accuracy']:.4f}"
+
+
+class StopSignal(StopSignals):
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM into a request to stop at the next batch boundary.
+
+    The loop then saves a resumable checkpoint. A second signal raises
+    KeyboardInterrupt at once. Outside the main thread nothing is installed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        say(f"{signal.Signals(signum).name}: stopping after this batch to save a resumable checkpoint "
+            "(again to abort at once)", fresh_line=True)
 
 
 class RunRecorder(FitCallback):
@@ -114,7 +135,7 @@ class RunRecorder(FitCallback):
 
     # -- the callback --------------------------------------------------------
     def on_fit_start(self, what: str, *, epoch: int = 0, batch: int = 0, epochs: int = 1,
-                     resumable: bool = False, precision: Optional[str] = None) -> None:
+                     resumable: bool = False, precision: Optional[str] = None, data: Optional[str] = None) -> None:
         self.epochs, self.precision = epochs, precision
         if resumable and self.stop is None:  # a first signal stops at a batch boundary, resumably
             self.stop = StopSignal().__enter__()
@@ -122,7 +143,7 @@ class RunRecorder(FitCallback):
             self.say(f"{self.run.path} already finished its {epochs} epochs; nothing to resume")
         elif self.resumed:
             self.say(f"resuming {self.run.path} at epoch {epoch + 1}, batch {batch}")
-        self.say(f"training {what}: {self.about} -> {self.run.path}")
+        self.say(f"training {what}: {self.about} -> {self.run.path}" + (f"; data {data}" if data else ""))
 
     def stop_requested(self) -> bool:
         return self.signalled

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+import torch
 from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.feed import NormalisedRows, norm_stats
 from spectro.dataset.splits import Split, make_split, rows_of_ids
@@ -374,12 +375,26 @@ def _fit(job: _Job, cls: type[Classifier], dist: Distributed, progress: bool, on
             if recorder.saved_epoch else "no epoch finished, so there is no checkpoint"
         raise SpectroError(f"training diverged: {err}; {kept}; try a lower lr"
                            + (" or amp=False" if getattr(err, "mixed_precision", False) else "")) from None
+    except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError on CUDA, MPS and XPU alike
+        device = select_device(cfg.device, local_rank=dist.local_rank)
+        recorder.status("failed", error=f"out of memory on {device} at batch size {cfg.batch_size}")
+        raise SpectroError(out_of_memory_advice(device, cfg.batch_size, job.run.path, recorder.saved_epoch)) from None
     except KeyboardInterrupt:
         recorder.status("interrupted")
         raise
     finally:
         recorder.close()
     return _Fitted(clf, recorder)
+
+
+def out_of_memory_advice(device: torch.device, batch_size: int, run_dir: str, saved_epoch: int) -> str:
+    """The one line for a run that ran out of device memory: what to change, and what was kept."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # what the failed step held goes back before anything else is tried
+    kept = (f"the last good checkpoint (epoch {saved_epoch}) is kept in {run_dir}" if saved_epoch
+            else "no epoch finished, so there is no checkpoint")
+    smaller = f"--batch-size {batch_size // 2}" if batch_size > 1 else "a smaller model or image"
+    return f"out of memory on {device} at batch size {batch_size}: train again with {smaller}; {kept}"
 
 
 def _about(split: Split, cfg: TrainConfig) -> str:
