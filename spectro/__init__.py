@@ -49,7 +49,7 @@ __all__ = [
     "preprocess", "show_examples", "system_report", "format_system_report", "train", "write_predictions",
 ]
 
-# public name -> the module that defines it (tests/test_api.py checks this against __all__)
+# public name -> the module that defines it (tests/test_layers.py checks this against __all__)
 _API = {
     "SpectroError": "errors", "FeatureConfig": "config", "TrainConfig": "config",
     "discover": "signals.sources", "preprocess": "signals.preprocess", "PreprocessResult": "signals.preprocess",

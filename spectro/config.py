@@ -23,9 +23,7 @@ __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "COMPRESSIO
            "SCHEDULES", "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
            "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS", "VAL_FRACTION", "MIN_HOLDOUT", "INFERRED_MAX_RATE",
            "INFERRED_MAX_DURATION", "INFERRED_WINDOW_SECONDS", "INFERRED_HOP_SECONDS", "FOLDS", "SEED",
-           "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS", "PREDICT_BATCH_SIZE",
-           "TOP_K", "ONNX_OPSET", "COMPARE_OUT", "COMPARE_JOBS", "DESCRIBE_SHAPE", "DESCRIBE_CLASSES",
-           "EXPLAIN_EXAMPLES", "EXPLAIN_PROJECTIONS"]
+           "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS",]
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 FREQ_SCALES = ("linear", "mel", "log")
@@ -73,20 +71,6 @@ LABEL_COLUMN = "label"
 EXAMPLES_PER_CLASS = 3
 #: What ``evaluate`` can score: a run's own splits, or every row of a store.
 EVAL_SPLITS = ("test", "val", "train", "all")
-#: Images per model call in ``predict``, and the probabilities shown per file.
-PREDICT_BATCH_SIZE = 64
-TOP_K = 3
-#: ONNX opset of ``export``.
-ONNX_OPSET = 18
-#: Output folder of ``compare`` and the runs it trains at once.
-COMPARE_OUT = "compare"
-COMPARE_JOBS = 1
-#: The image shape and class count ``describe_models`` (``spectro models --size``) counts at.
-DESCRIBE_SHAPE = (1, 64, 101)
-DESCRIBE_CLASSES = 10
-#: Test images ``explain`` draws with each model's maps; its 2-D projections of the embeddings (the first: default).
-EXPLAIN_EXAMPLES = 4
-EXPLAIN_PROJECTIONS = ("pca", "tsne")
 
 
 class _Config:
@@ -179,15 +163,6 @@ def _type_problem(value: Any, hint: Any) -> Optional[str]:
     return None  # Any, Literal, classes...: not checked here
 
 
-def _option(default: Any, group: str, help: str, **argparse: Any) -> Any:
-    """A dataclass field with ``default`` whose metadata describes its command-line option.
-
-    ``group`` names the help section it is listed in, ``help`` says what it does (the
-    CLI appends the default); ``argparse`` holds extras such as ``metavar`` or ``const``.
-    """
-    return field(default=default, metadata={"group": group, "help": help, **argparse})
-
-
 @dataclass(frozen=True)
 class FeatureConfig(_Config):
     """Every parameter that turns a 1-D signal into a spectrogram image.
@@ -265,7 +240,7 @@ class FeatureConfig(_Config):
         if self.window is not None and self.window <= 0:
             raise bad(f"window must be positive, got {self.window}")
         if self.window_hop is not None and (self.window is None or self.window_hop <= 0):
-            raise bad("window_hop needs a positive value and --window")
+            raise bad("window_hop needs a positive value and a window")
         if self.crop not in CROPS:
             raise bad(f"crop must be one of {CROPS}, got {self.crop!r}")
         if self.pad not in PADS:
@@ -289,7 +264,7 @@ class FeatureConfig(_Config):
         if self.compression == "pcen" and self.power != 2.0:
             raise bad(f"compression 'pcen' needs power 2 (a power spectrogram), got {self.power}")
         if self.compression == "pcen" and not self.db:
-            raise bad("compression 'pcen' replaces decibels: it cannot be combined with db=False (--no-db)")
+            raise bad("compression 'pcen' replaces decibels: it cannot be combined with db=False")
         if self.freq_scale != "linear" and self.n_mels < 2:
             raise bad(f"n_mels must be at least 2, got {self.n_mels}")
         nyquist = self.sample_rate / 2
@@ -435,59 +410,36 @@ class TrainConfig(_Config):
         A local checkpoint to start from (its first conv adapted to 1 channel).
     """
 
-    # Each field's ``metadata`` is its command-line option (spectro.cli builds train's and compare's
-    # training options from these fields): the group it is listed under and its help text.
-    model: str = _option("resnet18", "model", "model name (see spectro models)")
-    model_options: dict = field(default_factory=dict, metadata={"group": "model", "flag": "--option",
-                                                                "help": "model option KEY=VALUE, e.g. stem=small "
-                                                                        "or dropout=0.2 (repeatable)"})
-    epochs: int = _option(30, "optimisation", "passes over the training rows")
-    batch_size: int = _option(32, "optimisation", "images per step")
-    optimizer: str = _option("adamw", "optimisation", "SGD with Nesterov momentum 0.9, or AdamW")
-    lr: Optional[float] = _option(None, "optimisation", "peak learning rate (default: the optimizer's, "
-                                  + ", ".join(f"{v[0]:g} {k}" for k, v in OPTIMIZER_DEFAULTS.items()) + ")")
-    weight_decay: Optional[float] = _option(None, "optimisation", "(default: the optimizer's, "
-                                            + ", ".join(f"{v[1]:g} {k}" for k, v in OPTIMIZER_DEFAULTS.items())
-                                            + ")")
-    schedule: str = _option("cosine", "optimisation", "warm-up then cosine decay to 0; OneCycle; or x0.1 at "
-                            "50%% and 75%% of training")
-    warmup_epochs: float = _option(1.0, "optimisation", "linear warm-up (cosine and step schedules)")
-    label_smoothing: float = _option(0.0, "optimisation", "label smoothing of the loss")
-    grad_clip: Optional[float] = _option(None, "optimisation", "clip the gradient norm to NORM", metavar="NORM")
-    test_fold: Optional[int] = _option(None, "split", "the fold held out for testing (default: the fold named "
-                                       "test, else the highest)", metavar="K")
-    val_fold: Optional[int] = _option(None, "split", "validate on this whole fold (default: the fold the source "
-                                      "names validation, else a hold-out of --val-fraction of the training "
-                                      "groups)", metavar="K")
-    val_fraction: float = _option(VAL_FRACTION, "split", "share of the training folds' groups held out for "
-                                  "validation when there is no validation fold (0: none); stratified, "
-                                  "group-aware, seeded", metavar="F")
-    min_holdout: int = _option(MIN_HOLDOUT, "split", "no hold-out when it would hold fewer clips than N: every "
-                               "training row trains and the last epoch is kept (0: always hold out)",
-                               metavar="N")
-    train_fraction: float = _option(1.0, "split", "train on a seeded, class-stratified, nested share F of the "
-                                    "training groups (a learning curve's point; 1: all)", metavar="F")
-    device: str = _option("auto", "hardware", "auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu")
-    amp: Optional[bool] = _option(None, "hardware", "mixed precision (default: on where it pays: CUDA, MPS, "
-                                  "CPUs with AMX)")
-    channels_last: Optional[bool] = _option(None, "hardware", "NHWC memory format (default: on with CUDA, on "
-                                            "the CPU and with mixed precision)")
-    specaugment: bool = _option(True, "augmentation", "SpecAugment frequency and time masks")
-    mixup: float = _option(0.0, "augmentation", "mixup with Beta(ALPHA, ALPHA); 0: off", metavar="ALPHA")
-    time_shift: float = _option(0.0, "augmentation", "random circular time shift of up to FRACTION of the width "
-                                f"(given alone: {TIME_SHIFT_FRACTION}); 0: off", metavar="FRACTION",
-                                const=TIME_SHIFT_FRACTION)
-    gain_eq: float = _option(0.0, "augmentation", "random gain and smooth EQ curve of up to DB decibels per "
-                             f"example, as another microphone or room would give (given alone: {GAIN_EQ_DB:g}); "
-                             "dB images only; 0: off", metavar="DB", const=GAIN_EQ_DB)
-    balance: bool = _option(False, "augmentation", "weight the loss by inverse class frequency")
-    early_stop: Optional[int] = _option(None, "optimisation", "stop after PATIENCE epochs without a better "
-                                        "validation macro-F1", metavar="PATIENCE")
-    seed: int = _option(0, "run", "seeds the weights, the batches, the augmentation and the hold-out")
-    workers: Optional[int] = _option(None, "hardware", "DataLoader processes (default 0 on the CPU, 4 on a GPU)")
-    pretrained: Optional[str] = _option(None, "model", "start from this local checkpoint", metavar="PATH")
-    tensorboard: bool = _option(False, "run", "also log loss, accuracy, macro-F1 and lr per epoch for TensorBoard "
-                                "in RUN/tensorboard (pip install 'spectro[tensorboard]')")
+    # The command line's options for these fields (group, help, metavar) are spectro.cli.options'.
+    model: str = "resnet18"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    grad_clip: Optional[float] = None
+    test_fold: Optional[int] = None
+    val_fold: Optional[int] = None
+    val_fraction: float = VAL_FRACTION
+    min_holdout: int = MIN_HOLDOUT
+    train_fraction: float = 1.0
+    device: str = "auto"
+    amp: Optional[bool] = None
+    channels_last: Optional[bool] = None
+    specaugment: bool = True
+    mixup: float = 0.0
+    time_shift: float = 0.0
+    gain_eq: float = 0.0
+    balance: bool = False
+    early_stop: Optional[int] = None
+    seed: int = 0
+    workers: Optional[int] = None
+    pretrained: Optional[str] = None
+    tensorboard: bool = False
 
     _what: ClassVar[str] = "training"
     #: Allowed values of the fields that take a name (the CLI's choices; a device may also be cuda:N).
@@ -530,22 +482,22 @@ class TrainConfig(_Config):
         if not 0 <= self.time_shift <= 0.5:
             raise bad(f"time shift must be a fraction in [0, 0.5], got {self.time_shift}")
         if not 0 <= self.gain_eq <= 40:
-            raise bad(f"--gain-eq must be in [0, 40] dB, got {self.gain_eq}")
+            raise bad(f"gain_eq must be in [0, 40] dB, got {self.gain_eq}")
         if self.early_stop is not None and self.early_stop < 1:
             raise bad(f"early-stop patience must be at least 1 epoch, got {self.early_stop}")
         if not 0 <= self.val_fraction < 1:
             raise bad(f"validation fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 < self.train_fraction <= 1:
-            raise bad(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
+            raise bad(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.min_holdout < 0:
-            raise bad(f"--min-holdout must be 0 or more, got {self.min_holdout}")
+            raise bad(f"min_holdout must be 0 or more, got {self.min_holdout}")
         if self.workers is not None and self.workers < 0:
             raise bad(f"workers must be >= 0, got {self.workers}")
         if not isinstance(self.model_options, dict):
             raise bad(f"model options must be a dict, got {self.model_options!r}")
         if "pretrained" in self.model_options:
-            # One home: a checkpoint to start from is TrainConfig.pretrained (--pretrained), never a model option.
-            raise bad("give a pretrained checkpoint with --pretrained PATH (pretrained=...), not as a model option")
+            # One home: a checkpoint to start from is TrainConfig.pretrained, never a model option.
+            raise bad("a checkpoint to start from is the setting pretrained=PATH, not a model option")
 
     @property
     def learning_rate(self) -> float:

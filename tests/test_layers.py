@@ -114,7 +114,7 @@ def test_net_classifier_follows_the_estimator_contract():
 
 
 def test_pretrained_has_one_home():
-    with pytest.raises(SpectroError, match="--pretrained"):
+    with pytest.raises(SpectroError, match="the setting pretrained=PATH, not a model option"):
         TrainConfig(model_options={"pretrained": "x.pt"})
     assert NetClassifier("resnet18", pretrained="x.pt").train_config().pretrained == "x.pt"
 

@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 
 import spectro
 from spectro.cli.parsers import COMPARE_EXCLUDED, FEATURE_OPTIONS, TRAINING_OPTIONS
-from spectro.config import DESCRIBE_SHAPE
 from spectro.errors import SpectroError
-from spectro.models.catalog import list_models, model_info
+from spectro.models.catalog import DESCRIBE_SHAPE, list_models, model_info
+from spectro.utils.names import name_depth
 
 __all__ = ["COMMANDS"]
 
@@ -93,7 +93,7 @@ def models(args: argparse.Namespace) -> int:
         rows = [{"name": m.name, "family": m.family, "kind": m.kind, "summary": m.summary}
                 for m in map(model_info, list_models())]
     # Grouped by family, smallest first: resnet18, 34, 50, ... rather than 101, 110, 152, 18.
-    rows = sorted(rows, key=lambda r: (r["family"], _depth(r["name"])))
+    rows = sorted(rows, key=lambda r: (r["family"], name_depth(r["name"])))
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -107,11 +107,6 @@ def models(args: argparse.Namespace) -> int:
                     align_left=True)
         print("spectro: --size adds parameters and GFLOPs")
     return 0
-
-
-def _depth(name: str) -> int:
-    digits = "".join(ch for ch in name if ch.isdigit())
-    return int(digits) if digits else 0
 
 
 def train(args: argparse.Namespace) -> int:
@@ -182,8 +177,7 @@ def compare(args: argparse.Namespace) -> int:
     if args.explain and result.predictions:
         shown = []
         if curve_png is not None:
-            with open(curve_png, "rb") as f:
-                shown.append(("the learning curve: test accuracy against training examples", f.read()))
+            shown.append(("the learning curve: test accuracy against training examples", curve_png))
         why = result.explain(figures=shown, progress=not args.quiet)
         print(f"spectro: explained in {why.report_path}")
     return 0 if ok else 1

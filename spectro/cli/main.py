@@ -8,22 +8,52 @@ ends it quietly (141).
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import io
 import os
+import re
 import signal
 import sys
 import threading
 from typing import Optional, Sequence
 
 from spectro.cli.commands import COMMANDS
-from spectro.cli.parsers import build_parser
+from spectro.cli.parsers import FEATURE_OPTIONS, build_parser
+from spectro.config import FeatureConfig, TrainConfig
 from spectro.errors import SpectroError
 
-__all__ = ["main"]
+__all__ = ["main", "with_flags"]
+
+#: A setting's name as the API writes it: a field name with an underscore (``gain_eq``, ``batch_size``),
+#: bare (a quoted ``'batch_size'`` names a field of a file, such as a hand-edited train_config.json).
+_FIELD = re.compile(r"(?<![\w./'-])([a-z]+(?:_[a-z0-9]+)+)(?![\w/('])")
+#: The settings whose names are translated: the configs' fields.
+_SETTINGS = frozenset(f.name for cls in (FeatureConfig, TrainConfig) for f in dataclasses.fields(cls))
+
+
+def with_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with each setting named by its field (``gain_eq``) shown as its option (``--gain-eq``).
+
+    The API's errors name the configs' fields, the command line's name flags: the options of every
+    command say which field (``dest``) each one sets, so the translation is read from the parser itself.
+    """
+    flags: dict[str, str] = {}
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            elif action.option_strings and FEATURE_OPTIONS.get(action.dest, action.dest) in _SETTINGS:
+                named = [o for o in action.option_strings if o.startswith("--") and not o.startswith("--no-")]
+                flags.setdefault(FEATURE_OPTIONS.get(action.dest, action.dest), (named or action.option_strings)[0])
+    return _FIELD.sub(lambda m: flags.get(m.group(1), m.group(1)), message)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):
         # A file name that is not UTF-8 is printed as its own bytes, as ls or find would, not as a traceback.
         sys.stdout.reconfigure(errors="surrogateescape")
@@ -35,7 +65,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit
         return rc
     except SpectroError as err:
-        print(f"spectro: error: {err}", file=sys.stderr)
+        print(f"spectro: error: {with_flags(str(err), parser)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         what = "terminated" if terminated else "interrupted"

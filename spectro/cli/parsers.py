@@ -1,13 +1,15 @@
 """The command line's parsers: one function per command, one shared group of training options.
 
 Nothing here imports torch, librosa, pandas or matplotlib, so ``spectro --help``
-answers at once. Options default to ``None``: the only defaults are those of
-:class:`~spectro.config.FeatureConfig`, :class:`~spectro.config.TrainConfig`
-and the API defaults in :mod:`spectro.config`, read from there for the help
-texts, and the choices are the dataclasses' ``CHOICES``. The training options
-of ``train`` and ``compare`` are made from TrainConfig's fields (their
-``metadata`` holds group and help), so a new training setting is an option
-of both without a line here.
+answers at once. Every default is read from where it is defined: the
+settings of :class:`~spectro.config.FeatureConfig` and
+:class:`~spectro.config.TrainConfig` are left at ``None`` here (only what a
+user gives is passed on, and the dataclass fills in the rest); the
+defaults of the API functions are shown in the help and passed as they
+are. The choices are the dataclasses' ``CHOICES``. The training options
+of ``train`` and ``compare`` are made from TrainConfig's fields, presented
+as :data:`spectro.cli.options.TRAINING_HELP` says (a new setting is one
+row there).
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from typing import Any
 
 from spectro import config as C
 from spectro._version import __version__
+from spectro.cli.options import GROUPS, TRAINING_HELP
 from spectro.config import FeatureConfig, TrainConfig
-from spectro.models.catalog import FAMILIES
+from spectro.comparison.defaults import COMPARE_JOBS, COMPARE_OUT
+from spectro.explain.defaults import EXPLAIN_EXAMPLES, EXPLAIN_PROJECTIONS
+from spectro.inference.defaults import ONNX_OPSET, PREDICT_BATCH_SIZE, TOP_K
+from spectro.models.catalog import DESCRIBE_CLASSES, DESCRIBE_SHAPE, FAMILIES
 
 __all__ = ["build_parser", "FEATURE_OPTIONS", "TRAINING_OPTIONS", "COMPARE_EXCLUDED"]
 
@@ -35,7 +41,6 @@ FEATURE_OPTIONS = {
 TRAINING_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "model_options"))
 #: Fields compare sets itself: every model gets the same split (--test-fold or --cv)
 COMPARE_EXCLUDED = ("test_fold", "val_fold", "model_options", "train_fraction")
-_GROUPS = ("optimisation", "augmentation", "split", "hardware", "model", "run")
 
 
 def _default(cls: Any, name: str) -> Any:
@@ -130,11 +135,11 @@ def _models(sub) -> None:
                                    "each network's parameters and GFLOPs at --input-shape (that builds them, "
                                    "so it takes a few seconds).")
     p.add_argument("--size", action="store_true", help="also count parameters and GFLOPs")
-    shape = "x".join(map(str, C.DESCRIBE_SHAPE))
+    shape = "x".join(map(str, DESCRIBE_SHAPE))
     p.add_argument("--input-shape", metavar="CxFxT", help="image shape to count parameters and FLOPs at "
                    f"(implies --size; default {shape})")
     p.add_argument("--num-classes", type=int, help=f"classes to count at (implies --size; default "
-                   f"{C.DESCRIBE_CLASSES})")
+                   f"{DESCRIBE_CLASSES})")
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
 
 
@@ -154,15 +159,16 @@ def add_store_argument(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def add_training_options(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
-    """One option per TrainConfig field (but ``exclude``), grouped and explained by the field's metadata."""
+    """One option per TrainConfig field (but ``exclude``), grouped and explained by :data:`TRAINING_HELP`."""
     hints = typing.get_type_hints(TrainConfig)
-    groups = {name: p.add_argument_group(name) for name in _GROUPS}
+    groups = {name: p.add_argument_group(name) for name in GROUPS}
     for f in dataclasses.fields(TrainConfig):
-        if f.name in exclude or f.name == "model" or "group" not in f.metadata:  # --model: the command's own
+        if f.name in exclude or f.name == "model":  # --model: the command's own
             continue
-        meta = dict(f.metadata)
-        group, help_text, flag = meta.pop("group"), meta.pop("help"), meta.pop("flag", None)
-        flag = flag or "--" + f.name.replace("_", "-")
+        group, help_text, meta = TRAINING_HELP[f.name]
+        meta = dict(meta)
+        flag = meta.pop("flag", None) or "--" + f.name.replace("_", "-")
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         kind = _base_type(hints[f.name])
         choices = TrainConfig.CHOICES.get(f.name)
         default = f.default if f.default is not dataclasses.MISSING else None
@@ -217,13 +223,13 @@ def _compare(sub) -> None:
                        "of spectro.TrainConfig.")
     add_store_argument(p, required=True)
     p.add_argument("--models", required=True, help="comma-separated model names, e.g. svm,cnn,resnet18,resnet34")
-    p.add_argument("--out", default=C.COMPARE_OUT, help="output directory (default: %(default)s)")
+    p.add_argument("--out", default=COMPARE_OUT, help="output directory (default: %(default)s)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--test-fold", type=int, metavar="K", help="default: the fold named test, else the highest")
     g.add_argument("--cv", action="store_true", help="every fold the test fold once; mean ± std over folds")
     p.add_argument("--seeds", metavar="S,S,...", help="train every model once per seed, e.g. 0,1,2: mean ± std "
                    "over seeds, tests on the predictions pooled over seeds (not with --seed)")
-    p.add_argument("--jobs", type=int, default=C.COMPARE_JOBS,
+    p.add_argument("--jobs", type=int, default=COMPARE_JOBS,
                    help="train this many runs at once, in separate processes (default %(default)s)")
     p.add_argument("--train-sizes", metavar="F,F,...", help="a learning curve: compare at each of these shares of "
                    "the training groups (nested, e.g. 0.1,0.25,0.5,1): OUT/size-F/ each, OUT/curve.csv, curve.md, "
@@ -242,11 +248,11 @@ def _explain(sub) -> None:
                                    "group-vs-class silhouette, the most confident mistakes; figures and one "
                                    "self-contained report.html in --out.")
     p.add_argument("run", help="run directory written by spectro train")
-    p.add_argument("--examples", type=int, default=C.EXPLAIN_EXAMPLES, metavar="N",
+    p.add_argument("--examples", type=int, default=EXPLAIN_EXAMPLES, metavar="N",
                    help="test images drawn with the model's maps (default %(default)s)")
     p.add_argument("--out", metavar="DIR", help="where the figures and report.html go (default RUN/explain)")
     p.add_argument("--store", help="the store to read the examples from (default: the run's own)")
-    p.add_argument("--projection", choices=C.EXPLAIN_PROJECTIONS, default=C.EXPLAIN_PROJECTIONS[0],
+    p.add_argument("--projection", choices=EXPLAIN_PROJECTIONS, default=EXPLAIN_PROJECTIONS[0],
                    help="2-D projection of the embeddings (default %(default)s)")
     p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -270,11 +276,11 @@ def _predict(sub) -> None:
                                    "Exit code 1 when some files could not be used, 2 for an unusable RUN.")
     p.add_argument("run", help="run directory written by spectro train")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="signal files; folders are searched recursively")
-    p.add_argument("--top-k", type=int, default=C.TOP_K, help="probabilities shown per file (default %(default)s)")
+    p.add_argument("--top-k", type=int, default=TOP_K, help="probabilities shown per file (default %(default)s)")
     p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
                    "run's image length); on by itself when the run was trained on windows")
     p.add_argument("--hop", type=float, metavar="S", help="seconds between windows (default: the window)")
-    p.add_argument("--batch-size", type=int, help=f"images per model call (default {C.PREDICT_BATCH_SIZE})")
+    p.add_argument("--batch-size", type=int, help=f"images per model call (default {PREDICT_BATCH_SIZE})")
     p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--png", metavar="DIR", help="write each file's spectrogram with its labels over time to DIR")
@@ -291,4 +297,4 @@ def _export(sub) -> None:
     p.add_argument("run", help="run directory written by spectro train")
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--out", required=True, help="the .onnx file to write")
-    p.add_argument("--opset", type=int, help=f"ONNX opset (default {C.ONNX_OPSET})")
+    p.add_argument("--opset", type=int, help=f"ONNX opset (default {ONNX_OPSET})")

@@ -48,7 +48,8 @@ from spectro.comparison.scoring import (
     score_model,
     significance,
 )
-from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
+from spectro.comparison.defaults import COMPARE_JOBS, COMPARE_OUT
+from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError
 from spectro.explain.explain import Explanation, explain_runs
@@ -125,14 +126,14 @@ class Comparison:
         """The table as Markdown (what ``results.md`` holds and the CLI prints)."""
         return format_markdown(self.table)
 
-    def explain(self, out: str | None = None, *, figures: Sequence[tuple[str, bytes]] = (),
+    def explain(self, out: str | None = None, *, figures: Sequence[tuple[str, bytes | str]] = (),
                 **options: Any) -> Explanation:
         """Why one model beats another: figures and a self-contained ``report.html`` in ``out``
         (default ``OUT/explain``), with this comparison's verdict and table on top.
 
         The models are explained on the runs of the first test fold (every model's test examples
         are the same there; the ensemble, which has no run of its own, is in the table only);
-        ``figures`` ((caption, PNG bytes), e.g. a learning curve) go on top
+        ``figures`` ((caption, PNG bytes or path), e.g. a learning curve) go on top
         of the report after the comparison's own; ``options`` as in
         :func:`spectro.explain.explain.explain_runs`.
         """
@@ -141,8 +142,7 @@ class Comparison:
                    if c in self.table.columns]
         shown = []
         if os.path.isfile(self.figure_path):
-            with open(self.figure_path, "rb") as f:
-                shown.append(("the comparison: scores, training time, confusion matrices", f.read()))
+            shown.append(("the comparison: scores, training time, confusion matrices", self.figure_path))
         return explain_runs(runs, out=out or os.path.join(self.out, OUT_EXPLAIN), verdict=self.verdict,
                             table=self.table[self.table["status"] == "ok"][columns], figures=[*shown, *figures],
                             title=f"Why one model beats another: {', '.join(runs)}", **options)
@@ -237,9 +237,9 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     os.makedirs(out, exist_ok=True)
     runs_json = {m: ({str(s): os.path.basename(run_dirs[m, s]) for s in variants} if seeds
                      else os.path.basename(run_dirs[m, None])) for m in trained}
-    write_json(os.path.join(out, "compare.json"), {
-        "format": COMPARE_FORMAT, "store": identity, "models": names, "cv": cv, "folds": folds, "seeds": seeds,
-        "options": training_options, "runs": runs_json})
+    meta = {"format": COMPARE_FORMAT, "store": identity, "models": names, "cv": cv, "folds": folds, "seeds": seeds,
+            "options": training_options, "runs": runs_json}
+    write_json(os.path.join(out, "compare.json"), meta)
 
     store_path = os.path.abspath(st.path)
     all_jobs = [Job(m, k, os.path.join(run_dirs[m, s], f"fold{k}"), store_path,
@@ -256,7 +256,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     comparison = _assemble(st, names, folds, all_jobs, outcomes, out, cv=cv, seeds=seeds, timing=timing,
                            clock=clock)
     write_json(os.path.join(out, "compare.json"), {
-        **read_json(os.path.join(out, "compare.json")), "best": comparison.best, "verdict": comparison.verdict,
+        **meta, "best": comparison.best, "verdict": comparison.verdict,
         "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1, **clock}})
     say(f"compared {len(names)} models in {time.perf_counter() - t0:.1f} s "
         f"(training {train_wall:.1f} s); report in {os.path.join(out, 'report.md')}")

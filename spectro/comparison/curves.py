@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from spectro.config import COMPARE_OUT
+from spectro.comparison.defaults import COMPARE_OUT
 from spectro.errors import SpectroError
 from spectro.plots.curves import plot_learning_curve
 from spectro.training.run import read_run_info

@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
-from spectro.config import EXPLAIN_PROJECTIONS
+from spectro.explain.defaults import EXPLAIN_PROJECTIONS
 from spectro.errors import SpectroError
 
 __all__ = ["PROJECTIONS", "embed", "group_minus_class", "project", "silhouette"]

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from spectro.config import EXPLAIN_EXAMPLES, EXPLAIN_PROJECTIONS, SEED
+from spectro.config import SEED
+from spectro.explain.defaults import EXPLAIN_EXAMPLES, EXPLAIN_PROJECTIONS
 from spectro.dataset.splits import rows_of_ids
 from spectro.errors import SpectroError
 from spectro.explain.embeddings import embed, group_minus_class, project
@@ -35,11 +36,11 @@ from spectro.explain.figures import plot_embeddings, plot_errors, plot_importanc
 from spectro.explain.gradcam import grad_cam, network_of
 from spectro.explain.occlusion import band_importance, image_axes, occlusion_maps
 from spectro.explain.report import Section, html_table, write_html
-from spectro.plots.figures import save_figure
+from spectro.plots.figures import png_bytes
 from spectro.signals.store import Store, open_store
 from spectro.training.run import Run, load_run, read_split
 from spectro.utils.console import printer
-from spectro.utils.files import write_json
+from spectro.utils.files import write_bytes, write_json
 
 __all__ = ["EMBED_EXAMPLES", "ERRORS_PER_MODEL", "PROFILE_EXAMPLES", "Explanation", "explain_run", "explain_runs"]
 
@@ -155,7 +156,7 @@ def explain_run(run: str | Run, *, store: str | Store | None = None, out: str | 
 def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = None, out: str,
                  examples: int = EXPLAIN_EXAMPLES, method: str = EXPLAIN_PROJECTIONS[0], device: str | None = None,
                  seed: int = SEED, title: str = "Why one model beats another", verdict: str = "",
-                 table: pd.DataFrame | None = None, figures: Sequence[tuple[str, bytes]] = (),
+                 table: pd.DataFrame | None = None, figures: Sequence[tuple[str, bytes | str]] = (),
                  progress: bool = True) -> Explanation:
     """Explain models tested on the same examples of one store, side by side.
 
@@ -172,7 +173,8 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
     method : {"pca", "tsne"}
         2-D projection of the embeddings.
     verdict, table, figures
-        A comparison's verdict, table and figures ((alt text, PNG bytes)), shown at the top of the report.
+        A comparison's verdict, table and figures ((alt text, PNG bytes or the path of a PNG file)),
+        shown at the top of the report.
 
     Raises
     ------
@@ -238,12 +240,11 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         "errors": plot_errors(result.errors, raw[:, 0], cfg),
     }
     pngs = {}
-    for name, fig in figs.items():
+    for name, fig in figs.items():  # rendered once: the same bytes are the file and the report's image
         path = os.path.join(out, f"{name}.png")
-        save_figure(fig, path)
+        pngs[name] = png_bytes(fig)
+        write_bytes(path, pngs[name])
         result.figures[name] = path
-        with open(path, "rb") as f:
-            pngs[name] = f.read()
     write_json(os.path.join(out, "explain.json"), {
         "models": result.models, "test_examples": int(test_rows.size), "accuracy": accuracy,
         "group_vs_class": {m: (None if np.isnan(v) else v) for m, v in scores.items()},
@@ -276,12 +277,19 @@ def _rows(runs: Mapping[str, Run], st: Store) -> tuple[np.ndarray, np.ndarray]:
     return test, train
 
 
+def _read_png(path: str) -> bytes:
+    """A figure handed on as the path of a PNG an earlier step wrote (compare's figure, the learning curve)."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None,
-              figures: Sequence[tuple[str, bytes]], method: str) -> list[Section]:
+              figures: Sequence[tuple[str, bytes | str]], method: str) -> list[Section]:
     sections = []
     if table is not None or figures:
+        given = [(caption, png if isinstance(png, bytes) else _read_png(png)) for caption, png in figures]
         sections.append(Section("Comparison", tables=[html_table(table)] if table is not None else [],
-                                figures=list(figures)))
+                                figures=given))
     sections += [
         Section("What each model uses", f"{len(r.test_rows)} test examples of {len(r.labels)} classes. Importance: "
                 "the drop in the true class's probability when a frequency band (or an instant) is masked with "

@@ -20,6 +20,7 @@ import torch.nn.functional as nnf
 from torch import nn
 
 from spectro.errors import SpectroError
+from spectro.models.base import eval_mode
 
 __all__ = ["grad_cam", "network_of"]
 
@@ -57,22 +58,17 @@ def grad_cam(model: Any, images: Any, targets: Any, *, batch_size: int = 32) -> 
     if images.ndim != 4 or len(targets) != len(images):
         raise SpectroError(f"Grad-CAM needs images (N, C, F, T) and N targets, got {images.shape} and {targets.shape}")
     param = next(net.parameters())
-    was_training = net.training
-    net.eval()
     out = []
-    try:
-        with torch.enable_grad():
-            for start in range(0, len(images), batch_size):
-                x = torch.from_numpy(images[start:start + batch_size]).to(param.device, param.dtype)
-                t = torch.from_numpy(targets[start:start + batch_size]).to(param.device)
-                feats = net.forward_features(x)  # (B, K, F', T')
-                score = net.forward_head(feats).gather(1, t[:, None]).sum()
-                (grads,) = torch.autograd.grad(score, feats)
-                weights = grads.mean(dim=(2, 3), keepdim=True)  # (B, K, 1, 1)
-                cam = torch.relu((weights * feats).sum(dim=1, keepdim=True))  # (B, 1, F', T')
-                cam = nnf.interpolate(cam, size=images.shape[2:], mode="bilinear", align_corners=False)[:, 0]
-                peak = cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
-                out.append((cam / peak).detach().double().cpu().numpy())
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.enable_grad():
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[start:start + batch_size]).to(param.device, param.dtype)
+            t = torch.from_numpy(targets[start:start + batch_size]).to(param.device)
+            feats = net.forward_features(x)  # (B, K, F', T')
+            score = net.forward_head(feats).gather(1, t[:, None]).sum()
+            (grads,) = torch.autograd.grad(score, feats)
+            weights = grads.mean(dim=(2, 3), keepdim=True)  # (B, K, 1, 1)
+            cam = torch.relu((weights * feats).sum(dim=1, keepdim=True))  # (B, 1, F', T')
+            cam = nnf.interpolate(cam, size=images.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+            peak = cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
+            out.append((cam / peak).detach().double().cpu().numpy())
     return np.concatenate(out)

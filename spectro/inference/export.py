@@ -29,7 +29,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from spectro.config import ONNX_OPSET, FeatureConfig
+from spectro.config import FeatureConfig
+from spectro.inference.defaults import ONNX_OPSET
 from spectro.errors import SpectroError, first_line
 from spectro.models.base import ONNX_EXTRA
 from spectro.training.run import load_run

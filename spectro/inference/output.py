@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, TextIO
 
-from spectro.config import TOP_K
+from spectro.inference.defaults import TOP_K
 from spectro.errors import SpectroError
 from spectro.inference.predict import CSV_COLUMNS, FilePrediction
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from spectro.config import FeatureConfig
 from spectro.errors import BadInput, SpectroError
+from spectro.inference.defaults import PREDICT_BATCH_SIZE, TOP_K
 from spectro.plots.timeline import plot_timeline, png_name
 from spectro.signals.images import (
     WINDOW_BLOCK,
@@ -169,7 +170,7 @@ class FilePrediction:
                  "probability": float(p[j])}
                 for a, b, j, p in zip(self.starts, self.ends, best, self.window_proba)]
 
-    def to_dict(self, top_k: int = 3) -> dict[str, Any]:
+    def to_dict(self, top_k: int = TOP_K) -> dict[str, Any]:
         """A JSON-ready summary: file-level label, top-k, windows (if any) or the error."""
         if not self.ok:
             return {"path": self.source, "error": self.error}
@@ -181,7 +182,7 @@ class FilePrediction:
             out["windows"] = self.windows()
         return out
 
-    def table_lines(self, top_k: int = 3) -> list[str]:
+    def table_lines(self, top_k: int = TOP_K) -> list[str]:
         """Lines for a person: path, label, top-k; then one line per window."""
         if not self.ok:
             return []
@@ -191,7 +192,7 @@ class FilePrediction:
                   for w in self.windows()] if self.windowed else []
         return lines
 
-    def csv_rows(self, top_k: int = 3) -> list[dict[str, Any]]:
+    def csv_rows(self, top_k: int = TOP_K) -> list[dict[str, Any]]:
         """Rows under :data:`CSV_COLUMNS`: the file, then its windows."""
         if not self.ok:
             return [{"path": self.source, "error": self.error}]
@@ -268,7 +269,7 @@ class Predictor:
 
     # -- many files ----------------------------------------------------------
     def predict_files(self, inputs: Iterable[Input], *, sample_rate: Optional[int] = None,
-                      window: Optional[float] = None, hop: Optional[float] = None, batch_size: int = 64,
+                      window: Optional[float] = None, hop: Optional[float] = None, batch_size: int = PREDICT_BATCH_SIZE,
                       workers: Optional[int] = None, chunk_size: int = 16,
                       progress: bool = False) -> Iterator[FilePrediction]:
         """Predict every signal, in order, yielding one :class:`FilePrediction` each.

@@ -1,14 +1,20 @@
 """The one classifier interface that the networks and the SVM both satisfy.
 
-``fit(X, y, *, X_val=None, y_val=None, groups=None) -> self``, ``predict_proba(X)``,
-``predict(X)``, ``save(directory)``, ``load(directory)`` and ``classes_``.
+``fit(X, y, *, X_val=None, y_val=None, groups=None, callbacks=(), resume=None) -> self``,
+``predict_proba(X)``, ``predict(X)``, ``save(directory)``, ``load(directory)`` and ``classes_``.
 X is any array-like of spectrogram images [shape=(N, C, F, T)], typically
 the store's float16 ``np.memmap`` (or a normalised view of its rows): it is
 read in slices, never whole.
 
-The interface also answers everything the rest of spectro would otherwise
-ask of a model's kind: how ``spectro train`` fits it (:attr:`iterative`),
-which training settings it ignores (:attr:`ignores`), how large it is
+``fit`` is the one way every kind trains, in a notebook as under ``spectro
+train``: it reports each epoch to its callbacks (:class:`FitCallback`; a classifier
+fitted once reports one row), continues exactly from a ``resume`` state,
+and ends with a :class:`FitResult` in ``fit_result_`` (how it stopped,
+:class:`Stop`). The interface also answers everything the rest of spectro
+would otherwise ask of a model's kind: whether it chooses its own settings
+on every non-test row (:attr:`inner_selection`), whether its fit shares the
+work among torchrun's processes (:attr:`parallel`), which training settings
+it ignores (:attr:`ignores`), how large it is
 (:meth:`n_parameters`), what its fit found (:meth:`describe_fit`), whether
 it keeps last weights besides its best (:meth:`load_last_weights`) and how
 it becomes an ONNX graph (:meth:`export_onnx`). Which class serves a model
@@ -23,10 +29,13 @@ The networks' classifier, which needs the training loop, is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import enum
 import json
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -38,10 +47,12 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from spectro.config import check_types
 from spectro.errors import SpectroError
+from spectro.metrics.scores import compute_metrics
 from spectro.utils.files import write_text
 
-__all__ = ["Classifier", "NotFittedError", "OnnxGraph", "MANIFEST", "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
-           "encode_labels", "write_manifest", "read_manifest"]
+__all__ = ["Classifier", "NotFittedError", "OnnxGraph", "Stop", "FitResult", "EpochEnd", "FitCallback", "MANIFEST",
+           "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
+           "encode_labels", "write_manifest", "read_manifest", "eval_mode"]
 
 #: How to get what ONNX export needs (onnx, onnxruntime, onnxscript, skl2onnx).
 ONNX_EXTRA = "pip install 'spectro[onnx]'"
@@ -72,6 +83,75 @@ class OnnxGraph:
 
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
+
+
+class Stop(str, enum.Enum):
+    """How a fit ended: the one set of stop states (``str`` values, as run.json and messages write them)."""
+
+    DONE = "done"  #: every epoch trained (or the one fit of a classifier fitted once)
+    EARLY_STOP = "early_stop"  #: no better validation score for ``early_stop`` epochs
+    STOPPED = "stopped"  #: a callback asked to stop: resumable from ``resume_state``
+    SIGNALLED = "signalled"  #: Ctrl-C or SIGTERM (a callback's ``stop_requested``): resumable likewise
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped before the end: a resume continues it."""
+        return self in (Stop.STOPPED, Stop.SIGNALLED)
+
+
+@dataclass
+class FitResult:
+    """Where a fit ended: ``epochs`` done and ``batch`` batches into the next, its best epoch."""
+
+    stop: Stop
+    epochs: int
+    batch: int = 0
+    best_epoch: int = 0
+
+
+@dataclass
+class EpochEnd:
+    """What a fit reports to its callbacks after each epoch (once, for a classifier fitted once).
+
+    Attributes
+    ----------
+    row : dict or None
+        The epoch's metrics.csv row (None when a fit stops between epochs).
+    improved : bool
+        The best so far: ``classifier`` now holds the weights to keep.
+    classifier : Classifier
+        The classifier being fitted, savable as it stands.
+    resume_state : callable or None
+        Returns everything an exact resume needs (every rank of a parallel fit calls it; it
+        raises ``Diverged`` when the weights stopped being finite); None: nothing to resume.
+    """
+
+    row: Optional[dict]
+    improved: bool
+    classifier: Any
+    resume_state: Optional[Callable[[], dict]] = None
+
+
+class FitCallback:
+    """What a fit calls back; every method has a do-nothing default (a run recorder writes the run folder)."""
+
+    def on_fit_start(self, what: str, *, epoch: int = 0, batch: int = 0, epochs: int = 1,
+                     resumable: bool = False, precision: Optional[str] = None, data: Optional[str] = None) -> None:
+        """The fit begins: ``what`` it trains (device, precision), where a resume starts, of how many
+        epochs; ``resumable``: it can stop at a batch boundary (:meth:`stop_requested`) and resume;
+        ``precision``: what it computes in, in words (a network's; run.json records it); ``data``:
+        where its batches come from, and why (a network's)."""
+
+    def on_epoch_end(self, end: EpochEnd) -> bool:
+        """After each epoch; True stops the fit there, resumably."""
+        return False
+
+    def on_stop(self, end: EpochEnd) -> None:
+        """The fit stopped inside an epoch (``end.row`` is None): the moment to keep ``end.resume_state()``."""
+
+    def stop_requested(self) -> bool:
+        """Polled between batches: True stops the fit at the next check (Ctrl-C, SIGTERM)."""
+        return False
 
 
 class NotFittedError(SpectroError, SklearnNotFittedError):
@@ -120,10 +200,13 @@ class Classifier(ClassifierMixin, ABC):
     """
 
     kind: ClassVar[str]
-    #: How ``spectro train`` fits it. True: epoch by epoch in spectro's loop (checkpoints, exact
-    #: resume, curves; the validation rows choose the best epoch). False: once, by :meth:`fit`, on
-    #: every non-test row (it chooses its own settings by an inner, group-aware cross-validation).
-    iterative: ClassVar[bool] = False
+    #: True: it chooses its own settings by an inner, group-aware cross-validation, so the
+    #: validation rows train too and its one fit draws no learning curve (the SVM). False: the
+    #: validation rows choose its best epoch (the networks).
+    inner_selection: ClassVar[bool] = False
+    #: Its fit runs on every process under torchrun, each on a share of the batches (data-parallel).
+    #: False: one process fits it; the others have nothing to do.
+    parallel: ClassVar[bool] = False
     #: TrainConfig fields it accepts and ignores (a note says so when a user sets one).
     ignores: ClassVar[tuple[str, ...]] = ()
     classes_: np.ndarray
@@ -141,12 +224,22 @@ class Classifier(ClassifierMixin, ABC):
     def from_config(cls, config: Any, *, classes: Any = None) -> Classifier:
         """A new classifier with the settings of a :class:`~spectro.config.TrainConfig`."""
 
+    @classmethod
+    def check_config(cls, config: Any, *, num_classes: int, in_channels: int) -> None:
+        """Raise SpectroError for settings of ``config`` it cannot train with (before any file is written)."""
+        cls.from_config(config)
+
     @abstractmethod
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None) -> Classifier:
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None,
+            callbacks: Sequence[FitCallback] = (), resume: Optional[dict] = None,
+            progress: bool = False) -> Classifier:
         """Train on images X [shape=(N, C, F, T)] and labels y [shape=(N,)]; return self.
 
         ``groups`` [shape=(N,)], optional: each row's group (speaker, kit, ...),
         for classifiers that choose settings by an inner cross-validation.
+        ``callbacks`` hear of each epoch (:class:`FitCallback`); ``resume`` is
+        an :attr:`EpochEnd.resume_state` to continue from; ``progress`` shows a
+        progress bar. ``fit_result_`` then says how it ended.
         """
 
     @abstractmethod
@@ -192,8 +285,25 @@ class Classifier(ClassifierMixin, ABC):
         """What the classifier's last layer reads [shape=(N, D)] for images X: a network's pooled
         features, the SVM's standardised summary features."""
 
+    def _report_single_fit(self, X: Any, y_idx: np.ndarray, started: float,
+                           callbacks: Sequence[FitCallback]) -> None:
+        """A classifier fitted once reports its fit as one epoch: training loss and accuracy, seconds."""
+        seconds = time.perf_counter() - started
+        m = compute_metrics(y_idx, self.predict_proba(X), list(self.classes_))
+        row = {"epoch": 1, "lr": None, "train_loss": m["log_loss"], "train_accuracy": m["accuracy"],
+               "val_loss": None, "val_accuracy": None,
+               "val_macro_f1": None, "seconds": seconds, "samples_per_s": len(y_idx) / seconds}
+        self.history_ = [row]
+        self.fit_result_ = FitResult(Stop.DONE, epochs=1, best_epoch=1)
+        for callback in callbacks:
+            callback.on_epoch_end(EpochEnd(row, True, self))
+
+    def to_device(self, device: str) -> Classifier:
+        """Where the fitted classifier computes (a network's device); others stay where they are."""
+        return self
+
     def load_last_weights(self, path: str) -> None:
-        """Replace the best weights with the last ones of training checkpoint ``path`` (iterative only)."""
+        """Replace the best weights with the last ones of training checkpoint ``path`` (networks only)."""
         raise SpectroError(f"{type(self).__name__} is fitted once: it has no separate last weights")
 
     @abstractmethod
@@ -295,6 +405,17 @@ def encode_labels(y: Any, classes: Any = None) -> tuple[np.ndarray, np.ndarray]:
     if unknown:
         raise SpectroError(f"labels not among the classes {classes.tolist()}: {unknown[:5]}")
     return classes, np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=len(y))
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``module`` in eval mode (BatchNorm's running statistics, no dropout) for the block, then as it was."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:

@@ -16,8 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spectro.errors import SpectroError
+from spectro.utils.names import name_depth
 
-__all__ = ["ModelInfo", "KINDS", "FAMILIES", "MODELS", "list_models", "model_info"]
+__all__ = ["ModelInfo", "KINDS", "FAMILIES", "MODELS", "list_models", "model_info", "DESCRIBE_SHAPE",
+           "DESCRIBE_CLASSES"]
+
+#: The image shape and class count ``describe_models`` (``spectro models --size``) counts at.
+DESCRIBE_SHAPE = (1, 64, 101)
+DESCRIBE_CLASSES = 10
 
 #: Kinds of classifier: a torch network trained epoch by epoch, or the SVM fitted once.
 KINDS = ("net", "svm")
@@ -51,7 +57,7 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 MODELS: dict[str, ModelInfo] = {
-    name: ModelInfo(name, family, kind, summary.format(depth="".join(c for c in name if c.isdigit())))
+    name: ModelInfo(name, family, kind, summary.format(depth=name_depth(name)))
     for family, (kind, summary, names) in FAMILIES.items() for name in names
 }
 

@@ -1,10 +1,13 @@
 """Builders of the networks by name: the ``@register_model`` decorator and its dict.
 
-Names map to builders in a plain dict (torchvision's ``_MODELS`` pattern):
-a builder registers itself once, with the decorator next to it, under a
-name of :mod:`spectro.models.catalog` (the one list of names); it is looked
-up by key, and nothing is ``eval``-ed or imported by name. Importing
-:mod:`spectro.models.zoo` imports every family, so every name is there.
+Names map to builders in a plain dict (torchvision's ``BUILTIN_MODELS``
+pattern in ``torchvision/models/_api.py``): a builder registers itself once,
+with the decorator next to it, under a network name of
+:mod:`spectro.models.catalog` (the one list of names); it is looked up by
+key, and nothing is ``eval``-ed or imported by name. Only what
+:func:`spectro.models.zoo.build` builds is registered: the networks (the
+SVM is a classifier, not a builder). Importing :mod:`spectro.models.zoo`
+imports every family, so every network name is there.
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., Any]], Ca
     Raises
     ------
     SpectroError
-        If the name is not in :data:`spectro.models.catalog.MODELS`, or already
-        taken (two builders must never share a name, or a saved run could
-        reload the wrong one).
+        If the name is not a network of :data:`spectro.models.catalog.MODELS`,
+        or already taken (two builders must never share a name, or a saved run
+        could reload the wrong one).
     """
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name or fn.__name__
         if key not in MODELS:
             raise SpectroError(f"model {key!r} is not in spectro.models.catalog; add it to FAMILIES there")
+        if model_info(key).kind != "net":
+            raise SpectroError(f"model {key!r} is a {model_info(key).kind}, not a network: build() cannot build it")
         if key in _BUILDERS:
             raise SpectroError(f"a model named {key!r} is already registered")
         _BUILDERS[key] = fn
@@ -56,7 +61,7 @@ def builder(name: str) -> Callable[..., Any]:
 
 
 def registered() -> list[str]:
-    """Sorted names that have a builder (every catalog name, once the zoo is imported)."""
+    """Sorted names that have a builder (every network of the catalog, once the zoo is imported)."""
     return sorted(_BUILDERS)
 
 

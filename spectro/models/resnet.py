@@ -64,15 +64,14 @@ class BasicBlock(nn.Module):
     norm_input : bool
         Pre-activation only: False for the net's first block, whose input the
         stem has normalised and activated already (fb.resnet.torch's ``no_preact``).
-    stride_in_1x1 : bool
-        Ignored: no 1x1 conv here (a Bottleneck option; the stage builder passes it to any block).
+
+    It has no 1x1 conv, so it takes no ``stride_in_1x1`` (a :class:`Bottleneck` option).
     """
 
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None, *,
-                 shortcut: bool = True, preact: bool = False, norm_input: bool = True,
-                 stride_in_1x1: bool = False) -> None:
+                 shortcut: bool = True, preact: bool = False, norm_input: bool = True) -> None:
         super().__init__()
         # Modules in the order torchvision registers them (conv1, bn1, conv2, bn2, ..., downsample): state_dict
         # keys and the order of initialisation match. With pre-activation each BN precedes its conv.
@@ -235,9 +234,12 @@ class ResNet(nn.Module):
         if stride_placement not in STRIDE_PLACEMENTS:
             raise SpectroError(f"unknown stride_placement {stride_placement!r}; "
                                f"valid: {', '.join(STRIDE_PLACEMENTS)}")
-        if num_classes < 1 or in_channels < 1 or len(widths) != len(layers):
-            raise SpectroError(f"need num_classes, in_channels >= 1 and one width per stage, got "
-                               f"{num_classes}, {in_channels}, {list(widths)}, {list(layers)}")
+        if num_classes < 1 or in_channels < 1 or len(widths) != len(layers) or len(layers) not in (3, 4):
+            raise SpectroError(f"need num_classes, in_channels >= 1 and one width per stage (3 or 4 stages), "
+                               f"got {num_classes}, {in_channels}, {list(widths)}, {list(layers)}")
+        if stride_placement != "v1.5" and block is not Bottleneck:
+            raise SpectroError(f"stride_placement {stride_placement!r} places the stride of a Bottleneck's 1x1 "
+                               f"conv; {block.__name__} has none (ResNet-50 and deeper only)")
         if zero_init_residual and not shortcut:
             raise SpectroError("zero_init_residual needs shortcuts: a plain net would output zeros")
         self.shortcut, self.preact = shortcut, preact
@@ -250,11 +252,13 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if stem == "imagenet" else nn.Identity()
-        for i, (planes, blocks) in enumerate(zip(widths, layers)):
-            stage = self._make_layer(block, planes, blocks, stride=1 if i == 0 else 2,
-                                     norm_input=i > 0)
-            setattr(self, f"layer{i + 1}", stage)
-        self.num_stages = len(layers)
+        # The stages, written out as torchvision does: each after the first halves the resolution.
+        self.layer1 = self._make_layer(block, widths[0], layers[0], norm_input=False)
+        self.layer2 = self._make_layer(block, widths[1], layers[1], stride=2)
+        self.layer3 = self._make_layer(block, widths[2], layers[2], stride=2)
+        # The 6n+2-layer nets of Sec. 4.2 have three stages, the ImageNet nets four.
+        self.layer4 = (self._make_layer(block, widths[3], layers[3], stride=2) if len(layers) == 4
+                       else nn.Identity())
         self.num_features = widths[-1] * block.expansion
         self.final_norm = (nn.Sequential(nn.BatchNorm2d(self.num_features), nn.ReLU(inplace=True))
                            if preact else nn.Identity())
@@ -274,7 +278,9 @@ class ResNet(nn.Module):
             if not self.preact:
                 proj.append(nn.BatchNorm2d(out_planes))
             downsample = nn.Sequential(*proj)
-        kwargs = dict(shortcut=self.shortcut, preact=self.preact, stride_in_1x1=self.stride_in_1x1)
+        kwargs: dict[str, Any] = dict(shortcut=self.shortcut, preact=self.preact)
+        if block is Bottleneck:
+            kwargs["stride_in_1x1"] = self.stride_in_1x1
         layers = [block(self.inplanes, planes, stride, downsample, norm_input=norm_input, **kwargs)]
         self.inplanes = out_planes
         layers += [block(self.inplanes, planes, **kwargs) for _ in range(1, blocks)]
@@ -295,9 +301,14 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, F, T) -> last feature map (N, num_features, F', T')."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for i in range(1, self.num_stages + 1):
-            x = getattr(self, f"layer{i}")(x)
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.maxpool(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
         return self.final_norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

@@ -29,6 +29,7 @@ in the file against :data:`TRUSTED_TYPES` before anything is built.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from spectro.config import NET_ONLY_FIELDS
 from spectro.errors import SpectroError
-from spectro.models.base import Classifier, OnnxGraph, as_images, read_manifest, read_rows, write_manifest
-from spectro.models.registry import register_model
+from spectro.models.base import (
+    Classifier,
+    FitCallback,
+    OnnxGraph,
+    as_images,
+    read_manifest,
+    read_rows,
+    write_manifest,
+)
 from spectro.models.svm_onnx import svm_to_onnx
 
 __all__ = ["FEATURES", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
@@ -229,7 +237,6 @@ def inner_folds(y: np.ndarray, groups: Any, *, n_splits: int, seed: int) -> Any:
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-@register_model("svm")
 class SVMClassifier(Classifier, BaseEstimator):
     """RBF SVM on spectrogram summary features, tuned by a (group-aware) grid search.
 
@@ -271,7 +278,7 @@ class SVMClassifier(Classifier, BaseEstimator):
     """
 
     kind = "svm"
-    iterative = False
+    inner_selection = True
     ignores = NET_ONLY_FIELDS
 
     def __init__(
@@ -307,20 +314,26 @@ class SVMClassifier(Classifier, BaseEstimator):
         """The SVM of a TrainConfig: its seed and model options (the networks' settings are ignored)."""
         return cls.create(seed=config.seed, classes=classes, **config.model_options)
 
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
-            groups: Any = None) -> SVMClassifier:
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None,
+            callbacks: Sequence[FitCallback] = (), resume: dict | None = None,
+            progress: bool = False) -> SVMClassifier:
         """Fit on images X [shape=(N, C, F, T)] and labels y [shape=(N,)].
 
         ``groups`` [shape=(N,)], optional: the group of each row (speaker,
         kit, sound set); the inner folds then keep every group on one side
         (see :func:`inner_folds`). X_val / y_val are scored, never used to choose.
+        ``callbacks`` hear of the fit as one epoch; fitted once, it has nothing
+        to ``resume`` or show progress of.
         """
+        started = time.perf_counter()
         if self.calibration not in CALIBRATIONS:
             raise SpectroError(f"unknown calibration {self.calibration!r}: use one of {', '.join(CALIBRATIONS)}")
         X, classes, y_idx = self._fit_inputs(X, y)
         counts = np.bincount(y_idx, minlength=len(classes))
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
             raise SpectroError("the SVM needs two or more classes with two or more examples each")
+        for callback in callbacks:
+            callback.on_fit_start(f"the {self.kind} (fitted once; its C and gamma by a {self.cv}-fold inner search)")
         features = SpectrogramFeatures(self.features, self.n_components, self.chunk_size).fit(X)
         Z = features.transform(X)  # (N, D): computed once, shared by every grid point
         # The features are label-free and fixed, so the search runs on Z, not on the images.
@@ -348,6 +361,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         if X_val is not None and y_val is not None:
             val_idx = self._encode(y_val, self.classes_)
             self.val_score_ = float(np.mean(self.predict(X_val) == self.classes_[val_idx]))
+        self._report_single_fit(X, y_idx, started, callbacks)
         return self
 
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:

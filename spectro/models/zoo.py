@@ -13,10 +13,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from spectro.config import DESCRIBE_CLASSES, DESCRIBE_SHAPE
 from spectro.errors import SpectroError, first_line
 from spectro.models import cnn, resnet, resnet_small, svm  # noqa: F401  (registers every builder)
-from spectro.models.catalog import list_models, model_info
+from spectro.models.base import eval_mode
+from spectro.models.catalog import DESCRIBE_CLASSES, DESCRIBE_SHAPE, list_models, model_info
 from spectro.models.registry import builder
 
 __all__ = ["build", "count_params", "count_flops", "describe_models"]
@@ -60,13 +60,8 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     built under ``torch.device("meta")`` and the count costs no arithmetic.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.empty(*input_shape, device=device))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.empty(*input_shape, device=device))
     return counter.get_total_flops()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from spectro.utils.names import name_depth
 from spectro.plots.figures import MAX_CELL_TEXT, epoch_axis, log_axis, new_figure, save_figure, score_axis
 
 __all__ = ["plot_comparison", "plot_confusion_grid", "plot_error_curves"]
@@ -132,11 +133,11 @@ def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: str | None = 
     """
     fig = new_figure(figsize=(11, 4))
     train_ax, val_ax = fig.subplots(1, 2, sharey=True)
-    depths = sorted({_depth(m) for m in histories})
+    depths = sorted({name_depth(m) for m in histories})
     colours = {d: f"C{i}" for i, d in enumerate(depths)}
     for name, h in histories.items():
         style = "--" if name.startswith("plain") else "-"
-        kw = dict(linestyle=style, color=colours[_depth(name)], label=name)
+        kw = dict(linestyle=style, color=colours[name_depth(name)], label=name)
         train_ax.plot(h["epoch"], 100 * (1 - h["train_accuracy"]), **kw)
         val_ax.plot(h["epoch"], 100 * (1 - h["val_accuracy"]), **kw)
     for ax, what in ((train_ax, "training"), (val_ax, "validation")):
@@ -148,11 +149,6 @@ def plot_error_curves(histories: dict[str, pd.DataFrame], *, path: str | None = 
     if title:
         fig.suptitle(title, fontsize=11)
     return save_figure(fig, path or None, dpi=FIGURE_DPI)
-
-
-def _depth(name: str) -> int:
-    digits = "".join(ch for ch in name if ch.isdigit())
-    return int(digits) if digits else 0
 
 
 def _errors(t: pd.DataFrame, key: str, cv: bool) -> np.ndarray | None:

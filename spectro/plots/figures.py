@@ -26,7 +26,7 @@ from spectro.signals.features import frequencies
 from spectro.signals.store import Store
 from spectro.utils.files import umask_mode
 
-__all__ = ["show_examples", "plot_examples", "plot_image", "plot_confusion", "plot_curves", "save_figure",
+__all__ = ["png_bytes", "show_examples", "plot_examples", "plot_image", "plot_confusion", "plot_curves", "save_figure",
            "new_figure", "SpectroFigure", "score_axis", "log_axis", "epoch_axis", "MAX_CELL_TEXT"]
 
 DPI = 100
@@ -83,6 +83,13 @@ def new_figure(**kwargs: Any) -> SpectroFigure:
     """A new figure (``Figure`` keyword arguments; constrained layout by default)."""
     kwargs.setdefault("constrained_layout", True)
     return SpectroFigure(**kwargs)
+
+
+def png_bytes(fig: Figure, *, dpi: int = DPI) -> bytes:
+    """``fig`` as PNG bytes: what a report embeds and :func:`save_figure` writes, rendered once."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    return buffer.getvalue()
 
 
 def save_figure(fig: Figure, path: Optional[str], *, dpi: int = DPI) -> Figure:

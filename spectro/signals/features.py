@@ -4,7 +4,7 @@ The pure functions do the maths (:func:`filterbank`, :func:`power_to_db`, :func:
 thin :class:`SpectrogramImage` module stores the window and filterbank as
 buffers and delegates, in the manner of torchaudio's transforms. The result
 agrees with librosa (``stft``, ``feature.melspectrogram``, ``power_to_db``, ``pcen``) on
-the same signal: see tests/test_features.py for the tolerances.
+the same signal: see tests/signals/test_features.py for the tolerances.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class SpectrogramImage(nn.Module):
     Calls :func:`torch.stft` directly rather than torchaudio's ``Spectrogram``:
     that transform squares the magnitude with ``abs().pow(2)``, which costs
     three times ``real**2 + imag**2`` on a CPU and was the slowest step of
-    preprocessing. The result is the same (tests/test_features.py).
+    preprocessing. The result is the same (tests/signals/test_features.py).
     """
 
     def __init__(self, cfg: FeatureConfig) -> None:

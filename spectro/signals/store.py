@@ -27,6 +27,7 @@ import numpy as np
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError, StoreDamaged
 from spectro.utils.files import make_temp_dir, read_csv, read_json, recover_dir, swap_dir, write_csv, write_json
+from spectro.utils.workers import process_alive
 
 __all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS", "StoreDamaged"]
 
@@ -328,15 +329,6 @@ def _clean_stale(parent: str, name: str) -> None:
             pid = int(os.path.basename(tmp).split(".tmp-")[1].split("-")[0])
         except (IndexError, ValueError):
             continue
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not process_alive(pid):
             shutil.rmtree(tmp, ignore_errors=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -5,8 +5,8 @@ where a model's kind matters.
 :mod:`spectro.models.catalog`) to its class; :func:`make_classifier` (a new
 one) and :func:`load_classifier` (a saved one, by the ``kind`` in its
 ``model.json``) go through the same table. Everything else asks the class
-(:class:`~spectro.models.base.Classifier`'s ``iterative``, ``ignores``,
-``n_parameters``, ``export_onnx``...), never the name. A new kind of model
+(:class:`~spectro.models.base.Classifier`'s ``inner_selection``, ``parallel``,
+``ignores``, ``n_parameters``, ``export_onnx``...), never the name. A new kind of model
 is a class implementing that interface and one entry in ``_KINDS``.
 
 NetClassifier follows scikit-learn's estimator contract: ``__init__`` stores
@@ -30,12 +30,18 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from spectro.config import TrainConfig
-from spectro.errors import SpectroError, first_line
+from spectro.dataset.feed import NormalisedRows, StoreImages, class_weights
+from spectro.errors import Diverged, SpectroError, first_line
 from spectro.models.base import (
     ONNX_EXTRA,
     Classifier,
+    EpochEnd,
+    FitCallback,
+    FitResult,
     OnnxGraph,
+    Stop,
     as_images,
+    eval_mode,
     iter_batches,
     read_manifest,
     write_manifest,
@@ -44,8 +50,9 @@ from spectro.models.catalog import model_info
 from spectro.models.svm import SVMClassifier
 from spectro.models.weights import load_state_dict_file, save_tensors
 from spectro.models.zoo import build
-from spectro.training.loop import fit_arrays
-from spectro.utils.device import select_device
+from spectro.training.distributed import Distributed
+from spectro.training.loop import LoopState, Trainer, get_rng_state, set_rng_state
+from spectro.utils.device import choose_precision, select_device
 
 __all__ = ["NetClassifier", "classifier_class", "make_classifier", "load_classifier", "predict_logits"]
 
@@ -65,11 +72,14 @@ def predict_logits(model: nn.Module, X: Any, batch_size: int, device: torch.devi
 class NetClassifier(Classifier, BaseEstimator):
     """A registered network (``resnet18``, ``cnn``, ...) as a classifier.
 
-    Trained by spectro's one loop (:func:`spectro.training.loop.fit_arrays`): mixed
-    precision where it pays, warm-up + cosine schedule, batches read straight
-    from a memmap and, with validation data, the weights of the best
-    validation epoch restored at the end. Images are used as given (no
-    normalisation): ``spectro train`` normalises before it calls the loop.
+    Trained by spectro's one loop (:class:`spectro.training.loop.Trainer`), in a
+    notebook as under ``spectro train``: mixed precision where it pays, warm-up +
+    cosine schedule, batches read straight from a memmap, data-parallel under
+    torchrun, exact resume and, with validation data, the weights of the best
+    validation epoch restored at the end. Images are used as given, except a
+    :class:`~spectro.dataset.feed.NormalisedRows` view of a store (what
+    ``spectro train`` passes): its raw float16 rows go to the device and are
+    normalised there.
 
     Parameters
     ----------
@@ -78,7 +88,8 @@ class NetClassifier(Classifier, BaseEstimator):
     model_options : dict or None
         Passed to the network builder, e.g. ``{"stem": "small"}``.
     epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, label_smoothing, grad_clip,
-    amp, channels_last, specaugment, mixup, time_shift, gain_eq, device, seed, pretrained
+    amp, channels_last, specaugment, mixup, time_shift, gain_eq, balance, early_stop, device, workers, seed,
+    pretrained
         As in :class:`~spectro.config.TrainConfig`, with its defaults.
     classes : array-like or None
         All class labels in column order; default ``np.unique(y)``.
@@ -91,10 +102,12 @@ class NetClassifier(Classifier, BaseEstimator):
     in_channels_ : int
     history_ : list of dict
         Per-epoch losses (the columns of metrics.csv).
+    fit_result_ : FitResult
+        How the fit ended (:class:`~spectro.models.base.Stop`) and where.
     """
 
     kind = "net"
-    iterative = True
+    parallel = True
 
     def __init__(
         self, model: str = _DEFAULT.model, *, model_options: Optional[dict] = None,
@@ -105,8 +118,10 @@ class NetClassifier(Classifier, BaseEstimator):
         grad_clip: Optional[float] = _DEFAULT.grad_clip, amp: Optional[bool] = _DEFAULT.amp,
         channels_last: Optional[bool] = _DEFAULT.channels_last, specaugment: bool = _DEFAULT.specaugment,
         mixup: float = _DEFAULT.mixup, time_shift: float = _DEFAULT.time_shift,
-        gain_eq: float = _DEFAULT.gain_eq, device: str = _DEFAULT.device,
-        seed: int = _DEFAULT.seed, pretrained: Optional[str] = _DEFAULT.pretrained,
+        gain_eq: float = _DEFAULT.gain_eq, balance: bool = _DEFAULT.balance,
+        early_stop: Optional[int] = _DEFAULT.early_stop, device: str = _DEFAULT.device,
+        workers: Optional[int] = _DEFAULT.workers, seed: int = _DEFAULT.seed,
+        pretrained: Optional[str] = _DEFAULT.pretrained,
         classes: Optional[Sequence[Any]] = None,
     ) -> None:
         self.model = model
@@ -126,7 +141,10 @@ class NetClassifier(Classifier, BaseEstimator):
         self.mixup = mixup
         self.time_shift = time_shift
         self.gain_eq = gain_eq
+        self.balance = balance
+        self.early_stop = early_stop
         self.device = device
+        self.workers = workers
         self.seed = seed
         self.pretrained = pretrained
         self.classes = classes
@@ -156,6 +174,17 @@ class NetClassifier(Classifier, BaseEstimator):
         names = set(inspect.signature(cls).parameters) - {"classes"}
         return cls(**{k: v for k, v in config.to_dict().items() if k in names}, classes=classes)
 
+    @classmethod
+    def check_config(cls, config: TrainConfig, *, num_classes: int, in_channels: int) -> None:
+        """Model options and the pretrained file, checked before any file is written."""
+        try:
+            with torch.device("meta"):  # shapes only: no memory, no time
+                build(config.model, num_classes, in_channels, **config.model_options)
+        except TypeError as err:
+            raise SpectroError(f"{config.model}: bad --option ({err})") from None
+        if config.pretrained is not None:
+            load_state_dict_file(config.pretrained)  # a missing or unusable file fails here, in one line
+
     def init_module(self, num_classes: int, in_channels: int, *, pretrained: bool = True) -> nn.Module:
         """Build the untrained network (from ``pretrained`` when set and asked) and hold it as ``module_``.
 
@@ -170,27 +199,81 @@ class NetClassifier(Classifier, BaseEstimator):
         return self.module_
 
     # -- the interface -------------------------------------------------------
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
-            groups: Any = None) -> NetClassifier:
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None,
+            callbacks: Sequence[FitCallback] = (), resume: Optional[dict] = None,
+            progress: bool = False) -> NetClassifier:
         # ``groups`` is part of the one interface (the SVM's inner search uses it);
         # a network trains on every row as given, so it is accepted and ignored.
         X, classes, y_idx = self._fit_inputs(X, y)
-        val_idx = None
-        if X_val is not None and y_val is not None:
-            X_val = as_images(X_val, X.shape[1])
-            val_idx = self._encode(y_val, classes)
+        train_data, mean, std = _feed(X, y_idx)
+        val_data = None
+        if X_val is not None and y_val is not None and len(y_val):
+            val_data, _, _ = _feed(as_images(X_val, X.shape[1]), self._encode(y_val, classes))
         config = self.train_config()
-        device = select_device(self.device)
-        rng_devices = [device.index or 0] if device.type == "cuda" else []
-        # A private RNG state: the seed fixes initial weights and dropout without
-        # disturbing the caller's global torch RNG.
-        with torch.random.fork_rng(devices=rng_devices):
+        config = config.replace(batch_size=min(config.batch_size, len(y_idx)))  # one batch at most, not an error
+        dist = Distributed.from_env()
+        device = select_device(self.device, local_rank=dist.local_rank)
+        precision = choose_precision(device.type, config.amp, config.channels_last)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        weight = class_weights(y_idx, len(classes)) if self.balance else None
+        # The one fork of the RNG: the seed fixes the initial weights, then each process's
+        # augmentation stream (or the resumed one), without disturbing the caller's RNG.
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(self.seed)
-            module = self.init_module(len(classes), int(X.shape[1]))
-            history = fit_arrays(module.to(device), X, y_idx, X_val=X_val, y_val=val_idx, config=config,
-                                 device=device)
-        self.module_, self.classes_, self.history_ = module.eval(), classes, history
+            # A resumed fit's weights come from its state, not from the pretrained file.
+            module = self.init_module(len(classes), int(X.shape[1]), pretrained=resume is None)
+            self.classes_ = classes
+            trainer = Trainer(module, config, train_data, val_data, mean=mean, std=std, device=device,
+                              precision=precision, dist=dist, num_classes=len(classes), class_weight=weight,
+                              progress=progress)
+            state = _start(trainer, resume, dist)
+            self.history_ = state.history  # grows epoch by epoch: a save at any epoch holds it so far
+            what = f"{self.model} on {device} ({trainer.precision_note()}" + (
+                f", {dist.world_size} processes)" if dist.enabled else ")")
+            for callback in callbacks:
+                callback.on_fit_start(what, epoch=state.epoch, batch=state.batch, epochs=config.epochs,
+                                      resumable=True, precision=trainer.precision_note(),
+                                      data=trainer.residency.reason)
+            try:
+                stop = self._run(trainer, state, dist, val_data is not None, callbacks)
+            except Diverged as err:
+                err.mixed_precision = precision.dtype is not None  # the advice then says amp=False
+                raise
+        # The weights keep the memory format they trained in (channels_last where it was on), as save()
+        # writes them and load() reads them: the fitted classifier and a reloaded one compute alike.
+        self.module_, self.history_ = module.eval(), state.history
+        self.fit_result_ = FitResult(stop, epochs=state.epoch, batch=state.batch, best_epoch=state.best_epoch)
         return self
+
+    def _run(self, trainer: Trainer, state: LoopState, dist: Distributed, keep_best: bool,
+             callbacks: Sequence[FitCallback]) -> Stop:
+        """The loop from ``state`` to its end, each epoch reported to ``callbacks``; how it stopped."""
+        best: dict = {}
+
+        def resume_state() -> dict:
+            return _resume_state(trainer, state, dist)
+
+        def on_epoch_end(row: dict, improved: bool) -> bool:
+            if improved and keep_best:
+                best.update({k: v.detach().clone() for k, v in trainer.module.state_dict().items()})
+            end = EpochEnd(row, improved, self, resume_state)
+            return any([bool(callback.on_epoch_end(end)) for callback in callbacks])  # every one hears
+
+        def stop_requested() -> bool:
+            return any(callback.stop_requested() for callback in callbacks)
+
+        outcome = trainer.fit(state, stop=stop_requested, on_epoch_end=on_epoch_end)
+        stop = Stop(outcome)
+        if stop is Stop.STOPPED:
+            if state.batch:  # mid-epoch: the epoch-end state is older than this
+                for callback in callbacks:
+                    callback.on_stop(EpochEnd(None, False, self, resume_state))
+            if dist.max_(torch.tensor([float(stop_requested())], device=trainer.device)).item():
+                stop = Stop.SIGNALLED
+        if best:
+            trainer.module.load_state_dict(best)
+        return stop
 
     def predict_proba(self, X: Any, *, batch_size: Optional[int] = None) -> np.ndarray:
         self._check_fitted()
@@ -198,6 +281,13 @@ class NetClassifier(Classifier, BaseEstimator):
         device = next(self.module_.parameters()).device
         logits = predict_logits(self.module_, X, batch_size or self.batch_size, device)
         return torch.softmax(logits.double(), dim=1).numpy()  # (N, C)
+
+    def to_device(self, device: str) -> NetClassifier:
+        """Move the fitted network to ``device`` (as :meth:`load` with ``device`` places it)."""
+        self._check_fitted()
+        self.device = device
+        self.module_ = self.module_.to(select_device(device))
+        return self
 
     @property
     def network(self) -> nn.Module | None:
@@ -209,15 +299,10 @@ class NetClassifier(Classifier, BaseEstimator):
         X = as_images(X, self.in_channels_)
         net = self.module_
         param = next(net.parameters())
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.inference_mode():
-                out = [net.forward_head(net.forward_features(torch.from_numpy(b).to(param.device, param.dtype)),
-                                        pre_logits=True).double().cpu().numpy()
-                       for b in iter_batches(X, batch_size or self.batch_size)]
-        finally:
-            net.train(was_training)
+        with eval_mode(net), torch.inference_mode():
+            out = [net.forward_head(net.forward_features(torch.from_numpy(b).to(param.device, param.dtype)),
+                                    pre_logits=True).double().cpu().numpy()
+                   for b in iter_batches(X, batch_size or self.batch_size)]
         return np.concatenate(out)
 
     def save(self, directory: str | Path) -> Path:
@@ -296,6 +381,57 @@ class NetClassifier(Classifier, BaseEstimator):
         clf.in_channels_ = int(manifest["in_channels"])
         clf.history_ = manifest.get("history", [])
         return clf
+
+
+def _feed(X: Any, y_idx: np.ndarray) -> tuple[StoreImages, np.ndarray, np.ndarray]:
+    """What the loop reads, and the normalisation it applies on the device.
+
+    A :class:`NormalisedRows` view of a store is read as it is stored (float16 rows, half the bytes to
+    the device) and normalised there with its own mean and std, as :func:`~spectro.dataset.feed.normalise`
+    would on the CPU; any other array is used as given.
+    """
+    if isinstance(X, NormalisedRows):
+        labels = np.zeros(len(X.features), dtype=np.int64)  # by store row
+        labels[X.rows] = y_idx
+        return StoreImages(X.features, labels, X.rows), X.mean, X.std
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    c, f = X.shape[1], X.shape[2]
+    return (StoreImages(X, y_idx, np.arange(len(y_idx))), np.zeros((c, f), np.float32),
+            np.ones((c, f), np.float32))
+
+
+def _start(trainer: Trainer, resume: Optional[dict], dist: Distributed) -> LoopState:
+    """Where the loop starts: from the beginning, or exactly where ``resume`` stopped (weights, optimizer,
+    position, RNG); the RNG is seeded for augmentation either way."""
+    seed = trainer.cfg.seed
+    if resume is None:
+        torch.manual_seed(seed + dist.rank)  # augmentation: one stream per process
+        return LoopState()
+    trainer.load_state_dict(resume["trainer"])
+    state = LoopState.from_state_dict(resume["loop"])
+    rngs = resume["rng"]
+    if len(rngs) == dist.world_size:
+        set_rng_state(rngs[dist.rank])
+    else:  # another number of processes: a fresh stream per rank and epoch
+        torch.manual_seed(seed + 1000 * state.epoch + dist.rank)
+    return state
+
+
+def _resume_state(trainer: Trainer, state: LoopState, dist: Distributed) -> dict:
+    """Everything an exact resume needs (every rank's RNG state gathered); every rank calls it.
+
+    Raises
+    ------
+    Diverged
+        When a weight is NaN or infinite (an optimizer step can break them before the loss shows it).
+    """
+    module = trainer.module
+    finite = all(bool(torch.isfinite(t).all()) for t in module.state_dict().values() if t.is_floating_point())
+    if dist.max_(torch.tensor([float(not finite)], device=trainer.device)).item() != 0:
+        raise Diverged(f"the weights stopped being finite (NaN or Inf) by epoch {state.epoch}")
+    return {"trainer": trainer.state_dict(), "loop": state.state_dict(), "rng": dist.gather(get_rng_state()),
+            "model": module.state_dict()}
 
 
 class _WithProbabilities(nn.Module):

@@ -75,7 +75,7 @@ def cross_validate(
     st = store if isinstance(store, Store) else open_store(store)
     check_store(st)
     # One process group for all the folds (torchrun): the runs share it.
-    owner = classifier_class(cfg.model).iterative and dist.init(select_device(cfg.device, local_rank=dist.local_rank))
+    owner = classifier_class(cfg.model).parallel and dist.init(select_device(cfg.device, local_rank=dist.local_rank))
     try:
         result = _cross_validate(st, cfg, out, dist, progress, settings)
         dist.barrier()

@@ -36,7 +36,7 @@ CHANCE_MARGIN = 0.05
 
 
 def run_warnings(history: Sequence[dict[str, Any]], *, majority_rate: float,
-                 iterative: bool = True) -> list[dict[str, str]]:
+                 curve: bool = True) -> list[dict[str, str]]:
     """The warnings of a run from its per-epoch rows (metrics.csv).
 
     Parameters
@@ -47,8 +47,8 @@ def run_warnings(history: Sequence[dict[str, Any]], *, majority_rate: float,
     majority_rate : float
         Share of the training rows in the most common class: the accuracy of
         always answering it.
-    iterative : bool
-        False for a classifier fitted once (no curve to judge).
+    curve : bool
+        False when the history is no learning curve (a classifier fitted once reports its one fit).
 
     Returns
     -------
@@ -62,7 +62,7 @@ def run_warnings(history: Sequence[dict[str, Any]], *, majority_rate: float,
     if last_train is not None and last_train <= majority_rate + CHANCE_MARGIN:
         out.append({"code": "at_chance", "text": f"training accuracy {last_train:.3f} is at chance level "
                     f"(always the most common class: {majority_rate:.3f}); it did not learn"})
-    if not iterative:
+    if not curve:
         return out
     scores = [_number(r.get("val_macro_f1")) for r in history]
     what = "validation macro-F1"

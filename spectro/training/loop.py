@@ -8,18 +8,24 @@ batch boundary resumes exactly: the batches of an epoch are a pure function
 of (seed, epoch) (:func:`spectro.dataset.feed.epoch_batches`), and the RNG state is
 saved with them.
 
-This module knows nothing of files: a run directory is written by the
-recorder (:mod:`spectro.training.recorder`) that :meth:`Trainer.fit` calls back after
-each epoch. :func:`fit_arrays` is the same loop on in-memory arrays, behind
-:class:`spectro.training.classifier.NetClassifier`. The precision policy lives in
-:mod:`spectro.utils.device`, the process group in :mod:`spectro.training.distributed`.
+:meth:`Trainer.fit` is a flat loop over epochs, :meth:`Trainer.train_epoch` one over
+batches (prepare, step, add to the running sums, check every ``CHECK_EVERY`` batches);
+the rare concerns are small named helpers: mixup (:meth:`Trainer._mixup`), a loss that
+stops being finite and the agreement of all ranks to stop (:meth:`Trainer._check`),
+early stopping (:meth:`Trainer._patience_over`). How the loop ended is one
+:class:`~spectro.models.base.Stop`.
+
+This module knows nothing of files or signals: it is driven by
+:meth:`spectro.training.classifier.NetClassifier.fit`, the one fit of every network,
+whose callbacks (the run recorder, :mod:`spectro.training.recorder`) write the run
+directory after each epoch. The precision policy lives in :mod:`spectro.utils.device`,
+the process group in :mod:`spectro.training.distributed`.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,14 +42,12 @@ from spectro.dataset.augment import Augment, mixup
 from spectro.dataset.feed import DeviceRows, StoreImages, epoch_batches, feed, normalise, plan_residency, shard
 from spectro.errors import Diverged, SpectroError
 from spectro.metrics.scores import metrics_from_confusion
+from spectro.models.base import Stop
 from spectro.training.distributed import Distributed
-from spectro.utils.signals import StopSignals
-from spectro.utils.console import say
-from spectro.utils.device import Precision, choose_precision, free_memory, select_device
+from spectro.utils.device import Precision, free_memory
 from spectro.utils.kernels import keep_float32, narrow_strided_layers
 
-__all__ = ["lr_factor", "Trainer", "LoopState", "Diverged", "StopSignal", "get_rng_state", "set_rng_state",
-           "fit_arrays"]
+__all__ = ["lr_factor", "Trainer", "LoopState", "Diverged", "get_rng_state", "set_rng_state"]
 
 #: Steps between checks of the loss (finite?) and of a stop request: each check waits for the device.
 CHECK_EVERY = 10
@@ -139,25 +143,6 @@ def set_rng_state(state: dict) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     kind, keys, *rest = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-
-
-class StopSignal(StopSignals):
-    """Turn the first Ctrl-C (SIGINT) or SIGTERM into a request to stop at the next batch boundary.
-
-    The loop then saves a resumable checkpoint. A second signal raises
-    KeyboardInterrupt at once. Outside the main thread nothing is installed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requested = False
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        say(f"{signal.Signals(signum).name}: stopping after this batch to save a resumable checkpoint "
-            "(again to abort at once)", fresh_line=True)
 
 
 # ---------------------------------------------------------------------------
@@ -285,60 +270,78 @@ class Trainer:
         self.model.train()
         batches = self.batches(state.epoch)
         loader = self._feed(self.train_data, batches[state.batch:])
-        loss_sum = torch.tensor(state.run_loss, dtype=self.acc_dtype, device=self.device)
-        correct = torch.tensor(state.run_correct, dtype=torch.int64, device=self.device)
-        since_check = torch.zeros((), dtype=self.acc_dtype, device=self.device)
+        sums = _RunningSums(state, self.acc_dtype, self.device)
         bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}/{self.cfg.epochs}",
                    disable=None if self.progress else True, leave=False, file=sys.stderr, dynamic_ncols=True)
         t0 = time.perf_counter()
         stopped = False
         try:
             for i, (x, y) in enumerate(loader, start=state.batch):
-                x = normalise(x, self.mean, self.std)  # (B, C, F, T) float32
-                x = self.augment(x)
-                lam, y_b = 1.0, y
-                if self.cfg.mixup > 0:
-                    x, y, y_b, lam = mixup(x, y, self.cfg.mixup)
-                if self.precision.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with self._autocast():
-                    logits = self.model(x)
-                    loss = self.criterion(logits, y)
-                    if lam != 1.0:
-                        loss = lam * loss + (1 - lam) * self.criterion(logits, y_b)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                if self.cfg.grad_clip is not None:
-                    self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
-                self.last_lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.scheduler.step()
-                batch_loss = loss.detach().to(self.acc_dtype) * y.shape[0]
-                loss_sum += batch_loss
-                since_check += batch_loss
-                correct += (logits.detach().argmax(1) == y).sum()
+                x, y = self._prepare(x, y, augment=True)
+                loss, logits, y = self._step(x, y)
+                sums.add(loss, logits, y)
                 state.batch, state.run_seen = i + 1, state.run_seen + y.shape[0]
                 bar.update()
                 if state.batch % CHECK_EVERY == 0 or state.batch == len(batches):
-                    flags = self.dist.max_(torch.stack([(~torch.isfinite(since_check)).float(),
-                                                        torch.tensor(float(stop()), device=self.device)]))
-                    nonfinite, stop_now = (bool(v) for v in flags.tolist())
-                    if nonfinite:
-                        raise Diverged(f"the training loss stopped being finite (NaN or Inf) in epoch "
-                                       f"{state.epoch + 1}, by batch {state.batch}")
-                    since_check.zero_()
+                    stop_now = self._check(state, sums, stop)
                     if self.progress:
-                        bar.set_postfix(loss=f"{loss_sum.item() / max(state.run_seen, 1):.4f}")
+                        bar.set_postfix(loss=f"{sums.loss.item() / max(state.run_seen, 1):.4f}")
                     if stop_now and state.batch < len(batches):
                         stopped = True
                         break
         finally:
             bar.close()
             state.run_seconds += time.perf_counter() - t0
-            state.run_loss, state.run_correct = float(loss_sum.item()), int(correct.item())
+            state.run_loss, state.run_correct = float(sums.loss.item()), int(sums.correct.item())
         return not stopped
+
+    def _prepare(self, x: torch.Tensor, y: Any, *, augment: bool) -> tuple[torch.Tensor, Any]:
+        """A batch on the device as the network reads it: normalised, augmented (training), in its memory format."""
+        x = normalise(x, self.mean, self.std)  # (B, C, F, T) float32
+        if augment:
+            x = self.augment(x)
+            x, y = self._mixup(x, y)
+        if self.precision.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def _mixup(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Mixup (``--mixup ALPHA``): the batch mixed with a shuffled copy; y becomes (y, y_b, lam). Off: as given."""
+        if self.cfg.mixup <= 0:
+            return x, y
+        x, y, y_b, lam = mixup(x, y, self.cfg.mixup)
+        return x, (y, y_b, lam)
+
+    def _step(self, x: torch.Tensor, target: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch; returns its loss, logits and (first) labels."""
+        y, y_b, lam = target if isinstance(target, tuple) else (target, target, 1.0)
+        with self._autocast():
+            logits = self.model(x)
+            loss = self.criterion(logits, y)
+            if lam != 1.0:
+                loss = lam * loss + (1 - lam) * self.criterion(logits, y_b)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
+        self.last_lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss, logits, y
+
+    def _check(self, state: LoopState, sums: _RunningSums, stop: Callable[[], bool]) -> bool:
+        """Every CHECK_EVERY batches, all ranks at once: a loss that stopped being finite raises Diverged;
+        returns whether any rank was asked to stop (``stop()``)."""
+        flags = self.dist.max_(torch.stack([(~torch.isfinite(sums.since_check)).float(),
+                                            torch.tensor(float(stop()), device=self.device)]))
+        nonfinite, stop_now = (bool(v) for v in flags.tolist())
+        if nonfinite:
+            raise Diverged(f"the training loss stopped being finite (NaN or Inf) in epoch "
+                           f"{state.epoch + 1}, by batch {state.batch}")
+        sums.since_check.zero_()
+        return stop_now
 
     def epoch_row(self, state: LoopState, val: dict, seconds: float) -> dict:
         """Reduce the running sums over ranks into one metrics.csv row."""
@@ -370,9 +373,7 @@ class Trainer:
         confusion = torch.zeros(c * c, dtype=self.acc_dtype, device=self.device)
         loss = torch.zeros(1, dtype=self.acc_dtype, device=self.device)
         for x, y in loader:
-            x = normalise(x, self.mean, self.std)  # (B, C, F, T) float32
-            if self.precision.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = self._prepare(x, y, augment=False)
             with self._autocast():
                 logits = self.module(x)
             logits = logits.float()
@@ -387,7 +388,7 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------
     def fit(self, state: LoopState, *, stop: Callable[[], bool] = lambda: False,
-            on_epoch_end: Optional[Callable[[dict, bool], bool]] = None) -> str:
+            on_epoch_end: Optional[Callable[[dict, bool], bool]] = None) -> Stop:
         """Run epochs from ``state`` to the end.
 
         ``on_epoch_end(row, improved)`` runs on every rank after each epoch
@@ -396,27 +397,46 @@ class Trainer:
 
         Returns
         -------
-        str
-            ``"done"``, ``"early_stop"`` or ``"stopped"`` (``stop()`` or the
-            callback; ``state`` then says where to resume).
+        Stop
+            ``DONE``, ``EARLY_STOP`` or ``STOPPED`` (``stop()`` or the callback;
+            ``state`` then says where to resume).
         """
         while state.epoch < self.cfg.epochs:
             t0 = time.perf_counter() - state.run_seconds
             if not self.train_epoch(state, stop):
-                return "stopped"
+                return Stop.STOPPED
             val = self.validate()
             row = self.epoch_row(state, val, time.perf_counter() - t0)
             state.epoch += 1
             state.reset_running()
             improved = state.record(row)
-            halt = bool(on_epoch_end(row, improved)) if on_epoch_end else False
-            halt = bool(self.dist.max_(torch.tensor([float(halt or stop())], device=self.device)).item())
-            if (self.cfg.early_stop is not None and val and state.bad_epochs >= self.cfg.early_stop
-                    and state.epoch < self.cfg.epochs):
-                return "early_stop"
-            if halt and state.epoch < self.cfg.epochs:
-                return "stopped"
-        return "done"
+            asked = bool(on_epoch_end(row, improved)) if on_epoch_end else False
+            asked = bool(self.dist.max_(torch.tensor([float(asked or stop())], device=self.device)).item())
+            if self._patience_over(state, val):
+                return Stop.EARLY_STOP
+            if asked and state.epoch < self.cfg.epochs:
+                return Stop.STOPPED
+        return Stop.DONE
+
+    def _patience_over(self, state: LoopState, val: dict) -> bool:
+        """Early stopping: ``early_stop`` epochs without a better validation score, with epochs left."""
+        return (self.cfg.early_stop is not None and bool(val) and state.bad_epochs >= self.cfg.early_stop
+                and state.epoch < self.cfg.epochs)
+
+
+class _RunningSums:
+    """The running sums of a partial epoch on the device (float64 where it can: exact resume, no drift)."""
+
+    def __init__(self, state: LoopState, dtype: torch.dtype, device: torch.device) -> None:
+        self.loss = torch.tensor(state.run_loss, dtype=dtype, device=device)
+        self.correct = torch.tensor(state.run_correct, dtype=torch.int64, device=device)
+        self.since_check = torch.zeros((), dtype=dtype, device=device)  # the loss since the last finite check
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        batch_loss = loss.detach().to(self.loss.dtype) * y.shape[0]
+        self.loss += batch_loss
+        self.since_check += batch_loss
+        self.correct += (logits.detach().argmax(1) == y).sum()
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -429,55 +449,3 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=0.9, nesterov=True)
     return torch.optim.AdamW(groups, lr=cfg.learning_rate)
-
-
-def fit_arrays(model: torch.nn.Module, X: Any, y: np.ndarray, *, config: TrainConfig,
-               X_val: Any = None, y_val: Optional[np.ndarray] = None, device: Optional[torch.device] = None,
-               progress: bool = False) -> list[dict]:
-    """Train ``model`` in place on in-memory (or memory-mapped) arrays; the loop behind ``NetClassifier.fit``.
-
-    No normalisation (the images are used as given), no files. With
-    validation data, the weights of the best validation epoch are restored
-    at the end, as :func:`train` keeps its best checkpoint.
-
-    Parameters
-    ----------
-    X : array [shape=(N, C, F, T)]; y : np.ndarray [shape=(N,), dtype=int64] class indices
-    X_val, y_val : likewise, optional
-
-    Returns
-    -------
-    list of dict
-        One row per epoch (the columns of metrics.csv).
-    """
-    X, X_val = (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for v in (X, X_val))
-    y = np.asarray(y, dtype=np.int64)
-    has_val = X_val is not None and y_val is not None and len(y_val) > 0
-    # Classes: the network's output size (its last linear layer), at least every label seen.
-    seen = int(max(y.max(), np.max(y_val) if has_val else 0)) + 1
-    linear = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    num_classes = max(seen, linear[-1] if linear else 0)
-    train_data = StoreImages(X, y, np.arange(len(y)))
-    val_data = StoreImages(X_val, np.asarray(y_val, dtype=np.int64), np.arange(len(y_val))) if has_val else None
-    config = config.replace(batch_size=min(config.batch_size, len(y)))  # arrays: one batch at most, not an error
-    device = device or select_device(config.device)
-    c, f = X.shape[1], X.shape[2]
-    precision = choose_precision(device.type, config.amp, config.channels_last)
-    trainer = Trainer(model, config, train_data, val_data, mean=np.zeros((c, f), np.float32),
-                      std=np.ones((c, f), np.float32), device=device, precision=precision, dist=Distributed(),
-                      num_classes=num_classes, progress=progress)
-    state = LoopState()
-    best: dict = {}
-
-    def keep_best(row: dict, improved: bool) -> bool:
-        if improved and val_data is not None:
-            best.update({k: v.detach().clone() for k, v in trainer.module.state_dict().items()})
-        return False
-
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(config.seed)  # augmentation and dropout; the caller's RNG is left as it was
-        trainer.fit(state, on_epoch_end=keep_best)
-    if best:
-        trainer.module.load_state_dict(best)
-    model.to(memory_format=torch.contiguous_format)
-    return state.history

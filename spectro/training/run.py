@@ -1,5 +1,8 @@
-"""A training run on disk: its typed :class:`TrainConfig`, its layout, and :func:`load_run`.
+"""A training run on disk: :class:`RunDir`, the one owner of its files, and :func:`load_run`.
 
+:class:`RunDir` writes and reads every file of the layout below (``eval/``
+aside, which :func:`spectro.training.evaluate.evaluate` writes); run.json is
+kept in memory and written whole, never read back by the process writing it.
 Layout of a run directory::
 
     run.json             what this is: model, status, epochs done, best epoch,
@@ -11,6 +14,7 @@ Layout of a run directory::
     norm.json            per-frequency mean and std of the training rows
     split.csv            id, row, fold and role (train/val/test) of every store row
     metrics.csv          one row per epoch; curves.png draws it
+    tensorboard/         with --tensorboard: the same rows as event files
     model/               the best classifier (spectro.models save format)
     checkpoints/last.pt  the latest state (weights, optimizer, scheduler,
                          scaler, RNG, position in the epoch): ``--resume``;
@@ -24,6 +28,7 @@ an allow-list of types, so a run someone sent you is safe to load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,19 +44,24 @@ from spectro.config import FeatureConfig, TrainConfig
 from spectro.dataset.feed import normalise
 from spectro.errors import SpectroError, first_line
 from spectro.models.weights import check_finite_weights, save_tensors
+from spectro.plots.figures import plot_curves
 from spectro.training.classifier import classifier_class, load_classifier
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
+from spectro.utils.workers import process_alive
 
-__all__ = ["Run", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS", "write_run_info",
-           "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir", "read_run_json", "read_run_csv",
-           "read_split", "write_split", "read_norm", "write_norm", "read_labels", "slim_checkpoint"]
+__all__ = ["Run", "RunDir", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS",
+           "TENSORBOARD_DIR", "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir",
+           "read_run_json", "read_run_csv", "read_split", "write_split", "read_norm", "write_norm", "read_labels",
+           "slim_checkpoint"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
 #: Columns of metrics.csv, one row per epoch.
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
                   "seconds", "samples_per_s"]
+#: Where ``--tensorboard`` writes its event files, inside the run directory.
+TENSORBOARD_DIR = "tensorboard"
 
 
 # ---------------------------------------------------------------------------
@@ -116,42 +126,14 @@ def read_norm(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def write_run_info(run_dir: str, st: Any, cfg: TrainConfig, split: Any, **fields: Any) -> None:
-    """Update run.json: what the run is (model, store, folds, versions) and ``fields`` (status, ...)."""
-    path = os.path.join(run_dir, "run.json")
-    info = read_run_json(path) if os.path.isfile(path) else {}
-    info.update({
-        "format": RUN_FORMAT, "model": cfg.model, "kind": classifier_class(cfg.model).kind,
-        "store": {"path": os.path.abspath(st.path), "fingerprint": st.config.fingerprint(), "examples": len(st)},
-        "folds": {"test": split.test_fold, "val": split.val_fold,
-                  "train": sorted(set(st.folds[split.train].tolist()))},
-        "examples": {"train": int(split.train.size), "val": int(split.val.size), "test": int(split.test.size)},
-        "versions": versions(),
-    })
-    info.setdefault("created", datetime.now().isoformat(timespec="seconds"))
-    info.update(fields)
-    if info.get("status") == "running":  # who runs it: a later reader can tell a dead run from a live one
-        info["process"] = {"pid": os.getpid(), "host": socket.gethostname()}
-    write_json(path, info)
-
-
 def live_status(info: dict) -> str:
     """run.json's status, with ``running`` read as ``interrupted`` when its process is gone (same host)."""
     status = info.get("status", "unknown")
     proc = info.get("process") or {}
-    if status == "running" and proc.get("host") == socket.gethostname() and not _alive(proc.get("pid")):
+    if status == "running" and proc.get("host") == socket.gethostname() and not process_alive(proc.get("pid")):
         return "interrupted"
     return status
 
-
-def _alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_status(run_dir: str) -> Optional[str]:
@@ -202,6 +184,118 @@ def save_dir(save: Callable[[str], Any], path: str) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a full disk: no half-written copy left behind
         raise
+
+
+# ---------------------------------------------------------------------------
+# The run folder
+# ---------------------------------------------------------------------------
+
+class RunDir:
+    """A run folder, written and read through here alone (the layout in this module's docstring).
+
+    ``info`` is run.json as this process knows it: :meth:`record` updates it
+    and writes it whole, so the file is never read back by the process writing it.
+    """
+
+    def __init__(self, path: str, info: Optional[dict] = None) -> None:
+        self.path = path
+        self.info: dict = dict(info or {})
+
+    @classmethod
+    def open(cls, path: str) -> RunDir:
+        """An existing run (one read of run.json, checked to be a spectro run)."""
+        return cls(path, read_run_info(path))
+
+    def file(self, *parts: str) -> str:
+        return os.path.join(self.path, *parts)
+
+    @property
+    def checkpoint_path(self) -> str:
+        return self.file("checkpoints", "last.pt")
+
+    @property
+    def model_path(self) -> str:
+        return self.file("model")
+
+    @property
+    def tensorboard_path(self) -> str:
+        return self.file(TENSORBOARD_DIR)
+
+    def has_model(self) -> bool:
+        return os.path.isfile(os.path.join(self.model_path, "model.json"))
+
+    def create(self, store: Any, cfg: TrainConfig, split: Any, mean: np.ndarray, std: np.ndarray) -> None:
+        """Lay out a new run: its configs, labels, normalisation, split and a ``running`` run.json.
+
+        A full disk before the run began leaves nothing that blocks the next try.
+        """
+        existed = os.path.isdir(self.path)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            write_json(self.file("train_config.json"), cfg.to_dict())
+            write_json(self.file("feature_config.json"), store.config.to_dict())
+            write_json(self.file("labels.json"), list(store.labels))
+            write_norm(self.file("norm.json"), mean, std)
+            write_split(self.file("split.csv"), store, split.role_of_rows(len(store)))
+            self.describe(store, cfg, split)
+            self.record(status="running", epochs_done=0)
+        except OSError:
+            for name in os.listdir(self.path) if os.path.isdir(self.path) else []:
+                with contextlib.suppress(OSError):
+                    os.remove(self.file(name))
+            if not existed:
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
+
+    def describe(self, store: Any, cfg: TrainConfig, split: Any) -> None:
+        """What the run is (model, store, folds, versions), for run.json; written with the next :meth:`record`."""
+        self.info.update({
+            "format": RUN_FORMAT, "model": cfg.model, "kind": classifier_class(cfg.model).kind,
+            "store": {"path": os.path.abspath(store.path), "fingerprint": store.config.fingerprint(),
+                      "examples": len(store)},
+            "folds": {"test": split.test_fold, "val": split.val_fold,
+                      "train": sorted(set(store.folds[split.train].tolist()))},
+            "examples": {"train": int(split.train.size), "val": int(split.val.size), "test": int(split.test.size)},
+            "versions": versions(),
+        })
+        self.info.setdefault("created", datetime.now().isoformat(timespec="seconds"))
+
+    def record(self, **fields: Any) -> None:
+        """Update run.json with ``fields`` (status, epochs done, best epoch, test metrics, ...)."""
+        self.info.update(fields)
+        if self.info.get("status") == "running":  # who runs it: a later reader can tell a dead run from a live one
+            self.info["process"] = {"pid": os.getpid(), "host": socket.gethostname()}
+        write_json(self.file("run.json"), self.info)
+
+    def write_history(self, history: list[dict], *, title: str, plot: bool = True) -> None:
+        """metrics.csv, and with ``plot`` curves.png."""
+        write_csv(self.file("metrics.csv"), METRIC_COLUMNS,
+                  [{k: ("" if r.get(k) is None else r[k]) for k in METRIC_COLUMNS} for r in history])
+        if plot and history:
+            plot_curves(history, self.file("curves.png"), title=title)
+
+    def save_model(self, classifier: Any) -> None:
+        """``model/``: the classifier as it stands (the best so far)."""
+        save_dir(classifier.save, self.model_path)
+
+    def save_checkpoint(self, state: dict, cfg: TrainConfig) -> None:
+        """``checkpoints/last.pt``: a fit's resume state and the TrainConfig."""
+        save_checkpoint(self.checkpoint_path, {**state, "train_config": cfg.to_dict()})
+
+    def slim_checkpoint(self) -> None:
+        if os.path.isfile(self.checkpoint_path):
+            slim_checkpoint(self.checkpoint_path)
+
+    def resume_point(self) -> tuple[Optional[dict], bool]:
+        """``(resume state or None, finished)`` of an interrupted run.
+
+        Finished: a checkpoint that kept the last weights alone, or a classifier fitted once
+        (no checkpoint) that was saved.
+        """
+        if not os.path.isfile(self.checkpoint_path):
+            return None, self.has_model()
+        ckpt = load_checkpoint(self.checkpoint_path)
+        return (ckpt, False) if "trainer" in ckpt else (None, True)
 
 
 # ---------------------------------------------------------------------------

@@ -21,11 +21,22 @@ from threadpoolctl import threadpool_limits
 
 from spectro.errors import SpectroError
 
-__all__ = ["pool_context", "process_map", "single_thread_worker", "die_with_parent"]
+__all__ = ["pool_context", "process_map", "single_thread_worker", "die_with_parent", "process_alive"]
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: Seconds between checks of the parent where the kernel cannot watch it for us.
 PARENT_POLL_S = 1.0
+
+
+def process_alive(pid: Any) -> bool:
+    """Whether process ``pid`` exists on this host (one owned by another user counts); False for no pid."""
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pool_context() -> Any:

@@ -11,9 +11,13 @@ from synth import REPO, class_folders
 
 import spectro
 from spectro import config as C
-from spectro.cli.main import main
+from spectro.cli.main import main, with_flags
+from spectro.cli.options import TRAINING_HELP
 from spectro.cli.parsers import TRAINING_OPTIONS, build_parser
 from spectro.config import TrainConfig
+from spectro.errors import SpectroError
+from spectro.inference.defaults import ONNX_OPSET, PREDICT_BATCH_SIZE
+from spectro.models.catalog import DESCRIBE_CLASSES, DESCRIBE_SHAPE
 
 HEAVY = ("torch", "torchaudio", "librosa", "pandas", "matplotlib", "sklearn")
 
@@ -45,15 +49,38 @@ def test_cli_defaults_are_the_api_defaults():
     assert _parser_default("show", "seed") == sig(spectro.show_examples, "seed")
     assert _parser_default("evaluate", "split") == sig(spectro.evaluate, "split")
     assert _parser_default("predict", "top_k") == sig(spectro.FilePrediction.to_dict, "top_k")
-    assert sig(spectro.Predictor.predict_files, "batch_size") == C.PREDICT_BATCH_SIZE
-    assert sig(spectro.export_onnx, "opset") == C.ONNX_OPSET
+    assert sig(spectro.Predictor.predict_files, "batch_size") == PREDICT_BATCH_SIZE
+    assert sig(spectro.export_onnx, "opset") == ONNX_OPSET
     assert _parser_default("compare", "out") == sig(spectro.compare, "out")
     assert _parser_default("compare", "jobs") == sig(spectro.compare, "jobs")
-    assert sig(spectro.describe_models, "num_classes") == C.DESCRIBE_CLASSES
-    assert sig(spectro.describe_models, "input_shape") == C.DESCRIBE_SHAPE
+    assert sig(spectro.describe_models, "num_classes") == DESCRIBE_CLASSES
+    assert sig(spectro.describe_models, "input_shape") == DESCRIBE_SHAPE
     # Training options are TrainConfig's fields, left to TrainConfig (None) unless given.
     args = build_parser().parse_args(["train", "st"])
     assert all(getattr(args, name) is None for name in TRAINING_OPTIONS if name != "model_options")
+
+
+def test_configs_hold_no_command_line_presentation():
+    # config.py holds the settings; their help, groups and metavars are the command line's (spectro.cli.options).
+    import dataclasses
+
+    assert all(not f.metadata for f in dataclasses.fields(TrainConfig))
+    assert set(TRAINING_HELP) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert not any(hasattr(C, name) for name in ("TOP_K", "ONNX_OPSET", "COMPARE_OUT", "DESCRIBE_SHAPE"))
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "x0.1 at 50% and 75% of training" in " ".join(help_text.split())
+
+
+def test_api_errors_name_fields_and_the_cli_shows_flags(tmp_path, capsys):
+    with pytest.raises(SpectroError) as err:
+        TrainConfig(gain_eq=50.0)
+    assert "gain_eq must be in [0, 40] dB" in str(err.value) and "--" not in str(err.value)
+    parser = build_parser()
+    assert with_flags(str(err.value), parser).endswith("--gain-eq must be in [0, 40] dB, got 50.0")
+    assert with_flags("min_holdout and window_hop; not 'batch_size', num_classes or a/b_c", parser) == \
+        "--min-holdout and --hop; not 'batch_size', num_classes or a/b_c"
+    assert main(["train", str(tmp_path / "none"), "--gain-eq", "50", "--quiet"]) == 2
+    assert "invalid training setting: --gain-eq must be in [0, 40] dB" in capsys.readouterr().err
 
 
 def test_every_training_setting_is_an_option_of_train_and_compare():

@@ -96,6 +96,8 @@ def test_registry_refuses_duplicates_unknown_names_and_bad_options():
         register_model("resnet18")(lambda num_classes, in_channels=1: None)
     with pytest.raises(SpectroError, match="not in spectro.models.catalog"):
         register_model("resnet19")(lambda num_classes, in_channels=1: None)
+    with pytest.raises(SpectroError, match="not a network"):  # the registry holds what build() builds
+        register_model("svm")(lambda num_classes, in_channels=1: None)
     with pytest.raises(SpectroError, match="stm"):
         build("resnet18", 3, stm="small")
     with pytest.raises(SpectroError, match="stem"):
@@ -107,7 +109,7 @@ def test_registry_refuses_duplicates_unknown_names_and_bad_options():
 def test_every_catalog_name_has_a_builder_and_the_catalog_needs_no_torch():
     from spectro.models.registry import registered
 
-    assert registered() == list_models()
+    assert registered() == list_models(kind="net")
     code = ("import sys; import spectro.models.catalog as c; print(len(c.list_models()), "
             "[m for m in ('torch', 'sklearn', 'librosa') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=1)
@@ -154,9 +156,20 @@ def test_torchvision_weights_give_torchvision_outputs(depth):
 
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_flops_match_paper_table_1(depth):
-    paper = meta(f"resnet{depth}", 1000, in_channels=3, stride_placement="paper")
+    placement = {"stride_placement": "paper"} if depth >= 50 else {}  # a Bottleneck option
+    paper = meta(f"resnet{depth}", 1000, in_channels=3, **placement)
     gmacs = count_flops(paper, (1, 3, 224, 224)) / 2e9  # FlopCounterMode: 2 FLOPs per MAC
     assert abs(gmacs - PAPER_GMACS[depth]) / PAPER_GMACS[depth] < 0.05
+
+
+def test_blocks_refuse_what_they_cannot_do():
+    # A BasicBlock has no 1x1 conv to put a stride in: the option is refused, not ignored.
+    with pytest.raises(TypeError, match="stride_in_1x1"):
+        BasicBlock(64, 64, stride_in_1x1=True)
+    with pytest.raises(SpectroError, match="stride_placement 'paper'.*BasicBlock"):
+        build("resnet18", 3, stride_placement="paper")
+    with torch.device("meta"):
+        build("resnet50", 3, stride_placement="paper")  # a Bottleneck net takes it
 
 
 def test_flops_v15_resnet50_matches_torchvision():

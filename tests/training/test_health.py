@@ -42,7 +42,7 @@ def test_without_validation_the_training_accuracy_is_judged():
 def test_at_chance_and_single_epoch():
     assert codes(_rows(val=[0.1, 0.1, 0.1, 0.1, 0.1], train=[0.12] * 5), majority=0.1) == ["at_chance"]
     assert codes(_rows(train=[0.7])) == ["still_improving"]  # one epoch: no curve to judge
-    assert codes(_rows(train=[0.7]), iterative=False) == []  # a classifier fitted once has no curve
+    assert codes(_rows(train=[0.7]), curve=False) == []  # a classifier fitted once has no curve
 
 
 def test_train_writes_the_warnings_and_says_them(tmp_path, capsys, one_thread):

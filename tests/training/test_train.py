@@ -16,7 +16,6 @@ from synth import TINY_CFG as CFG
 
 import spectro.training.classifier as classifier_module
 import spectro.training.loop as trainer_module
-import spectro.training.train as train_module
 from spectro import FeatureConfig, preprocess
 from spectro.cli.main import build_parser, main
 from spectro.config import TrainConfig
@@ -342,7 +341,7 @@ def test_device_selection(monkeypatch):
 
 def test_fp16_with_grad_scaler_trains_and_resumes(store, tmp_path, monkeypatch):
     # The path of GPUs without bf16, run on the CPU: autocast fp16 + GradScaler, scaler state in checkpoints.
-    monkeypatch.setattr(train_module, "choose_precision", lambda *a, **k: Precision(torch.float16, True, True))
+    monkeypatch.setattr(classifier_module, "choose_precision", lambda *a, **k: Precision(torch.float16, True, True))
     out = str(tmp_path / "run")
     train(store, "cnn", out, epochs=2, on_epoch=lambda row, m: True, model_options={"widths": [8, 16]}, **FAST)
     ckpt = torch.load(os.path.join(out, "checkpoints", "last.pt"), weights_only=True)
@@ -431,8 +430,8 @@ def test_net_classifier_fit_runs_this_loop(monkeypatch):
     from spectro.training.classifier import NetClassifier
 
     calls = []
-    real = classifier_module.fit_arrays
-    monkeypatch.setattr(classifier_module, "fit_arrays", lambda *a, **k: calls.append(k["config"]) or real(*a, **k))
+    real = trainer_module.Trainer.fit
+    monkeypatch.setattr(trainer_module.Trainer, "fit", lambda self, *a, **k: calls.append(self.cfg) or real(self, *a, **k))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((24, 1, 16, 16)).astype(np.float32)
     y = np.array(["a", "b"] * 12)
@@ -441,6 +440,34 @@ def test_net_classifier_fit_runs_this_loop(monkeypatch):
     assert len(calls) == 1 and calls[0].epochs == 3 and calls[0].optimizer == "adamw"
     assert [r["epoch"] for r in clf.history_] == [1, 2, 3] and "val_macro_f1" in clf.history_[0]
     assert np.mean(clf.predict(X) == y) > 0.9
+    assert clf.fit_result_.stop == "done" and clf.fit_result_.epochs == 3
+
+
+@pytest.mark.parametrize("model", ["cnn", "svm"])
+def test_train_is_one_classifier_fit_for_every_kind(store, tmp_path, monkeypatch, model):
+    # spectro.train prepares the job, calls the classifier's own fit once with the run recorder, and finishes.
+    from spectro.training.recorder import RunRecorder
+
+    cls = classifier_module.classifier_class(model)
+    calls = []
+    real = cls.fit
+    monkeypatch.setattr(cls, "fit", lambda self, *a, **k: calls.append(k) or real(self, *a, **k))
+    run = train(store, model, str(tmp_path / "run"), epochs=2, **FAST)
+    assert len(calls) == 1 and [type(c) for c in calls[0]["callbacks"]] == [RunRecorder]
+    assert calls[0]["resume"] is None
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        epochs = [r["epoch"] for r in csv.DictReader(f)]
+    assert epochs == (["1", "2"] if model == "cnn" else ["1"])  # the SVM's one fit is one row
+    assert run.status == "done" and run.info["epochs_done"] == len(epochs)
+    assert run.classifier.fit_result_.stop == "done"  # the run holds the classifier it fitted
+
+
+def test_the_run_train_returns_computes_as_the_run_on_disk(store, tmp_path):
+    # train hands back the classifier it fitted (no reload of model/); it must predict as load_run's, to the bit.
+    run = train(store, "cnn", str(tmp_path / "run"), epochs=2, **FAST)
+    images = open_store(store).features[:]
+    np.testing.assert_array_equal(run.predict_proba(images), load_run(run.path, device="cpu").predict_proba(images))
+    assert run.info == json.loads((tmp_path / "run" / "run.json").read_text())
 
 
 def test_cross_validation_runs_every_fold(store, tmp_path, capsys):
