@@ -46,6 +46,7 @@ from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
 from spectro.training.recorder import RunRecorder, check_tensorboard, write_history
 from spectro.training.run import (
     Run,
+    clear_run,
     load_checkpoint,
     load_run,
     read_config,
@@ -269,10 +270,11 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
             raise SpectroError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
                                "or choose another --out")
         if dist.is_main:
-            note(f"{run_dir} holds a run that stopped before its first checkpoint; starting it afresh")
-            shutil.rmtree(run_dir)
+            kept = clear_run(run_dir)  # only what spectro wrote: the user's files beside it stay
+            note(f"{run_dir} holds a run that stopped before its first checkpoint; starting it afresh"
+                 + (f" (kept what spectro did not write: {', '.join(kept[:5])})" if kept else ""))
         dist.barrier()
-    if os.path.exists(run_dir) and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
+    elif os.path.exists(run_dir) and (not os.path.isdir(run_dir) or os.listdir(run_dir)):
         raise SpectroError(f"--out {run_dir} exists and is not an empty directory")
     mean, std = norm_stats(st.features, split.train)
     dist.barrier()  # every process has checked run_dir before rank 0 writes into it
@@ -287,9 +289,8 @@ def _new_job(store, out, cfg: TrainConfig, dist: Distributed, given: frozenset =
             write_split(os.path.join(run_dir, "split.csv"), st, split.role_of_rows(len(st)))
             write_run_info(run_dir, st, cfg, split, status="running", epochs_done=0)
         except OSError:  # a full disk before the run began: leave nothing that blocks the next try
-            for name in os.listdir(run_dir) if os.path.isdir(run_dir) else []:
-                with contextlib.suppress(OSError):
-                    os.remove(os.path.join(run_dir, name))
+            with contextlib.suppress(OSError):
+                clear_run(run_dir)
             if not existed:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise

@@ -29,14 +29,39 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str, *, what: str = "spectro directory") -> Any:
-    """Parse a JSON file; a missing or broken one raises :class:`SpectroError` naming ``what``."""
+    """Parse a JSON file; a missing or broken one raises :class:`SpectroError` naming ``what``.
+
+    Strict JSON: every number is finite. Python's parser takes ``NaN``,
+    ``Infinity`` and an overflowing ``1e999`` (as inf) by default; spectro
+    never writes them (:func:`write_json` refuses them), so one found in a
+    store or a run was put there by hand or by damage, and is refused here
+    rather than turning into "high nan" or a wrong score later.
+    """
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, parse_constant=_refuse_constant, parse_float=_finite_float)
     except FileNotFoundError:
         raise SpectroError(f"missing {path}: not a complete {what}") from None
     except json.JSONDecodeError as err:
         raise SpectroError(f"{path} is not valid JSON: {err}") from None
+    except _NonFinite as err:
+        raise SpectroError(f"{path}: {err} is not a finite number (strict JSON); restore or rebuild the {what}") \
+            from None
+
+
+class _NonFinite(ValueError):
+    """A JSON number that is not finite; ``str()`` is its text as written."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise _NonFinite(token)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise _NonFinite(text)
+    return value
 
 
 def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
