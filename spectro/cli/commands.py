@@ -51,7 +51,9 @@ def preprocess(args: argparse.Namespace) -> int:
 
 
 def info(args: argparse.Namespace) -> int:
-    info = spectro.open_store(args.store).summary()
+    store = spectro.open_store(args.store)
+    verified = store.verify() if args.verify else None  # a changed image is a StoreDamaged line
+    info = store.summary() | ({"verified_blocks": verified} if verified is not None else {})
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -66,6 +68,10 @@ def info(args: argparse.Namespace) -> int:
     print_table(head, table + [totals])
     cfg = info["feature_config"]
     print("features   " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    if verified is not None:
+        print(f"verified   all {info['examples']} images match their checksums ({verified} blocks)")
+    elif not info["checksums"]:
+        print("checksums  none (written by an older spectro): rebuild with spectro preprocess to add them")
     return 0
 
 

@@ -219,6 +219,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     names = _parse_models(models)
     _check_options(training_options, model_options or {}, names)
     _check_store(st, cv, test_fold)
+    st.check_finite()  # a damaged features.npy is one line here, not "failed: ValueError" for every model
     seeds = _parse_seeds(seeds, training_options)
     identity = _store_identity(st)
     _check_out(out, st, identity)

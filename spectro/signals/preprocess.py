@@ -300,8 +300,12 @@ def _reusable(out: str, cfg: FeatureConfig):
         return {}, None, err.what
     except SpectroError:
         return {}, None, None
-    if old.meta.get("fingerprint") != cfg.fingerprint() or old.meta.get("finite") is not True:
-        return {}, None, None  # another config, or a store from before images were checked finite
+    if old.meta.get("fingerprint") != cfg.fingerprint() or not old.has_checksums:
+        return {}, None, None  # another config, or a store from before its images had checksums
+    try:
+        old.verify()  # rows copied from a changed features.npy would get checksums of their own
+    except StoreDamaged as err:
+        return {}, None, err.what
     return old.file_rows(), old, None
 
 

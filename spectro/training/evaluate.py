@@ -78,6 +78,7 @@ def evaluate(run: Any, split: str = EVAL_SPLITS[0], store: Any = None, *, write:
     if store is None:
         store = r.info["store"]["path"]
     st = open_store(store) if isinstance(store, (str, os.PathLike)) else store
+    st.check_finite()  # a changed or non-finite image is one line, not a traceback or a wrong score
     if st.config.fingerprint() != r.feature_config.fingerprint():
         raise SpectroError(f"store {st.path} was built with another FeatureConfig than run {r.path} "
                            f"(fingerprint {st.config.fingerprint()} vs {r.feature_config.fingerprint()})")

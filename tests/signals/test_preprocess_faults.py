@@ -108,9 +108,14 @@ def test_check_finite_refuses_a_store_with_nan_images(tmp_path):
     feats.flush()
     del feats
     st_ = open_store(str(tmp_path / "st"))
-    st_.check_finite()  # the flag written at commit time is trusted: cheap
+    # Issue 31 F4: the flag written at commit time is no longer trusted; the block checksums find the change.
     with pytest.raises(SpectroError, match=r"1 of 6 images hold NaN or infinite values.*spectro preprocess"):
-        st_.check_finite(scan=True)
+        st_.check_finite()
+    meta = json.loads((tmp_path / "st" / "config.json").read_text())
+    del meta["checksums"]  # an older store with the flag but without checksums is scanned
+    (tmp_path / "st" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(SpectroError, match=r"1 of 6 images hold NaN or infinite values"):
+        open_store(str(tmp_path / "st")).check_finite()
     meta = json.loads((tmp_path / "st" / "config.json").read_text())
     del meta["finite"]  # an older store, without the flag, is scanned
     (tmp_path / "st" / "config.json").write_text(json.dumps(meta))
