@@ -18,6 +18,7 @@ from spectro.cli.parsers import COMPARE_EXCLUDED, FEATURE_OPTIONS, TRAINING_OPTI
 from spectro.config import DESCRIBE_SHAPE
 from spectro.errors import SpectroError
 from spectro.models.catalog import list_models, model_info
+from spectro.utils.signals import exit_status
 
 __all__ = ["COMMANDS"]
 
@@ -140,7 +141,7 @@ def train(args: argparse.Namespace) -> int:
         run = spectro.train(store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
     except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
-        return 130
+        return exit_status(stop.signum)  # 143 for SIGTERM, 130 for Ctrl-C
     if run is not None:
         t = run.test_metrics
         found = run.classifier.describe_fit() or f"best epoch {run.info.get('best_epoch')}"  # an SVM has no epochs

@@ -44,6 +44,7 @@ from spectro.signals.images import (
 )
 from spectro.signals.sources import key_suffix, walk
 from spectro.training.run import Run, load_run
+from spectro.utils.workers import worker_count
 
 __all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_config", "CSV_COLUMNS"]
 
@@ -291,7 +292,7 @@ class Predictor:
             raise SpectroError(f"--batch-size must be at least 1, got {batch_size}")
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
         named = [s for i, x in enumerate(inputs) for s in _signals(x, i, sample_rate)]
-        n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+        n_workers = worker_count(workers)  # a negative number is refused, a large one capped
         in_files = all(ref.array is None for _, ref in named)  # arrays in memory are not sent to workers
         chunks = [[ref for _, ref in named[i:i + chunk_size]] for i in range(0, len(named), chunk_size)]
         bar = tqdm(total=len(named), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")

@@ -38,6 +38,7 @@ from spectro.signals.store import StoreWriter, open_store
 from spectro.utils.console import note, say
 from spectro.utils.device import select_device, versions
 from spectro.utils.files import exclusive
+from spectro.utils.workers import worker_count
 
 __all__ = ["preprocess", "PreprocessResult"]
 
@@ -234,7 +235,7 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     items = src.items
     sigs = [_signature(it.path) for it in items]
     fresh = [reuse.get(it.rel, (None, None, None))[:2] != sig for it, sig in zip(items, sigs)]
-    n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+    n_workers = worker_count(workers)
     n_fresh = sum(fresh)
     chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
     chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]

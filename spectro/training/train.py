@@ -20,6 +20,7 @@ end, with the best weights.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import time
@@ -156,6 +157,9 @@ def train(
             raise failure from None
 
 
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def _write_failure(err: OSError, job: _Job | None) -> SpectroError | None:
     """A full disk or a read-only place: one line, and the run marked ``failed`` (None: another OSError).
 
@@ -163,8 +167,10 @@ def _write_failure(err: OSError, job: _Job | None) -> SpectroError | None:
     continues from it once there is room.
     """
     resumable = job is not None and os.path.isfile(os.path.join(job.run_dir, "checkpoints", "last.pt"))
-    advice = (f"free some space (or make it writable), then continue with: spectro train --resume {job.run_dir}"
-              if resumable else "free some space or choose another --out")
+    # Space and permissions have different fixes: a read-only folder is not helped by freeing space.
+    fix = "free some space" if err.errno in _NO_SPACE else "it is not writable: make it writable"
+    advice = (f"{fix}, then continue with: spectro train --resume {job.run_dir}" if resumable
+              else f"{fix} or choose another --out")
     failure = cannot_write(err, advice)
     if failure is not None and job is not None:
         with contextlib.suppress(OSError):  # the disk may still be too full for run.json
@@ -374,8 +380,8 @@ def _resume_job(run_dir: str, store, cfg: TrainConfig, lock: Optional[contextlib
 # ---------------------------------------------------------------------------
 
 def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: bool,
-               on_epoch) -> tuple[LoopState, str, bool]:
-    """Run the loop; return where it ended, ``"done"`` or ``"interrupted"``, and whether by a signal."""
+               on_epoch) -> tuple[LoopState, str, int]:
+    """Run the loop; return where it ended, ``"done"`` or ``"interrupted"``, and the signal that stopped it (or 0)."""
     cfg, st, run_dir = job.cfg, job.store, job.run_dir
     precision = choose_precision(device.type, cfg.amp, cfg.channels_last)
     if device.type == "cuda":
@@ -398,7 +404,7 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
         if job.checkpoint and "trainer" not in job.checkpoint:  # finished: the last weights were kept alone
             state = LoopState.from_state_dict(job.checkpoint["loop"])
             say(f"{run_dir} already finished its {state.epoch} epochs; nothing to resume")
-            return state, "done", False
+            return state, "done", 0
         if job.checkpoint:
             trainer.load_state_dict(job.checkpoint["trainer"])
             state = LoopState.from_state_dict(job.checkpoint["loop"])
@@ -418,7 +424,7 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
             f"{job.split.val.size} validation ({_val_source(job.split, cfg)}), {job.split.test.size} test "
             f"(fold {job.split.test_fold}) examples -> {run_dir}")
         recorder = RunRecorder(run_dir, st, cfg, job.split, clf, trainer, state, dist, say, on_epoch)
-        status, signalled = "done", False
+        status, signalled = "done", 0
         try:
             with StopSignal() as stop:
                 outcome = trainer.fit(state, stop=lambda: stop.requested, on_epoch_end=recorder.on_epoch_end)
@@ -426,7 +432,8 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                 status = "interrupted"
                 if state.batch:  # mid-epoch: the epoch-end checkpoint is older than this
                     recorder.checkpoint()
-                signalled = bool(dist.max_(torch.tensor([float(stop.requested)], device=device)).item())
+                asked = bool(dist.max_(torch.tensor([float(stop.requested)], device=device)).item())
+                signalled = stop.signum if asked else 0
             elif outcome == "early_stop":
                 say(f"early stop: no better validation macro-F1 for {cfg.early_stop} epochs "
                     f"(best epoch {state.best_epoch})")
@@ -444,7 +451,7 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
     return state, status, signalled
 
 
-def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, signalled: bool) -> Optional[Run]:
+def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, signalled: int) -> Optional[Run]:
     """Record the outcome; when done, score the test fold once with the best weights (rank 0)."""
     if not dist.is_main:
         return None
@@ -460,7 +467,7 @@ def _finish(job: _Job, dist: Distributed, state: LoopState, status: str, say, si
     if status == "interrupted":
         msg = f"stopped at {where}; continue with: spectro train --resume {run_dir}"
         if signalled:
-            raise TrainingInterrupted(msg)
+            raise TrainingInterrupted(msg, signum=signalled)
         say(msg)
         return load_run(run_dir, device="cpu") if os.path.isdir(os.path.join(run_dir, "model")) else None
     return _score_test(job, say)
@@ -493,6 +500,16 @@ def _score_test(job: _Job, say) -> Run:
 # Classifiers fitted once (the SVM)
 # ---------------------------------------------------------------------------
 
+def _discard(job: _Job) -> None:
+    """Remove what a new run wrote before its fit was refused (the user's files stay); mark a resumed one failed."""
+    if job.resumed:
+        write_run_info(job.run_dir, job.store, job.cfg, job.split, status="failed", error="the fit was refused")
+        return
+    with contextlib.suppress(OSError):
+        if not clear_run(job.run_dir):
+            os.rmdir(job.run_dir)
+
+
 def _fit_once(job: _Job, progress: bool, given: set) -> Optional[Run]:
     """Fit a classifier that is not trained epoch by epoch on every training row, streamed from the store."""
     say = printer(progress)
@@ -510,7 +527,11 @@ def _fit_once(job: _Job, progress: bool, given: set) -> Optional[Run]:
     X, y = NormalisedRows(st.features, job.split.train, job.mean, job.std), st.y[job.split.train]
     say(f"fitting {cfg.model} on {len(y)} examples ({len(labels)} classes) -> {job.run_dir}")
     clf = cls.from_config(cfg, classes=labels)
-    clf.fit(X, names[y], groups=st.groups[job.split.train])  # group-aware inner search
+    try:
+        clf.fit(X, names[y], groups=st.groups[job.split.train])  # group-aware inner search
+    except SpectroError:
+        _discard(job)  # refused by the data: nothing to resume, and a resume would fail the same way
+        raise
     seconds = time.perf_counter() - t0
     train_m = compute_metrics(y, clf.predict_proba(X), labels)
     row = {"epoch": 1, "lr": None, "train_loss": train_m["log_loss"], "train_accuracy": train_m["accuracy"],

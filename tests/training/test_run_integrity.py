@@ -1,14 +1,22 @@
 """Issue 31: runs that lose nothing of the user's and read only finite, consistent numbers."""
 
+import errno
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
-from synth import tiny_store
+import soundfile as sf
+from synth import REPO, TINY_CFG, class_folders, tiny_store, tone
 
 from spectro.cli.main import main
 from spectro.errors import SpectroError
+from spectro.signals.preprocess import preprocess
+from spectro.signals.store import open_store
 from spectro.training.run import load_run
 from spectro.training.train import train
 
@@ -85,3 +93,70 @@ def test_labels_json_in_another_order_than_the_model_is_refused(svm_run, tmp_pat
         load_run(run)
     assert main(["evaluate", run, "--no-write"]) == 2
     assert "labels.json" in capsys.readouterr().err
+
+
+# -- F12 ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigterm_to_train_exits_143_and_the_run_resumes(store, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "spectro", "train", "--store", store, "--model", "cnn", "--out", str(out),
+           "--epochs", "50", "--batch-size", "2", "--device", "cpu", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO},
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.csv").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err  # 128 + SIGTERM, as a shell shows it (it was 130, Ctrl-C's)
+    assert f"continue with: spectro train --resume {out}" in err
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_an_svm_with_a_one_example_class_names_it_and_leaves_nothing_to_resume(tmp_path, capsys):
+    src = class_folders(tmp_path / "src", per_class=10, sr=8000, classes=("low", "mid"))
+    os.makedirs(os.path.join(src, "high"))
+    sf.write(os.path.join(src, "high", "high_0.wav"), tone(2400, sr=8000, seconds=0.5), 8000)
+    st = str(tmp_path / "store")
+    preprocess(src, st, config=TINY_CFG, workers=0, progress=False)
+    high = open_store(st)
+    fold_of_high = int(high.folds[high.y == high.labels.index("high")][0])
+    test_fold = next(f for f in high.fold_ids if f != fold_of_high)
+    out = tmp_path / "run"
+    argv = ["train", st, "--model", "svm", "--out", str(out), "--test-fold", str(test_fold), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'high' has 1 example" in err, err
+    assert not out.exists()  # no "running" run left whose --resume would fail the same way
+    assert main(argv) == 2  # and the same command is refused the same way, not as "already holds a run"
+    assert "'high' has 1 example" in capsys.readouterr().err
+
+
+def test_train_into_an_unwritable_folder_says_not_writable(store, tmp_path, monkeypatch, capsys):
+    def refuse(path, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr("spectro.training.train.exclusive", refuse)
+    assert main(["train", store, "--model", "svm", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not writable" in err and "free some space" not in err, err
+
+
+def test_train_onto_a_read_only_file_system_says_not_writable(store, tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        assert main(["train", store, "--model", "svm", "--out", str(folder / "run"), "--quiet"]) == 2
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    err = capsys.readouterr().err
+    assert "read-only file system" in err and "not writable" in err and "free some space" not in err, err
