@@ -13,7 +13,7 @@ import errno
 import signal
 
 __all__ = ["SpectroError", "BadInput", "StoreDamaged", "Diverged", "TrainingInterrupted", "first_line",
-           "WRITE_ERRNOS", "cannot_write"]
+           "WRITE_ERRNOS", "cannot_write", "write_advice"]
 
 #: Why a place cannot be written, for the errors a user fixes (space, permissions), not spectro's bugs.
 WRITE_ERRNOS = {
@@ -84,3 +84,10 @@ def cannot_write(err: OSError, advice: str) -> SpectroError | None:
         return None
     where = f" {err.filename}" if err.filename else ""
     return SpectroError(f"cannot write{where}: {reason}; {advice}")
+
+
+def write_advice(err: OSError, option: str = "--out") -> str:
+    """What to do about a write that failed with ``err``: space and permissions have different fixes."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"free some space or choose another {option}"
+    return f"it is not writable: make it writable or choose another {option}"
