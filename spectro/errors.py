@@ -10,9 +10,10 @@ and a training run stopped by Ctrl-C after its checkpoint.
 """
 
 import errno
+import signal
 
 __all__ = ["SpectroError", "BadInput", "StoreDamaged", "Diverged", "TrainingInterrupted", "first_line",
-           "WRITE_ERRNOS", "cannot_write"]
+           "WRITE_ERRNOS", "cannot_write", "write_advice"]
 
 #: Why a place cannot be written, for the errors a user fixes (space, permissions), not spectro's bugs.
 WRITE_ERRNOS = {
@@ -49,7 +50,15 @@ class Diverged(Exception):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) stopped training after a resumable checkpoint was saved."""
+    """Ctrl-C (or SIGTERM) stopped training after a resumable checkpoint was saved.
+
+    ``signum`` is the signal that stopped it (SIGINT unless told), for the exit status
+    (:func:`spectro.utils.signals.exit_status`).
+    """
+
+    def __init__(self, *args: object, signum: int = signal.SIGINT) -> None:
+        super().__init__(*args)
+        self.signum = int(signum)
 
 
 def first_line(err: BaseException) -> str:
@@ -75,3 +84,10 @@ def cannot_write(err: OSError, advice: str) -> SpectroError | None:
         return None
     where = f" {err.filename}" if err.filename else ""
     return SpectroError(f"cannot write{where}: {reason}; {advice}")
+
+
+def write_advice(err: OSError, option: str = "--out") -> str:
+    """What to do about a write that failed with ``err``: space and permissions have different fixes."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"free some space or choose another {option}"
+    return f"it is not writable: make it writable or choose another {option}"

@@ -18,6 +18,7 @@ from spectro.cli.parsers import COMPARE_EXCLUDED, FEATURE_OPTIONS, TRAINING_OPTI
 from spectro.errors import SpectroError
 from spectro.models.catalog import DESCRIBE_SHAPE, list_models, model_info
 from spectro.utils.names import name_depth
+from spectro.utils.signals import exit_status
 
 __all__ = ["COMMANDS"]
 
@@ -51,7 +52,9 @@ def preprocess(args: argparse.Namespace) -> int:
 
 
 def info(args: argparse.Namespace) -> int:
-    info = spectro.open_store(args.store).summary()
+    store = spectro.open_store(args.store)
+    verified = store.verify() if args.verify else None  # a changed image is a StoreDamaged line
+    info = store.summary() | ({"verified_blocks": verified} if verified is not None else {})
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -66,6 +69,10 @@ def info(args: argparse.Namespace) -> int:
     print_table(head, table + [totals])
     cfg = info["feature_config"]
     print("features   " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    if verified is not None:
+        print(f"verified   all {info['examples']} images match their checksums ({verified} blocks)")
+    elif not info["checksums"]:
+        print("checksums  none (written by an older spectro): rebuild with spectro preprocess to add them")
     return 0
 
 
@@ -129,7 +136,7 @@ def train(args: argparse.Namespace) -> int:
         run = spectro.train(store, out=args.out, resume=args.resume, progress=not args.quiet, **settings)
     except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
-        return 130
+        return exit_status(stop.signum)  # 143 for SIGTERM, 130 for Ctrl-C
     if run is not None:
         t = run.test_metrics
         found = run.classifier.describe_fit() or f"best epoch {run.info.get('best_epoch')}"  # an SVM has no epochs

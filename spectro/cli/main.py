@@ -1,7 +1,8 @@
 """``spectro``: parse the command line, run the command, turn a user error into one line.
 
-A user error (:class:`~spectro.errors.SpectroError`) is printed as one line
-with exit code 2, never a traceback; Ctrl-C and SIGTERM end a command with
+A user error (:class:`~spectro.errors.SpectroError`), and a write refused
+for want of space or permission, is printed as one line with exit code 2,
+never a traceback; Ctrl-C and SIGTERM end a command with
 one line (exit 130 and 143) after its own clean-up; a closed output pipe
 ends it quietly (141).
 """
@@ -21,7 +22,7 @@ from typing import Optional, Sequence
 from spectro.cli.commands import COMMANDS
 from spectro.cli.parsers import FEATURE_OPTIONS, build_parser
 from spectro.config import FeatureConfig, TrainConfig
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, cannot_write, write_advice
 
 __all__ = ["main", "with_flags"]
 
@@ -77,6 +78,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # pipe goes to /dev/null, or Python would report it again at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE: what a shell shows for a tool ended by the closed pipe
+    except OSError as err:  # a read-only, full or forbidden place no command turned into its own line
+        failure = cannot_write(err, write_advice(err))
+        if failure is None:
+            raise
+        print(f"spectro: error: {failure}", file=sys.stderr)
+        return 2
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

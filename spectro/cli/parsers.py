@@ -119,6 +119,8 @@ def _info(sub) -> None:
     p = sub.add_parser("info", help="what a store holds")
     p.add_argument("store")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--verify", action="store_true",
+                   help="read every image and check it against the checksums taken when the store was written")
 
 
 def _show(sub) -> None:

@@ -51,7 +51,7 @@ from spectro.comparison.scoring import (
 from spectro.comparison.defaults import COMPARE_JOBS, COMPARE_OUT
 from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, cannot_write
 from spectro.explain.explain import Explanation, explain_runs
 from spectro.models.catalog import list_models
 from spectro.plots.comparison import plot_comparison
@@ -219,6 +219,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     names = _parse_models(models)
     _check_options(training_options, model_options or {}, names)
     _check_store(st, cv, test_fold)
+    st.check_finite()  # a damaged features.npy is one line here, not "failed: ValueError" for every model
     seeds = _parse_seeds(seeds, training_options)
     identity = _store_identity(st)
     _check_out(out, st, identity)
@@ -402,6 +403,18 @@ def _run_infos(out: str) -> list[str]:
 # Scoring, statistics, table, report, figure
 # ---------------------------------------------------------------------------
 
+def _figure_or_note(comparison: Comparison) -> None:
+    """The figure, or (a full disk, a read-only folder) a note: the tables and report.md are written anyway."""
+    try:
+        comparison.figure(comparison.figure_path)
+    except OSError as err:
+        failure = cannot_write(err, "report.md and the tables are written without it; free some space and run "
+                                    "the same compare again to draw it")
+        if failure is None:
+            raise
+        note(str(failure), prefix="compare: ")
+
+
 def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job], outcomes: dict, out: str, *,
               cv: bool, seeds: list[int] | None, timing: bool, clock: dict) -> Comparison:
     """Score, test, tabulate, draw and report; ``clock`` receives the seconds of each step."""
@@ -448,7 +461,7 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     write_text(os.path.join(out, "results.csv"), comparison.table.to_csv(index=False))
     write_text(os.path.join(out, "results.md"), comparison.markdown() + "\n")
     t2 = time.perf_counter()
-    comparison.figure(comparison.figure_path)
+    _figure_or_note(comparison)
     clock["figure"] = time.perf_counter() - t2
     grouped = best is not None and has_groups(st, preds[best].rows)
     write_text(os.path.join(out, "report.md"), report_markdown(

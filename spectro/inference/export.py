@@ -35,7 +35,7 @@ from spectro.errors import SpectroError, first_line
 from spectro.models.base import ONNX_EXTRA
 from spectro.training.run import load_run
 from spectro.utils.device import versions
-from spectro.utils.files import write_json
+from spectro.utils.files import clean_stale_temps, write_json
 
 __all__ = ["export_onnx", "ExportResult", "preprocessing_steps"]
 
@@ -111,6 +111,7 @@ def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: f
                            f"{os.path.join(out, 'model.onnx')}")
     run = load_run(run_dir, device="cpu")
     os.makedirs(os.path.dirname(out), exist_ok=True)
+    clean_stale_temps(os.path.dirname(out))  # what an export killed with SIGKILL left beside its output
     # The exporter writes here (and maybe a .data file beside it); renamed to ``out`` once checked.
     tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.tmp-{os.getpid()}.onnx")
     written: list[str] = []
@@ -118,7 +119,7 @@ def export_onnx(run_dir: str, out: str, *, opset: int = ONNX_OPSET, tolerance: f
         result = _export_checked(run, run_dir, out, tmp, written, onnx, ort, opset, tolerance, seed)
     except BaseException:
         for path in [tmp, tmp + ".data", *written]:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # absent, or a read-only folder: the error below says why
                 os.remove(path)
         raise
     return result

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Optional, TextIO
 from spectro.inference.defaults import TOP_K
 from spectro.errors import SpectroError
 from spectro.inference.predict import CSV_COLUMNS, FilePrediction
+from spectro.utils.files import unique_name
 
 __all__ = ["write_predictions", "PredictionSummary", "FORMATS"]
 
@@ -74,6 +75,7 @@ def write_predictions(results: Iterable[FilePrediction], out: TextIO, *, fmt: st
         writer.writeheader()
     done, header = [], fmt == "table"
     cfg = None
+    figures: set[str] = set()  # names given so far: x/a.wav and y/a.wav get two figures, not one
     for r in results:
         summary.files += 1
         summary.cropped += r.cropped
@@ -92,7 +94,8 @@ def write_predictions(results: Iterable[FilePrediction], out: TextIO, *, fmt: st
         else:
             done.append(r.to_dict(top_k))
         if png and r.ok:
-            predictor.plot(r, png)
+            name = unique_name(predictor.figure_name(r), figures, os.path.basename(os.path.dirname(r.source)))
+            predictor.plot(r, png, file_name=name)
         out.flush()
     if fmt == "json":
         json.dump(done, out, allow_nan=False)

@@ -45,8 +45,9 @@ from spectro.signals.images import (
 )
 from spectro.signals.sources import key_suffix, walk
 from spectro.training.run import Run, load_run
+from spectro.utils.workers import worker_count
 
-__all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_config", "CSV_COLUMNS"]
+__all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_config", "CSV_COLUMNS", "escape_top"]
 
 #: Columns of ``spectro predict --format csv``: a file-level row (start and end
 #: empty) and, with windows, one row per window.
@@ -196,7 +197,7 @@ class FilePrediction:
         """Rows under :data:`CSV_COLUMNS`: the file, then its windows."""
         if not self.ok:
             return [{"path": self.source, "error": self.error}]
-        top = ";".join(f"{name}:{p:.6f}" for name, p in self.top(top_k))
+        top = ";".join(f"{escape_top(name)}:{p:.6f}" for name, p in self.top(top_k))
         rows = [{"path": self.source, "label": self.label, "probability": f"{self.proba.max():.6f}", "top": top}]
         rows += [{"path": self.source, "start": f"{w['start']:.4f}", "end": f"{w['end']:.4f}", "label": w["label"],
                   "probability": f"{w['probability']:.6f}"} for w in self.windows()] if self.windowed else []
@@ -292,7 +293,7 @@ class Predictor:
             raise SpectroError(f"--batch-size must be at least 1, got {batch_size}")
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
         named = [s for i, x in enumerate(inputs) for s in _signals(x, i, sample_rate)]
-        n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+        n_workers = worker_count(workers)  # a negative number is refused, a large one capped
         in_files = all(ref.array is None for _, ref in named)  # arrays in memory are not sent to workers
         chunks = [[ref for _, ref in named[i:i + chunk_size]] for i in range(0, len(named), chunk_size)]
         bar = tqdm(total=len(named), unit="file", file=sys.stderr, disable=None if progress else True, desc="predict")
@@ -341,12 +342,13 @@ class Predictor:
             )
 
     def plot(self, result: FilePrediction, out_dir: str, *, signal: Optional[np.ndarray] = None,
-             sample_rate: Optional[int] = None) -> str:
+             sample_rate: Optional[int] = None, file_name: Optional[str] = None) -> str:
         """Write ``out_dir/NAME.png``: the spectrogram of the input with its predicted labels over time.
 
         ``result`` comes from :meth:`predict_files`; its source is read again
         (an array input: pass it again as ``signal``, with its
-        ``sample_rate``). Returns the PNG's path.
+        ``sample_rate``). ``file_name`` replaces NAME.png (default
+        :meth:`figure_name`). Returns the PNG's path.
         """
         cfg = self.feature_config
         if signal is not None:
@@ -362,7 +364,14 @@ class Predictor:
         return plot_timeline(image, cfg, starts=result.starts, ends=result.ends,
                              window_proba=result.window_proba, labels=self.labels,
                              title=f"{result.source}: {result.label} ({result.proba.max():.2f})",
-                             path=os.path.join(out_dir, png_name(_figure_name(name, ref))))
+                             path=os.path.join(out_dir, file_name or png_name(_figure_name(name, ref))))
+
+    def figure_name(self, result: FilePrediction) -> str:
+        """The file name :meth:`plot` gives ``result``'s figure: the source's base name (``x/a.wav`` -> ``a.png``)."""
+        if result.source.startswith("<array "):
+            return png_name(result.source)
+        [(name, ref)] = signals_in(result.source)
+        return png_name(_figure_name(name, ref))
 
     def images(self, x: Input, sample_rate: Optional[int] = None, *, window: Optional[float] = None,
                hop: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -414,6 +423,15 @@ def _signals(x: Input, i: int, sample_rate: Optional[int]) -> list[tuple[str, Si
     if isinstance(x, np.ndarray):
         return [(f"<array {i}>", SignalRef(array=x, sample_rate=sample_rate))]
     return signals_in(os.fspath(x))
+
+
+def escape_top(name: str) -> str:
+    """A class name as the CSV ``top`` column writes it: ``\\``, ``;`` and ``:`` escaped with a backslash.
+
+    ``top`` is ``NAME:P;NAME:P``; a name ``a;b:1.0`` would read as two
+    entries. Split it on the separators not preceded by a backslash.
+    """
+    return name.replace("\\", "\\\\").replace(";", "\\;").replace(":", "\\:")
 
 
 def _figure_name(name: str, ref: SignalRef) -> str:

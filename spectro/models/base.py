@@ -48,7 +48,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from spectro.config import check_types
 from spectro.errors import SpectroError
 from spectro.metrics.scores import compute_metrics
-from spectro.utils.files import write_text
+from spectro.utils.files import read_json, write_text
 
 __all__ = ["Classifier", "NotFittedError", "OnnxGraph", "Stop", "FitResult", "EpochEnd", "FitCallback", "MANIFEST",
            "ONNX_EXTRA", "as_images", "iter_batches", "read_rows",
@@ -433,8 +433,10 @@ _MANIFEST_FIELDS = tuple(f.name for f in dataclasses.fields(_ManifestFields))
 def read_manifest(directory: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Read and check ``model.json`` of a saved classifier (optionally of one ``kind``)."""
     path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise SpectroError(f"{path} is not a saved spectro model (no such file)")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_json(str(path), what="saved spectro model")  # strict: NaN or Infinity is refused
     except (OSError, ValueError) as exc:
         raise SpectroError(f"{path} is not a saved spectro model ({exc})") from exc
     required = ("kind", "name", "num_classes", "in_channels", "options", "classes")

@@ -331,7 +331,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         X, classes, y_idx = self._fit_inputs(X, y)
         counts = np.bincount(y_idx, minlength=len(classes))
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
-            raise SpectroError("the SVM needs two or more classes with two or more examples each")
+            raise SpectroError(too_few_examples(classes, counts))
         for callback in callbacks:
             callback.on_fit_start(f"the {self.kind} (fitted once; its C and gamma by a {self.cv}-fold inner search)")
         features = SpectrogramFeatures(self.features, self.n_components, self.chunk_size).fit(X)
@@ -458,3 +458,17 @@ class SVMClassifier(Classifier, BaseEstimator):
         clf.best_params_ = manifest.get("best_params")
         clf.cv_score_, clf.val_score_ = manifest.get("cv_score"), manifest.get("val_score")
         return clf
+
+
+def too_few_examples(classes: Any, counts: np.ndarray) -> str:
+    """Why the SVM cannot be fitted on ``counts`` examples per class: naming the classes that lack them.
+
+    Its calibration and inner search split every class at least in two.
+    """
+    present = [(str(c), int(n)) for c, n in zip(classes, counts) if n > 0]
+    if len(present) < 2:
+        return (f"the SVM needs two or more classes with two or more examples each; the training rows hold "
+                f"{'only ' + repr(present[0][0]) if present else 'no class'}")
+    few = [f"{name!r} has {n} example" for name, n in present if n < 2]
+    return (f"the SVM needs two or more examples of every class it trains on: {', '.join(few)} in the training "
+            "rows; add examples of it, or leave it out of the store")

@@ -24,7 +24,7 @@ from spectro.config import EXAMPLES_PER_CLASS, SEED
 from spectro.errors import SpectroError
 from spectro.signals.features import frequencies
 from spectro.signals.store import Store
-from spectro.utils.files import umask_mode
+from spectro.utils.files import temp_prefix, umask_mode, unique_name
 
 __all__ = ["png_bytes", "show_examples", "plot_examples", "plot_image", "plot_confusion", "plot_curves", "save_figure",
            "new_figure", "SpectroFigure", "score_axis", "log_axis", "epoch_axis", "MAX_CELL_TEXT"]
@@ -102,7 +102,7 @@ def save_figure(fig: Figure, path: Optional[str], *, dpi: int = DPI) -> Figure:
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         stem, ext = os.path.splitext(os.path.basename(path))
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=ext or ".png", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(stem), suffix=ext or ".png", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 fig.savefig(f, dpi=dpi, format=(ext[1:] or "png"))
@@ -165,8 +165,9 @@ def show_examples(store: Store, out_dir: str, *, per_class: int = EXAMPLES_PER_C
     written = []
     try:
         os.makedirs(out_dir, exist_ok=True)
+        taken: set[str] = set()  # "a,b" and "a b" are both a_b: the second class gets a_b-2.png
         for name in store.labels:
-            path = os.path.join(out_dir, f"{_safe(name)}.png")
+            path = os.path.join(out_dir, unique_name(f"{_safe(name)}.png", taken))
             # Each class draws from its own generator seeded with ``seed``: its picks do not depend on the others'.
             if plot_examples(store, name, per_class=per_class, seed=seed, path=path) is not None:
                 written.append(path)

@@ -9,6 +9,7 @@ and goes on.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from typing import Optional
 
@@ -24,6 +25,7 @@ __all__ = [
     "ARRAY_EXTENSIONS",
     "BadInput",
     "load_audio",
+    "not_regular",
     "check_signal",
     "fix_length",
     "segments",
@@ -36,6 +38,27 @@ AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64", ".caf"}
 )
 ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
+
+
+def not_regular(path: str) -> Optional[str]:
+    """Why ``path`` is not read (a FIFO, a device, a socket, a directory), or None for a regular file.
+
+    Opening a FIFO waits for a writer that may never come, and a device
+    may stream for ever: only regular files (or links to them) are read.
+    A path that cannot be looked at is None here; reading it then says why.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind}); only regular files are read"
+
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
 def load_audio(path: str, *, sample_rate: int) -> np.ndarray:

@@ -38,6 +38,7 @@ from spectro.signals.audio import (
     cut_windows,
     load_array_signal,
     load_audio,
+    not_regular,
     resample,
     segments,
     window_bounds,
@@ -149,8 +150,8 @@ def signals_in(path: str) -> list[tuple[str, SignalRef]]:
         if m and (m["name"] or m["row"]) and os.path.isfile(m["file"]):
             return [(path, SignalRef(m["file"], (m["name"] or "", None if m["row"] is None else int(m["row"]))))]
         return [(path, SignalRef(path))]
-    if os.path.splitext(path)[1].lower() not in ARRAY_EXTENSIONS:
-        return [(path, SignalRef(path))]
+    if os.path.splitext(path)[1].lower() not in ARRAY_EXTENSIONS or not_regular(path):
+        return [(path, SignalRef(path))]  # a FIFO is not opened here: reading it says why
     try:
         keys = array_keys(path)
     except Exception:  # noqa: BLE001 - an unreadable array file is reported when it is read
@@ -176,6 +177,8 @@ def read_signal(ref: SignalRef, cfg: FeatureConfig, opened: Optional[dict] = Non
         if ref.sample_rate is None:
             raise BadInput(f"an array needs sample_rate= (images are made at {cfg.sample_rate} Hz)")
         return resample(load_array_signal(ref.array), orig_sr=int(ref.sample_rate), target_sr=cfg.sample_rate)
+    if not_regular(ref.path):
+        raise BadInput(not_regular(ref.path))
     if ref.key is None and os.path.splitext(ref.path)[1].lower() not in ARRAY_EXTENSIONS:
         return load_audio(ref.path, sample_rate=cfg.sample_rate)
     return load_array_signal(_array_row(ref.path, ref.key or ("", None), {} if opened is None else opened))

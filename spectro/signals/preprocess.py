@@ -38,6 +38,7 @@ from spectro.signals.store import StoreWriter, open_store
 from spectro.utils.console import note, say
 from spectro.utils.device import select_device, versions
 from spectro.utils.files import exclusive
+from spectro.utils.workers import worker_count
 
 __all__ = ["preprocess", "PreprocessResult"]
 
@@ -234,7 +235,7 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     items = src.items
     sigs = [_signature(it.path) for it in items]
     fresh = [reuse.get(it.rel, (None, None, None))[:2] != sig for it, sig in zip(items, sigs)]
-    n_workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+    n_workers = worker_count(workers)
     n_fresh = sum(fresh)
     chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
     chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]
@@ -300,8 +301,12 @@ def _reusable(out: str, cfg: FeatureConfig):
         return {}, None, err.what
     except SpectroError:
         return {}, None, None
-    if old.meta.get("fingerprint") != cfg.fingerprint() or old.meta.get("finite") is not True:
-        return {}, None, None  # another config, or a store from before images were checked finite
+    if old.meta.get("fingerprint") != cfg.fingerprint() or not old.has_checksums:
+        return {}, None, None  # another config, or a store from before its images had checksums
+    try:
+        old.verify()  # rows copied from a changed features.npy would get checksums of their own
+    except StoreDamaged as err:
+        return {}, None, err.what
     return old.file_rows(), old, None
 
 

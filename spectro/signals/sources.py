@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 from spectro.errors import SpectroError
-from spectro.signals.audio import ARRAY_EXTENSIONS, AUDIO_EXTENSIONS
+from spectro.signals.audio import ARRAY_EXTENSIONS, AUDIO_EXTENSIONS, not_regular
 
 __all__ = ["Item", "Source", "discover", "array_keys", "key_suffix"]
 
@@ -148,6 +148,9 @@ def _folders(root: str, label_re: Optional[re.Pattern]) -> Source:
     src = Source("folders", root, [])
     for path in walk(root, src.ignored):
         rel = os.path.relpath(path, root)
+        if not_regular(path):  # a FIFO would hang the first read of its header
+            src.errors.append((rel, not_regular(path)))
+            continue
         if label_re is not None:
             label = _match(label_re, os.path.basename(path))
             if label is None:
@@ -177,6 +180,9 @@ def _speech_commands(root: str) -> Source:
             continue
         for path in walk(folder, src.ignored):
             rel = os.path.relpath(path, root)
+            if not_regular(path):
+                src.errors.append((rel, not_regular(path)))
+                continue
             speaker = os.path.basename(path).split("_nohash_")[0]
             src.items.append(Item(path, rel, entry, fold_of.get(rel, 1), speaker))
     return src
@@ -228,7 +234,7 @@ def _manifest(
         path = rel if os.path.isabs(rel) else os.path.join(root, rel)
         label = (row[label_col] or "").strip()
         if not os.path.isfile(path):
-            src.errors.append((rel, f"file not found (manifest row {i + 2})"))
+            src.errors.append((rel, f"{not_regular(path) or 'file not found'} (manifest row {i + 2})"))
             continue
         if not label:
             src.errors.append((rel, f"no label (manifest row {i + 2})"))

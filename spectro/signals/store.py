@@ -7,7 +7,9 @@ Layout of a store directory::
                    size, mtime_ns (the last two let a re-run reuse the rows of
                    unchanged files)
     labels.json    class names in label-id order
-    config.json    FeatureConfig, its fingerprint, source, folds, versions
+    config.json    FeatureConfig, its fingerprint, source, folds (and the fold
+                   ids the index may use), versions, and a CRC-32 of each
+                   block of rows of features.npy, taken as they were written
     errors.csv     every input that was skipped, and why
 
 :class:`StoreWriter` builds all of it in a hidden temporary directory beside
@@ -20,22 +22,27 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import zlib
 from typing import Any, Iterable
 
 import numpy as np
 
 from spectro.config import FeatureConfig
 from spectro.errors import SpectroError, StoreDamaged
+from spectro.utils.console import note
 from spectro.utils.files import make_temp_dir, read_csv, read_json, recover_dir, swap_dir, write_csv, write_json
 from spectro.utils.workers import process_alive
 
-__all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS", "StoreDamaged"]
+__all__ = ["Store", "StoreWriter", "open_store", "INDEX_COLUMNS", "StoreDamaged", "BlockChecksums",
+           "CHECKSUM_BLOCK_BYTES"]
 
 INDEX_COLUMNS = ("id", "path", "start", "end", "label", "fold", "group", "size", "mtime_ns")
 ERROR_COLUMNS = ("path", "reason")
 _HEADER_BYTES = 128  # fixed .npy header size, so the header can be rewritten once N is known
 _FORMAT = "spectro-store-1"
 _FILES = ("config.json", "labels.json", "features.npy", "index.csv", "errors.csv")
+#: About this many bytes of features.npy per checksum: one CRC-32 per block of whole rows.
+CHECKSUM_BLOCK_BYTES = 4 << 20
 
 
 class Store:
@@ -99,7 +106,49 @@ class Store:
                 int(r["size"]), int(r["mtime_ns"])  # noqa: B018 - read back by file_rows() on a re-run
         except (KeyError, TypeError, ValueError) as err:
             raise self._damaged(f"index.csv has a missing or malformed field ({type(err).__name__}: {err})") from None
+        self._check_index()
         self._rows = rows
+        self._verified = False
+
+    def _check_index(self) -> None:
+        """index.csv is consistent in itself and with config.json: unique ids, known folds, finite times.
+
+        A fold no fold list knows (an edited 99) would make a test set of one
+        example; a duplicated id would make a split by ids ambiguous.
+        """
+        ids, first = {}, None
+        for i, name in enumerate(self.ids):
+            if name in ids:
+                first = (name, ids[name], i)
+                break
+            ids[name] = i
+        if first is not None:
+            name, a, b = first
+            raise self._damaged(f"index.csv has the id {name!r} twice (rows {a + 2} and {b + 2})")
+        known = self._known_folds()
+        if known is not None:
+            stray = np.flatnonzero(~np.isin(self.folds, sorted(known)))
+            if stray.size:
+                i = int(stray[0])
+                raise self._damaged(f"index.csv row {i + 2} ({self.ids[i]}) has fold {self.folds[i]}, which the "
+                                    f"store's folds {sorted(known)} do not hold ({stray.size} such row(s))")
+        times = np.isfinite(self.starts) & np.isfinite(self.ends)
+        if not times.all():
+            i = int(np.flatnonzero(~times)[0])
+            raise self._damaged(f"index.csv row {i + 2} ({self.ids[i]}) has a start or end that is not a finite number")
+
+    def _known_folds(self) -> set[int] | None:
+        """The folds config.json says the store holds (None: an older store that does not say)."""
+        if isinstance(self.meta.get("fold_ids"), list):
+            return {int(f) for f in self.meta["fold_ids"]}
+        folds = self.meta.get("folds")
+        if not isinstance(folds, dict):
+            return None
+        if isinstance(folds.get("k"), int):  # assigned by preprocess: 1..k
+            return set(range(1, folds["k"] + 1))
+        if isinstance(folds.get("names"), dict) and folds["names"]:
+            return {int(f) for f in folds["names"]}
+        return None
 
     def _damaged(self, what: str) -> StoreDamaged:
         source = self.meta.get("source") if isinstance(self.meta, dict) else None
@@ -136,26 +185,77 @@ class Store:
             raise self._damaged(f"features.npy cannot be mapped ({err})") from None
 
     def check_finite(self, *, scan: bool = False) -> None:
-        """Refuse a store that may hold NaN or infinite images (they would poison training).
+        """Refuse a store whose images changed since they were written, or that holds NaN or Inf images.
 
-        Stores from this version record ``"finite": true`` in config.json after
-        checking every image as it was written; that flag is trusted unless
-        ``scan`` is set. Older stores, without the flag, are scanned (one
-        pass over the memory map, in blocks).
+        Called by train, evaluate and compare before they read the images
+        (once per opened store). A store from this version is checked
+        against the CRC-32 of each block of rows recorded when it was written
+        (:meth:`verify`): any change to features.npy is found, a NaN as well
+        as finite noise. An older store without checksums is scanned for
+        non-finite images (``scan`` is kept for callers of older versions;
+        every store is read whole now), with a note that other damage cannot
+        be seen in it.
 
         Raises
         ------
-        SpectroError
-            One line with the number of non-finite images and how to rebuild.
+        StoreDamaged
+            One line: which rows changed (or how many images are not finite) and how to rebuild.
         """
-        if self.meta.get("finite") is True and not scan:
+        if self._verified:
             return
-        bad = 0
-        for i in range(0, len(self), 1024):
-            block = np.asarray(self.features[i : i + 1024])
-            bad += int((~np.isfinite(block).reshape(block.shape[0], -1).all(axis=1)).sum())
+        if self.has_checksums:
+            self.verify()
+            return
+        note(f"store {self.path} has no checksums (written by an older spectro): NaN and Inf are looked for, "
+             f"other damage to its images cannot be seen; rebuild it with spectro preprocess to add them")
+        bad = self._non_finite(range(0, len(self), 1024), 1024)
         if bad:
             raise self._damaged(f"{bad} of {len(self)} images hold NaN or infinite values")
+        self._verified = True
+
+    @property
+    def has_checksums(self) -> bool:
+        """Whether config.json holds the block checksums of features.npy (stores from this version do)."""
+        sums = self.meta.get("checksums")
+        return isinstance(sums, dict) and isinstance(sums.get("blocks"), list) and isinstance(sums.get("block_rows"), int)
+
+    def verify(self) -> int:
+        """Check features.npy against the checksums recorded when it was written; return the blocks checked.
+
+        One pass over the memory map, a block of rows at a time (what
+        ``spectro info --verify`` runs, and train, evaluate and compare
+        through :meth:`check_finite`).
+
+        Raises
+        ------
+        StoreDamaged
+            The store has no checksums (an older one), or some block differs: the line says which rows,
+            and whether they hold NaN or infinite values.
+        """
+        if not self.has_checksums:
+            raise self._damaged("it has no checksums to verify (written by an older spectro)")
+        sums = self.meta["checksums"]
+        rows, blocks = sums["block_rows"], sums["blocks"]
+        if rows < 1 or len(blocks) != -(-len(self) // rows):
+            raise self._damaged(f"config.json has {len(blocks)} checksums of {rows} rows for {len(self)} images")
+        starts = [b * rows for b, expected in enumerate(blocks)
+                  if zlib.crc32(np.ascontiguousarray(self.features[b * rows:(b + 1) * rows])) != expected]
+        if starts:
+            bad = self._non_finite(starts, rows)
+            first = f"rows {starts[0]}-{min(starts[0] + rows, len(self)) - 1}"
+            what = (f"{bad} of {len(self)} images hold NaN or infinite values" if bad
+                    else "features.npy changed since it was written")
+            raise self._damaged(f"{what} ({len(starts)} of {len(blocks)} blocks fail their checksum, first {first})")
+        self._verified = True
+        return len(blocks)
+
+    def _non_finite(self, starts: Iterable[int], rows: int) -> int:
+        """The number of images holding NaN or Inf in the blocks of ``rows`` rows that begin at ``starts``."""
+        bad = 0
+        for i in starts:
+            block = np.asarray(self.features[i : i + rows])
+            bad += int((~np.isfinite(block).reshape(block.shape[0], -1).all(axis=1)).sum())
+        return bad
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -196,6 +296,7 @@ class Store:
             "fold_names": self.meta.get("folds", {}).get("names"),
             "counts": counts,
             "skipped": len(self.errors()),
+            "checksums": self.has_checksums,
             "feature_config": self.config.to_dict(),
             "source": self.meta.get("source"),
             "created": self.meta.get("created"),
@@ -238,6 +339,7 @@ class StoreWriter:
         self.tmp = make_temp_dir(prefix=f".{name}.tmp-{os.getpid()}-", dir=parent)
         self.image_shape = tuple(image_shape)
         self.n = 0
+        self._sums = BlockChecksums(int(np.prod(self.image_shape)) * np.dtype(np.float16).itemsize)
         self._f = open(os.path.join(self.tmp, "features.npy"), "wb")
         self._f.write(b"\0" * _HEADER_BYTES)
 
@@ -254,6 +356,7 @@ class StoreWriter:
         if not np.isfinite(images).all():
             raise ValueError("non-finite image appended to a store")
         self._f.write(memoryview(images))  # no extra copy
+        self._sums.update(images)
         self.n += images.shape[0]
 
     def commit(
@@ -275,7 +378,9 @@ class StoreWriter:
         write_csv(os.path.join(self.tmp, "errors.csv"), ERROR_COLUMNS,
                    [{"path": p, "reason": r} for p, r in errors])
         write_json(os.path.join(self.tmp, "labels.json"), labels)
-        write_json(os.path.join(self.tmp, "config.json"), {"format": _FORMAT, **meta, "finite": True})
+        fold_ids = sorted({int(r["fold"]) for r in index_rows})
+        write_json(os.path.join(self.tmp, "config.json"), {"format": _FORMAT, **meta, "finite": True,
+                                                            "fold_ids": fold_ids, "checksums": self._sums.record()})
         return swap_dir(self.tmp, self.out)
 
     def abort(self) -> None:
@@ -283,6 +388,39 @@ class StoreWriter:
         if not self._f.closed:
             self._f.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class BlockChecksums:
+    """CRC-32 of each block of whole rows of features.npy, fed the rows in order as they are appended.
+
+    A block holds :data:`CHECKSUM_BLOCK_BYTES` worth of rows (at least
+    one), so a store of any size carries a few checksums per GB, and a
+    changed image is placed to within one block. CRC-32 finds accidental
+    damage (a bad disk, a stray write, an edited array), not a forgery, and
+    runs at memory speed (see benchmarks/bench_store_verify.py).
+    """
+
+    def __init__(self, row_bytes: int) -> None:
+        self.block_rows = max(1, CHECKSUM_BLOCK_BYTES // max(1, row_bytes))
+        self.blocks: list[int] = []
+        self._crc, self._rows = 0, 0  # the block being filled
+
+    def update(self, images: np.ndarray) -> None:
+        """Add ``images`` [shape=(k, ...)], C-contiguous, after the rows already added."""
+        start = 0
+        while start < images.shape[0]:
+            take = min(self.block_rows - self._rows, images.shape[0] - start)
+            self._crc = zlib.crc32(images[start:start + take], self._crc)
+            self._rows += take
+            start += take
+            if self._rows == self.block_rows:
+                self.blocks.append(self._crc)
+                self._crc, self._rows = 0, 0
+
+    def record(self) -> dict[str, Any]:
+        """What config.json holds: ``{"algorithm": "crc32", "block_rows": R, "blocks": [...]}``."""
+        blocks = self.blocks + ([self._crc] if self._rows else [])
+        return {"algorithm": "crc32", "block_rows": self.block_rows, "blocks": blocks}
 
 
 def _check_replaceable(given: str, path: str) -> None:

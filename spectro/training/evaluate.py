@@ -22,7 +22,7 @@ from spectro.metrics.scores import compute_metrics
 from spectro.plots.figures import plot_confusion
 from spectro.signals.store import open_store
 from spectro.training.run import Run, load_run, read_split
-from spectro.utils.files import write_csv, write_json
+from spectro.utils.files import clean_stale_temps, write_csv, write_json
 
 __all__ = ["evaluate", "finite_or_null"]
 
@@ -78,6 +78,7 @@ def evaluate(run: Any, split: str = EVAL_SPLITS[0], store: Any = None, *, write:
     if store is None:
         store = r.info["store"]["path"]
     st = open_store(store) if isinstance(store, (str, os.PathLike)) else store
+    st.check_finite()  # a changed or non-finite image is one line, not a traceback or a wrong score
     if st.config.fingerprint() != r.feature_config.fingerprint():
         raise SpectroError(f"store {st.path} was built with another FeatureConfig than run {r.path} "
                            f"(fingerprint {st.config.fingerprint()} vs {r.feature_config.fingerprint()})")
@@ -137,6 +138,7 @@ def _write_report(r: Run, st: Any, split: str, rows: np.ndarray, y: np.ndarray, 
     """``RUN/eval/<split>.*``: metrics JSON, per-class and confusion CSVs, the predictions, the figure."""
     d = os.path.join(r.path, "eval")
     os.makedirs(d, exist_ok=True)
+    clean_stale_temps(d)  # what an evaluate killed with SIGKILL left
     write_json(os.path.join(d, f"{split}.json"), out)
     write_csv(os.path.join(d, f"{split}_per_class.csv"), ["class", "precision", "recall", "f1", "support"],
               [{"class": k, **v} for k, v in out["per_class"].items()])

@@ -71,11 +71,12 @@ class StopSignal(StopSignals):
     def __init__(self) -> None:
         super().__init__()
         self.requested = False
+        self.signum = int(signal.SIGINT)  # the signal that asked (the exit status says which)
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signum = True, int(signum)
         say(f"{signal.Signals(signum).name}: stopping after this batch to save a resumable checkpoint "
             "(again to abort at once)", fresh_line=True)
 

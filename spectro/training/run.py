@@ -53,7 +53,7 @@ from spectro.utils.workers import process_alive
 __all__ = ["Run", "RunDir", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS",
            "TENSORBOARD_DIR", "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir",
            "read_run_json", "read_run_csv", "read_split", "write_split", "read_norm", "write_norm", "read_labels",
-           "slim_checkpoint"]
+           "slim_checkpoint", "clear_run", "RUN_ENTRIES", "check_label_order"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
@@ -98,8 +98,12 @@ def read_split(path: str) -> dict[str, list[str]]:
     return out
 
 
-def read_labels(run_dir: str, *, outputs: int) -> list[str]:
-    """``labels.json``: one class name (a string) per output of the model; anything else names the file."""
+def read_labels(run_dir: str, *, outputs: int, classes: Optional[Any] = None) -> list[str]:
+    """``labels.json``: one class name (a string) per output of the model; anything else names the file.
+
+    ``classes``: the model's own class names in output order (model.json); labels.json must list the
+    same names in the same order, or every prediction would carry another class's name.
+    """
     path = os.path.join(run_dir, "labels.json")
     labels = read_run_json(path)
     if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
@@ -108,7 +112,20 @@ def read_labels(run_dir: str, *, outputs: int) -> list[str]:
         raise SpectroError(f"{path}: {len(labels)} class names, but the model has {outputs} outputs")
     if len(set(labels)) != len(labels):
         raise SpectroError(f"{path}: class names must be distinct, got {labels}")
+    names = list(classes) if classes is not None else []
+    if names and all(isinstance(c, str) for c in names):  # a model fitted on class indices has no names to match
+        check_label_order(path, labels, [str(c) for c in names])
     return labels
+
+
+def check_label_order(path: str, labels: list[str], classes: list[str]) -> None:
+    """``labels`` (``path``) and the model's ``classes`` name the same outputs in the same order."""
+    if labels == classes:
+        return
+    where = next(i for i, (a, b) in enumerate(zip(labels, classes)) if a != b) if set(labels) == set(classes) else None
+    why = (f"output {where} is {labels[where]!r} there but {classes[where]!r} in model/model.json"
+           if where is not None else f"its classes {labels[:5]} are not model/model.json's {classes[:5]}")
+    raise SpectroError(f"{path} does not match the model: {why}; restore labels.json from the run as trained")
 
 
 def write_norm(path: str, mean: np.ndarray, std: np.ndarray) -> None:
@@ -141,6 +158,31 @@ def run_status(run_dir: str) -> Optional[str]:
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         return None
     return live_status(read_run_json(os.path.join(run_dir, "run.json")))
+
+
+#: Everything spectro writes inside a run directory (see the module docstring); nothing else is ever removed.
+RUN_ENTRIES = ("run.json", "train_config.json", "feature_config.json", "labels.json", "norm.json", "split.csv",
+               "metrics.csv", "curves.png", "model", "model.tmp", "checkpoints", "eval", "tensorboard")
+
+
+def clear_run(run_dir: str) -> list[str]:
+    """Remove what spectro wrote in ``run_dir`` (a run that died early) and return the names it kept.
+
+    Only :data:`RUN_ENTRIES`, the hidden temporary files of atomic writes
+    (``.tmp-*``) and the backups of directory swaps (``.model.old-*``) go; a
+    user's notes or data beside them stay where they are.
+    """
+    kept = []
+    for name in sorted(os.listdir(run_dir)):
+        path = os.path.join(run_dir, name)
+        if name in RUN_ENTRIES or name.startswith(".tmp-") or name.startswith(".model.old-"):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        else:
+            kept.append(name)
+    return kept
 
 
 def save_checkpoint(path: str, obj: dict) -> None:
@@ -239,10 +281,9 @@ class RunDir:
             write_split(self.file("split.csv"), store, split.role_of_rows(len(store)))
             self.describe(store, cfg, split)
             self.record(status="running", epochs_done=0)
-        except OSError:
-            for name in os.listdir(self.path) if os.path.isdir(self.path) else []:
-                with contextlib.suppress(OSError):
-                    os.remove(self.file(name))
+        except OSError:  # only what spectro wrote goes
+            with contextlib.suppress(OSError):
+                clear_run(self.path)
             if not existed:
                 shutil.rmtree(self.path, ignore_errors=True)
             raise
@@ -408,7 +449,7 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
     clf = load_classifier(model_dir, device=device)
     if weights == "last":
         clf.load_last_weights(os.path.join(path, "checkpoints", "last.pt"))
-    labels = read_labels(path, outputs=len(clf.classes_))
+    labels = read_labels(path, outputs=len(clf.classes_), classes=clf.classes_)
     mean, std = read_norm(path)
     return Run(
         path=path, classifier=clf, labels=labels,

@@ -21,8 +21,9 @@ end, with the best weights.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
+import signal
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Optional, Union
@@ -41,7 +42,7 @@ from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
 from spectro.training.health import run_warnings, unseen_classes
 from spectro.training.recorder import RunRecorder, check_tensorboard
-from spectro.training.run import Run, RunDir, load_run, read_config, read_norm, read_run_info, read_split, run_status
+from spectro.training.run import Run, RunDir, clear_run, load_run, read_config, read_norm, read_run_info, read_split, run_status
 from spectro.utils.console import note, printer
 from spectro.utils.device import select_device
 from spectro.utils.files import exclusive
@@ -137,6 +138,9 @@ def train(
             raise failure from None
 
 
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def _write_failure(err: OSError, job: _Job | None) -> SpectroError | None:
     """A full disk or a read-only place: one line, and the run marked ``failed`` (None: another OSError).
 
@@ -144,8 +148,10 @@ def _write_failure(err: OSError, job: _Job | None) -> SpectroError | None:
     continues from it once there is room.
     """
     resumable = job is not None and os.path.isfile(job.run.checkpoint_path)
-    advice = (f"free some space (or make it writable), then continue with: spectro train --resume {job.run.path}"
-              if resumable else "free some space or choose another --out")
+    # Space and permissions have different fixes: a read-only folder is not helped by freeing space.
+    fix = "free some space" if err.errno in _NO_SPACE else "it is not writable: make it writable"
+    advice = (f"{fix}, then continue with: spectro train --resume {job.run.path}" if resumable
+              else f"{fix} or choose another --out")
     failure = cannot_write(err, advice)
     if failure is not None and job is not None:
         with contextlib.suppress(OSError):  # the disk may still be too full for run.json
@@ -252,10 +258,11 @@ def _new_job(store, out, cfg: TrainConfig, cls: type[Classifier], dist: Distribu
             raise SpectroError(f"{run.path} already holds a run; continue it with --resume {run.path} "
                                "or choose another --out")
         if dist.is_main:
-            note(f"{run.path} holds a run that stopped before its first checkpoint; starting it afresh")
-            shutil.rmtree(run.path)
+            kept = clear_run(run.path)  # only what spectro wrote: the user's files beside it stay
+            note(f"{run.path} holds a run that stopped before its first checkpoint; starting it afresh"
+                 + (f" (kept what spectro did not write: {', '.join(kept[:5])})" if kept else ""))
         dist.barrier()
-    if os.path.exists(run.path) and (not os.path.isdir(run.path) or os.listdir(run.path)):
+    elif os.path.exists(run.path) and (not os.path.isdir(run.path) or os.listdir(run.path)):
         raise SpectroError(f"--out {run.path} exists and is not an empty directory")
     mean, std = norm_stats(st.features, split.train)
     dist.barrier()  # every process has checked the folder before rank 0 writes into it
@@ -379,12 +386,30 @@ def _fit(job: _Job, cls: type[Classifier], dist: Distributed, progress: bool, on
         device = select_device(cfg.device, local_rank=dist.local_rank)
         recorder.status("failed", error=f"out of memory on {device} at batch size {cfg.batch_size}")
         raise SpectroError(out_of_memory_advice(device, cfg.batch_size, job.run.path, recorder.saved_epoch)) from None
+    except SpectroError:
+        if not os.path.isfile(job.run.checkpoint_path):  # refused by the data before anything was kept
+            _discard(job)
+        raise
     except KeyboardInterrupt:
         recorder.status("interrupted")
         raise
     finally:
         recorder.close()
     return _Fitted(clf, recorder)
+
+
+def _discard(job: _Job) -> None:
+    """Remove what a new run wrote before its fit was refused (the user's files stay); mark a resumed one failed.
+
+    Nothing is left to resume, and a resume would be refused the same way.
+    """
+    if job.resumed:
+        with contextlib.suppress(OSError):
+            job.run.record(status="failed", error="the fit was refused")
+        return
+    with contextlib.suppress(OSError):
+        if not clear_run(job.run.path):
+            os.rmdir(job.run.path)
 
 
 def out_of_memory_advice(device: torch.device, batch_size: int, run_dir: str, saved_epoch: int) -> str:
@@ -426,7 +451,8 @@ def _finish(job: _Job, dist: Distributed, fitted: _Fitted, say) -> Optional[Run]
     if result.stop.resumable:
         msg = f"stopped at {where}; continue with: spectro train --resume {run.path}"
         if result.stop is Stop.SIGNALLED:
-            raise TrainingInterrupted(msg)
+            stop = fitted.recorder.stop if fitted.recorder is not None else None
+            raise TrainingInterrupted(msg, signum=stop.signum if stop is not None else signal.SIGINT)
         say(msg)
         return trained if trained is not None or not run.has_model() else load_run(run.path, device="cpu")
     return _score_test(job, trained if trained is not None else load_run(run.path, device="cpu"), say)

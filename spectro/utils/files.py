@@ -8,6 +8,7 @@ import csv
 import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from typing import Any, Iterable, Iterator
@@ -15,10 +16,11 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from filelock import FileLock, Timeout
 
-from spectro.errors import SpectroError
+from spectro.errors import SpectroError, cannot_write, write_advice
 
 __all__ = ["read_json", "write_json", "read_csv", "write_csv", "write_text", "write_bytes", "swap_dir", "recover_dir", "umask_mode",
-           "make_temp_dir", "exclusive", "lock_path"]
+           "make_temp_dir", "exclusive", "lock_path", "temp_prefix", "clean_stale_temps",
+           "unique_name"]
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -29,14 +31,39 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str, *, what: str = "spectro directory") -> Any:
-    """Parse a JSON file; a missing or broken one raises :class:`SpectroError` naming ``what``."""
+    """Parse a JSON file; a missing or broken one raises :class:`SpectroError` naming ``what``.
+
+    Strict JSON: every number is finite. Python's parser takes ``NaN``,
+    ``Infinity`` and an overflowing ``1e999`` (as inf) by default; spectro
+    never writes them (:func:`write_json` refuses them), so one found in a
+    store or a run was put there by hand or by damage, and is refused here
+    rather than turning into "high nan" or a wrong score later.
+    """
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, parse_constant=_refuse_constant, parse_float=_finite_float)
     except FileNotFoundError:
         raise SpectroError(f"missing {path}: not a complete {what}") from None
     except json.JSONDecodeError as err:
         raise SpectroError(f"{path} is not valid JSON: {err}") from None
+    except _NonFinite as err:
+        raise SpectroError(f"{path}: {err} is not a finite number (strict JSON); restore or rebuild the {what}") \
+            from None
+
+
+class _NonFinite(ValueError):
+    """A JSON number that is not finite; ``str()`` is its text as written."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise _NonFinite(token)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise _NonFinite(text)
+    return value
 
 
 def write_csv(path: str, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
@@ -90,7 +117,7 @@ class _atomic:
         self.path, self.suffix, self.newline, self.binary = path, suffix, newline, binary
 
     def __enter__(self):
-        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
+        fd, self.tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=self.suffix, dir=os.path.dirname(self.path) or ".")
         os.fchmod(fd, umask_mode(0o666))  # mkstemp makes 0600; a written file should read like any other
         if self.binary:
             self.f = os.fdopen(fd, "wb")
@@ -171,18 +198,88 @@ def exclusive(path: str, *, what: str = "output") -> Iterator[str]:
         "another process is writing ``what`` ``path`` (lock ``FILE``)".
     """
     lock_file = lock_path(path)
-    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
     lock = FileLock(lock_file, timeout=0, mode=umask_mode(0o666))
     try:
+        os.makedirs(os.path.dirname(lock_file), exist_ok=True)
         lock.acquire()
     except Timeout:
         raise SpectroError(f"another process is writing {what} {path} (lock {lock_file})") from None
+    except OSError as err:  # a read-only or full place: one line before anything is written
+        failure = cannot_write(err, write_advice(err))
+        if failure is None:
+            raise
+        raise failure from None
     try:
         yield lock_file
     finally:
         with contextlib.suppress(OSError):
             os.unlink(lock_file)
         lock.release()
+
+
+def temp_prefix(name: str = "") -> str:
+    """The start of a temporary file's name beside its target: hidden, with this process's pid.
+
+    ``.tmp-PID-`` (or ``.NAME.tmp-PID-``): the pid lets :func:`clean_stale_temps`
+    remove what a process killed with SIGKILL left, and nothing of a live one.
+    """
+    return f".{name}.tmp-{os.getpid()}-" if name else f".tmp-{os.getpid()}-"
+
+
+_TEMP_NAME = re.compile(r"^\.(?:.+\.)?tmp-(\d+)[-.]")
+
+
+def clean_stale_temps(folder: str) -> list[str]:
+    """Remove the temporary files in ``folder`` left by processes that are gone; return their names.
+
+    Only regular files named by :func:`temp_prefix` (or an export's
+    ``.NAME.tmp-PID.onnx``) whose pid is not running on this host; a file
+    that cannot be removed is left alone.
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_NAME.match(name)
+        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+                removed.append(name)
+    return removed
+
+
+def unique_name(name: str, taken: set[str], hint: str = "") -> str:
+    """``name``, or (already in ``taken``) ``HINT_name``, or ``stem-2.ext``, ``stem-3.ext``...; added to ``taken``.
+
+    For files written side by side from sources whose names meet (``x/a.wav``
+    and ``y/a.wav`` both draw ``a.png``): the second becomes ``y_a.png`` with
+    ``hint="y"``, never a silent overwrite of the first.
+    """
+    safe_hint = re.sub(r"[^A-Za-z0-9._-]+", "_", hint).strip("._")
+    candidates = [name] + ([f"{safe_hint}_{name}"] if safe_hint else [])
+    stem, ext = os.path.splitext(name)
+    pick = next((c for c in candidates if c not in taken), None)
+    k = 2
+    while pick is None:
+        pick = f"{stem}-{k}{ext}" if f"{stem}-{k}{ext}" not in taken else None
+        k += 1
+    taken.add(pick)
+    return pick
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _json_default(obj: Any) -> Any:

@@ -20,8 +20,10 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from spectro.errors import SpectroError
+from spectro.utils.console import note
 
-__all__ = ["pool_context", "process_map", "single_thread_worker", "die_with_parent", "process_alive"]
+__all__ = ["pool_context", "process_map", "single_thread_worker", "die_with_parent", "process_alive", "worker_count",
+           "available_cpus"]
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: Seconds between checks of the parent where the kernel cannot watch it for us.
@@ -48,14 +50,47 @@ def pool_context() -> Any:
     return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else the CPU count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(workers: Any, *, option: str = "--workers") -> int:
+    """How many decoding processes ``workers`` asks for, at most :func:`available_cpus` (None: that many).
+
+    More processes than CPUs only compete for them (and 100000 of them fork
+    until the out-of-memory killer comes): a larger number is capped, with a
+    note. 0 and 1 work in this process.
+
+    Raises
+    ------
+    SpectroError
+        ``workers`` is not a whole number of 0 or more.
+    """
+    cpus = available_cpus()
+    if workers is None:
+        return cpus
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise SpectroError(f"{option} must be a whole number of 0 or more, got {workers!r}")
+    if workers > cpus:
+        note(f"{option} {workers}: this machine gives the process {cpus} CPU(s); using {cpus} workers")
+        return cpus
+    return workers
+
+
 @contextlib.contextmanager
 def process_map(fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
                 initializer: Callable[..., Any], initargs: tuple = ()) -> Iterator[Iterator[Any]]:
     """``map(fn, tasks)`` in ``workers`` processes, results in order; the block stops them.
 
     With ``workers`` <= 1 it maps in this process after
-    ``initializer(*initargs, single_thread=False)``; a pool process runs
-    ``initializer(*initargs)``.
+    ``initializer(*initargs, single_thread=False)``; a pool process first
+    ties its life to this process (:func:`die_with_parent`, given this
+    process's pid from here: a worker that starts after this process died
+    exits at once) and then runs ``initializer(*initargs)``.
 
     concurrent.futures rather than multiprocessing.Pool: a Pool whose worker
     dies (killed, out of memory) waits for that worker's result for ever, and
@@ -71,7 +106,8 @@ def process_map(fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
         initializer(*initargs, single_thread=False)
         yield map(fn, tasks)
         return
-    executor = ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=initializer, initargs=initargs)
+    executor = ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_start_worker,
+                                   initargs=(os.getpid(), initializer, initargs))
     finished = False
     try:
         yield executor.map(fn, tasks)
@@ -80,6 +116,12 @@ def process_map(fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
         raise SpectroError("a worker process died unexpectedly (killed, or out of memory?)") from None
     finally:
         executor.shutdown(wait=finished, cancel_futures=not finished)
+
+
+def _start_worker(parent: int, initializer: Callable[..., Any], initargs: tuple) -> None:
+    """A pool process's first step: die with ``parent`` (the pid the parent gave), then set up."""
+    die_with_parent(parent)
+    initializer(*initargs)
 
 
 def die_with_parent(parent: int) -> None:
@@ -117,10 +159,11 @@ def single_thread_worker() -> Any:
     stops the workers (:func:`process_map`), so none prints a traceback of
     its own or dies in the middle of the pool's bookkeeping; a parent that
     dies without stopping them (SIGKILL) takes them with it
-    (:func:`die_with_parent`). Returns the threadpoolctl limit, which the
-    caller keeps alive.
+    (:func:`die_with_parent`, which :func:`process_map` calls with the
+    parent's pid before this: asked here, ``os.getppid()`` of a worker whose
+    parent already died is 1, and that worker would never exit). Returns the
+    threadpoolctl limit, which the caller keeps alive.
     """
-    die_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)

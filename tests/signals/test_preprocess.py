@@ -230,7 +230,7 @@ def test_cli_preprocess_info_and_show(tmp_path, capsys):
     (["preprocess", "{tmp}/empty", "--out", "{tmp}/st"], "no signal files"),
     (["preprocess", "{tmp}/src", "--out", "{tmp}/st", "--manifest", "{tmp}/m.csv", "--label-col", "kind"],
      "no column 'kind'"),
-    (["preprocess", "{tmp}/src", "--out", "{tmp}/st", "--n-fft", "4"], "n_fft"),
+    (["preprocess", "{tmp}/src", "--out", "{tmp}/st", "--n-fft", "4"], "--n-fft"),
     (["info", "{tmp}/nowhere"], "store not found"),
 ])
 def test_cli_errors_are_one_line_without_traceback(tmp_path, args, match, capsys):

@@ -108,9 +108,14 @@ def test_check_finite_refuses_a_store_with_nan_images(tmp_path):
     feats.flush()
     del feats
     st_ = open_store(str(tmp_path / "st"))
-    st_.check_finite()  # the flag written at commit time is trusted: cheap
+    # Issue 31 F4: the flag written at commit time is no longer trusted; the block checksums find the change.
     with pytest.raises(SpectroError, match=r"1 of 6 images hold NaN or infinite values.*spectro preprocess"):
-        st_.check_finite(scan=True)
+        st_.check_finite()
+    meta = json.loads((tmp_path / "st" / "config.json").read_text())
+    del meta["checksums"]  # an older store with the flag but without checksums is scanned
+    (tmp_path / "st" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(SpectroError, match=r"1 of 6 images hold NaN or infinite values"):
+        open_store(str(tmp_path / "st")).check_finite()
     meta = json.loads((tmp_path / "st" / "config.json").read_text())
     del meta["finite"]  # an older store, without the flag, is scanned
     (tmp_path / "st" / "config.json").write_text(json.dumps(meta))
@@ -247,7 +252,7 @@ def test_manifest_not_utf8_is_one_line(tmp_path, capsys):
     (["--top-db", "nan"], "field 'top_db' must be a finite number or null, got nan"),
     (["--duration", "inf"], "field 'duration' must be a finite number, got inf"),
     (["--n-mels", "1000", "--n-fft", "256", "--sample-rate", "16000"], "746 of 1000 mel bands are empty (bands 0-18, 21-39, "),
-    (["--sample-rate", "10000000"], "sample_rate 10000000 Hz is above 384000 Hz"),
+    (["--sample-rate", "10000000"], "--sample-rate 10000000 Hz is above 384000 Hz"),
     (["--duration", "100000"], "one image would be 64 x 10000001 pixels"),
     (["--workers", "-3"], "--workers must be 0 or more, got -3"),
 ])
