@@ -27,6 +27,7 @@ import hashlib
 import os
 import re
 import time
+import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ from spectro.comparison.scoring import (
     order_columns,
     score_ensemble,
     score_model,
+    failed_clause,
     significance,
 )
 from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfig
@@ -92,6 +94,9 @@ class Comparison:
         The seeds every model was trained with (None: one run per fold, the configured seed).
     cv : bool
         Every fold was the test fold once.
+    failed : dict of str to str
+        Per model that did not finish, why (its error); the verdict, report.md and a
+        :class:`UserWarning` from :func:`compare` name them too.
     """
 
     table: pd.DataFrame
@@ -104,6 +109,7 @@ class Comparison:
     warnings: dict[str, list[str]] = field(default_factory=dict)
     seeds: list[int] | None = None
     cv: bool = False
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def figure_path(self) -> str:
@@ -258,9 +264,16 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     write_json(os.path.join(out, "compare.json"), {
         **read_json(os.path.join(out, "compare.json")), "best": comparison.best, "verdict": comparison.verdict,
         "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1, **clock}})
+    _warn_failed(comparison.failed)
     say(f"compared {len(names)} models in {time.perf_counter() - t0:.1f} s "
         f"(training {train_wall:.1f} s); report in {os.path.join(out, 'report.md')}")
     return comparison
+
+
+def _warn_failed(failed: dict[str, str]) -> None:
+    """One :class:`UserWarning` per model that failed: an API caller sees it without reading the table."""
+    for m, why in failed.items():
+        _warnings.warn(f"compare: {m} failed: {why}", UserWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------
@@ -439,11 +452,12 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     t1 = time.perf_counter()
     best, verdict = significance(table, preds, st, cv)
     flagged = flag_clauses(order_columns(table))  # a ranking that rests on unfinished training says so
-    verdict = f"{verdict} {flagged}" if flagged else verdict
+    failed = {r["model"]: r["error"] for r in rows if r["status"] == "failed"}
+    verdict = " ".join(v for v in (verdict, flagged, failed_clause(failed)) if v)
     clock["tests"] = time.perf_counter() - t1
     comparison = Comparison(table=order_columns(table), predictions=preds, labels=labels, best=best,
                             verdict=verdict, out=out, runs=runs, warnings=warnings, seeds=seeds,
-                            cv=cv)
+                            cv=cv, failed=failed)
     # Written whole or not at all (a reader never sees half a table).
     write_text(os.path.join(out, "results.csv"), comparison.table.to_csv(index=False))
     write_text(os.path.join(out, "results.md"), comparison.markdown() + "\n")
