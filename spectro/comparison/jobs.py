@@ -23,7 +23,7 @@ import torch
 from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.errors import SpectroError, TrainingInterrupted, first_line
 from spectro.training.classifier import classifier_class
-from spectro.training.run import run_status
+from spectro.training.run import diverged_advice, run_status
 from spectro.training.train import train
 from spectro.utils.files import read_json
 from spectro.utils.signals import StopSignals
@@ -157,7 +157,8 @@ def train_job(job: Job) -> dict:
         status = run_status(job.run_dir)
         if status == "diverged":
             info = read_json(os.path.join(job.run_dir, "run.json"))
-            return {"status": "failed", "error": f"diverged earlier: {info.get('error')}; try a lower lr"}
+            return {"status": "failed", "error": f"diverged earlier: {info.get('error')}; "
+                                                 f"{diverged_advice(job.run_dir, info)}"}
         if status is not None:
             run = train(job.store, resume=job.run_dir, progress=job.progress)
             action = "resumed"

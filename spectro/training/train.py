@@ -41,10 +41,11 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import NetClassifier, classifier_class
 from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
-from spectro.training.health import run_warnings, unseen_classes
+from spectro.training.health import divergence_advice, run_warnings, unseen_classes
 from spectro.training.loop import LoopState, StopSignal, Trainer, set_rng_state
 from spectro.training.recorder import RunRecorder, check_tensorboard, write_history
 from spectro.training.run import (
+    diverged_advice,
     Run,
     load_checkpoint,
     load_run,
@@ -348,6 +349,8 @@ def _resumed_config(run_dir: str, model, config, settings) -> TrainConfig:
 
 def _resume_job(run_dir: str, store, cfg: TrainConfig, lock: Optional[contextlib.ExitStack] = None) -> _Job:
     info = read_run_info(run_dir)
+    if info.get("status") == "diverged":  # the same weights and settings diverge again
+        raise SpectroError(f"{run_dir} diverged ({info.get('error')}); {diverged_advice(run_dir, info)}")
     if lock is not None and Distributed.from_env().is_main:
         lock.enter_context(exclusive(run_dir, what="run"))
     st = store if isinstance(store, Store) else open_store(store or info["store"]["path"])
@@ -430,11 +433,11 @@ def _train_net(job: _Job, dist: Distributed, device: torch.device, progress: boo
                 say(f"early stop: no better validation macro-F1 for {cfg.early_stop} epochs "
                     f"(best epoch {state.best_epoch})")
         except Diverged as err:
-            recorder.status("diverged", error=str(err))
+            advice = divergence_advice(cfg.to_dict(), precision=precision.name, lr=cfg.learning_rate)
+            recorder.status("diverged", error=str(err), precision=precision.name, advice=advice)
             kept = f"the last good checkpoint (epoch {recorder.saved_epoch}) is kept in {run_dir}" \
                 if recorder.saved_epoch else "no epoch finished, so there is no checkpoint"
-            raise SpectroError(f"training diverged: {err}; {kept}; try a lower --lr"
-                               + (" or --no-amp" if precision.dtype is not None else "")) from None
+            raise SpectroError(f"training diverged: {err}; {kept}; {advice}") from None
         except KeyboardInterrupt:
             recorder.status("interrupted")
             raise
