@@ -10,6 +10,7 @@ and a training run stopped by Ctrl-C after its checkpoint.
 """
 
 import errno
+import signal
 
 __all__ = ["SpectroError", "BadInput", "StoreDamaged", "Diverged", "TrainingInterrupted", "first_line",
            "WRITE_ERRNOS", "cannot_write"]
@@ -49,7 +50,15 @@ class Diverged(Exception):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) stopped training after a resumable checkpoint was saved."""
+    """Ctrl-C (or SIGTERM) stopped training after a resumable checkpoint was saved.
+
+    ``signum`` is the signal that stopped it (SIGINT unless told), for the exit status
+    (:func:`spectro.utils.signals.exit_status`).
+    """
+
+    def __init__(self, *args: object, signum: int = signal.SIGINT) -> None:
+        super().__init__(*args)
+        self.signum = int(signum)
 
 
 def first_line(err: BaseException) -> str:

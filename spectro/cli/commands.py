@@ -18,6 +18,7 @@ from spectro.cli.parsers import COMPARE_EXCLUDED, FEATURE_OPTIONS, TRAINING_OPTI
 from spectro.config import DESCRIBE_SHAPE
 from spectro.errors import SpectroError
 from spectro.models.catalog import list_models, model_info
+from spectro.utils.signals import exit_status
 
 __all__ = ["COMMANDS"]
 
@@ -165,7 +166,7 @@ def compare(args: argparse.Namespace) -> int:
                                  train_sizes=args.train_sizes, **options)
     except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
-        return 130
+        return exit_status(stop.signum)
     ok = bool((result.table["status"] == "ok").all())
     if args.train_sizes is not None:
         print(result.markdown())

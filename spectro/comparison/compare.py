@@ -23,6 +23,7 @@ compared with the best one (:mod:`spectro.metrics.stats`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -59,7 +60,7 @@ from spectro.plots.comparison import plot_comparison
 from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
 from spectro.utils.console import note, printer
-from spectro.utils.files import read_json, write_json, write_text
+from spectro.utils.files import exclusive, read_json, write_json, write_text
 
 __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
@@ -158,6 +159,17 @@ class Comparison:
 # Public API
 # ---------------------------------------------------------------------------
 
+def _one_writer(fn):
+    """Hold ``out`` for the whole comparison, as stores and runs are held (:func:`~spectro.utils.files.exclusive`):
+    a second compare into the same directory is refused at once instead of writing over the first's runs."""
+    @functools.wraps(fn)
+    def held(store: str | Store, models: str | list[str], out: str = COMPARE_OUT, *args: Any, **kwargs: Any):
+        with exclusive(out, what="comparison"):
+            return fn(store, models, out, *args, **kwargs)
+    return held
+
+
+@_one_writer
 def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT, *,
             test_fold: int | None = None, cv: bool = False, seeds: Sequence[int] | None = None,
             jobs: int = COMPARE_JOBS, progress: bool = True, model_options: dict | None = None,
@@ -256,6 +268,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     unique = list({j.run_dir: j for j in all_jobs}.values())
     outcomes = run_jobs(unique, jobs, progress, say)
     train_wall = time.perf_counter() - t0
+    _check_unchanged(st, identity, out)
 
     t1 = time.perf_counter()
     clock: dict[str, float] = {}
@@ -371,6 +384,10 @@ def _check_out(out: str, st: Store, identity: dict) -> None:
     if os.path.isfile(meta):
         old = read_json(meta).get("store", {})
         if old.get("content") != identity["content"] or old.get("fingerprint") != identity["fingerprint"]:
+            if old.get("path") == identity["path"]:
+                raise SpectroError(f"--out {out} holds runs of {identity['path']} as it was before it was "
+                                   f"rebuilt ({_what_changed(old, identity)}); compare the rebuilt store into "
+                                   f"another --out, or remove {out} to start over (nothing was changed)")
             raise SpectroError(f"--out {out} holds runs of another store ({old.get('path')}); "
                                "choose another --out (nothing was changed)")
     # Runs in OUT (also without compare.json): their run.json names the store they were trained on.
@@ -379,6 +396,28 @@ def _check_out(out: str, st: Store, identity: dict) -> None:
         if s.get("fingerprint") != identity["fingerprint"] or s.get("examples") != identity["examples"]:
             raise SpectroError(f"--out {out} holds runs of another store ({os.path.dirname(info_path)} was "
                                f"trained on {s.get('path')}); choose another --out (nothing was changed)")
+
+
+def _what_changed(old: dict, new: dict) -> str:
+    if old.get("fingerprint") != new["fingerprint"]:
+        return "other feature settings"
+    if old.get("examples") != new["examples"]:
+        return f"{old.get('examples')} examples then, {new['examples']} now"
+    return "its examples, labels or folds changed"
+
+
+def _check_unchanged(st: Store, identity: dict, out: str) -> None:
+    """After training: the store is still the one the runs were planned on (not rebuilt meanwhile)."""
+    try:
+        now = _store_identity(open_store(st.path))
+    except SpectroError as err:
+        raise SpectroError(f"store {st.path} changed while compare trained ({err}); run the same compare again "
+                           "once the store is whole") from None
+    if now["content"] != identity["content"] or now["fingerprint"] != identity["fingerprint"]:
+        raise SpectroError(f"store {st.path} was rebuilt while compare trained ({_what_changed(identity, now)}): "
+                           f"the runs in {out} are of the store as it was, so they are not scored on the new one; "
+                           f"compare the rebuilt store into another --out, or remove {out} and run the same "
+                           "compare again")
 
 
 def _foreign_entries(out: str) -> list[str]:

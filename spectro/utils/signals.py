@@ -6,7 +6,7 @@ import signal
 import threading
 from typing import Any
 
-__all__ = ["StopSignals"]
+__all__ = ["StopSignals", "exit_status"]
 
 
 class StopSignals:
@@ -32,3 +32,9 @@ class StopSignals:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old.clear()
+
+
+def exit_status(signum: int) -> int:
+    """The exit status of a command that a signal stopped: 128 + its number, as a shell shows it
+    (130 for Ctrl-C's SIGINT, 143 for SIGTERM)."""
+    return 128 + int(signum)
