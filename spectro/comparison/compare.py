@@ -55,7 +55,7 @@ from spectro.config import COMPARE_JOBS, COMPARE_OUT, RUNTIME_FIELDS, TrainConfi
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError
 from spectro.explain.explain import Explanation, explain_runs
-from spectro.models.catalog import list_models
+from spectro.models.catalog import COMPARE_ONLY, list_models
 from spectro.plots.comparison import plot_comparison
 from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
@@ -66,7 +66,7 @@ __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
 COMPARE_FORMAT = "spectro-compare-1"
 #: The model name of the ensemble row: the mean of the other compared models' probabilities (no training).
-ENSEMBLE = "ensemble"
+ENSEMBLE = COMPARE_ONLY["ensemble"].name
 # Options compare sets itself (the split) or that describe where a run runs, not what it computes.
 _NOT_OPTIONS = {"model", "test_fold", "val_fold"}
 

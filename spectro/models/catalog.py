@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from spectro.errors import SpectroError
 
-__all__ = ["ModelInfo", "KINDS", "FAMILIES", "MODELS", "list_models", "model_info"]
+__all__ = ["ModelInfo", "KINDS", "FAMILIES", "MODELS", "COMPARE_ONLY", "list_models", "model_info"]
 
 #: Kinds of classifier: a torch network trained epoch by epoch, or the SVM fitted once.
 KINDS = ("net", "svm")
@@ -53,6 +53,14 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 MODELS: dict[str, ModelInfo] = {
     name: ModelInfo(name, family, kind, summary.format(depth="".join(c for c in name if c.isdigit())))
     for family, (kind, summary, names) in FAMILIES.items() for name in names
+}
+
+
+#: Names ``compare`` takes beside the trained models: rows it computes from the others' predictions, with no run
+#: (or builder) of their own; ``spectro models`` lists them too.
+COMPARE_ONLY: dict[str, ModelInfo] = {
+    "ensemble": ModelInfo("ensemble", "ensemble", "compare",
+                          "compare only: the mean of the other compared models' probabilities (no training)"),
 }
 
 
