@@ -232,10 +232,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device)
-    paths = spectro.find_inputs(args.inputs)
-    if not paths:
-        raise SpectroError(f"no signal files in {' '.join(args.inputs)}")
+    predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device,
+                             model=args.model)
+    paths = spectro.find_inputs(args.inputs, required=True)
     options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
                                       progress=not args.quiet and args.format == "table", **options)

@@ -269,8 +269,9 @@ def _predict(sub) -> None:
                        description="Turn each file into exactly the image the run was trained on (its "
                                    "FeatureConfig and normalisation) and print its label and top-k probabilities. "
                                    "Exit code 1 when some files could not be used, 2 for an unusable RUN.")
-    p.add_argument("run", help="run directory written by spectro train")
+    p.add_argument("run", help="run directory written by spectro train (or by compare, with --model)")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="signal files; folders are searched recursively")
+    p.add_argument("--model", metavar="NAME", help="RUN is a compare directory: predict with this model's run")
     p.add_argument("--top-k", type=int, default=C.TOP_K, help="probabilities shown per file (default %(default)s)")
     p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
                    "run's image length); on by itself when the run was trained on windows")

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from spectro.config import FeatureConfig
 from spectro.errors import BadInput, SpectroError
+from spectro.inference.locate import resolve_run
 from spectro.plots.timeline import plot_timeline, png_name
 from spectro.signals.images import (
     WINDOW_BLOCK,
@@ -42,7 +43,7 @@ from spectro.signals.images import (
     signal_images,
     signals_in,
 )
-from spectro.signals.sources import key_suffix, walk
+from spectro.signals.sources import SIGNAL_EXTENSIONS, key_suffix, walk
 from spectro.training.run import Run, load_run
 
 __all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_config", "CSV_COLUMNS"]
@@ -54,13 +55,16 @@ CSV_COLUMNS = ("path", "start", "end", "label", "probability", "top", "error")
 Input = Union[str, os.PathLike, np.ndarray]
 
 
-def load(run_dir: str, *, device: Optional[str] = None, weights: str = "best") -> "Predictor":
+def load(run_dir: str, *, device: Optional[str] = None, weights: str = "best",
+         model: Optional[str] = None) -> "Predictor":
     """Open the run ``run_dir`` for prediction on raw signals.
 
     Parameters
     ----------
     run_dir : str
-        A directory written by ``spectro train``.
+        A directory written by ``spectro train``, or with ``model`` one written by ``spectro compare``.
+    model : str, optional
+        The compared model whose run to open (see :func:`spectro.inference.locate.resolve_run`).
     device : str, optional
         Where a network runs (default: CUDA when available, else CPU).
     weights : {"best", "last"}
@@ -70,7 +74,7 @@ def load(run_dir: str, *, device: Optional[str] = None, weights: str = "best") -
     SpectroError
         Not a run, a run of an incompatible format, or one without a model yet.
     """
-    return Predictor(load_run(run_dir, weights=weights, device=device))
+    return Predictor(load_run(resolve_run(run_dir, model), weights=weights, device=device))
 
 
 def windowed_config(cfg: FeatureConfig, *, window: Optional[float] = None,
@@ -391,20 +395,26 @@ class Predictor:
         return r.images, r.bounds
 
 
-def find_inputs(paths: Sequence[str]) -> list[str]:
+def find_inputs(paths: Sequence[str], *, required: bool = False) -> list[str]:
     """The signals named in ``paths``, in order: files, directories walked recursively.
 
     A file named explicitly is kept whatever its extension (libsndfile may
     still read it); in directories only signal extensions count. An array
     file holding several signals gives each signal's name (``a.npz#X[0]``,
     ``a.npz#X[1]``, ... as preprocess names them), and such a name can be
-    given itself.
+    given itself. ``required``: none found raises a :class:`SpectroError`
+    that lists the extensions looked for (preprocess's) and those found instead.
     """
     out: list[str] = []
+    ignored: Counter = Counter()
     for p in paths:
         # A missing file is reported per input as "cannot read"; the others still run.
-        files = walk(p, Counter()) if os.path.isdir(p) else [p]
+        files = walk(p, ignored) if os.path.isdir(p) else [p]
         out.extend(name for f in files for name, _ in signals_in(f))
+    if required and not out:
+        found = ", ".join(f"{n} {ext}" for ext, n in ignored.most_common(5))
+        raise SpectroError(f"no signal files in {' '.join(map(str, paths))} (looked for "
+                           f"{', '.join(sorted(SIGNAL_EXTENSIONS))}" + (f"; found {found}" if found else "") + ")")
     return out
 
 
