@@ -19,6 +19,7 @@ process batches them through the model.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -32,6 +33,7 @@ from tqdm import tqdm
 from spectro.config import FeatureConfig
 from spectro.errors import BadInput, SpectroError
 from spectro.inference.locate import resolve_run
+from spectro.inference.segments import format_segments, merge_segments
 from spectro.plots.timeline import plot_timeline, png_name
 from spectro.signals.images import (
     WINDOW_BLOCK,
@@ -50,7 +52,7 @@ __all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_confi
 
 #: Columns of ``spectro predict --format csv``: a file-level row (start and end
 #: empty) and, with windows, one row per window.
-CSV_COLUMNS = ("path", "start", "end", "label", "probability", "top", "error")
+CSV_COLUMNS = ("path", "start", "end", "label", "probability", "top", "error", "segments")
 
 Input = Union[str, os.PathLike, np.ndarray]
 
@@ -173,6 +175,12 @@ class FilePrediction:
                  "probability": float(p[j])}
                 for a, b, j, p in zip(self.starts, self.ends, best, self.window_proba)]
 
+    def segments(self) -> list[dict[str, Any]]:
+        """Runs of windows with the same label, merged (:func:`~spectro.inference.segments.merge_segments`)."""
+        if self.window_proba is None:
+            return []
+        return merge_segments(self.starts, self.ends, self.window_proba, self.labels)
+
     def to_dict(self, top_k: int = 3) -> dict[str, Any]:
         """A JSON-ready summary: file-level label, top-k, windows (if any) or the error."""
         if not self.ok:
@@ -182,6 +190,7 @@ class FilePrediction:
                                "top": [{"label": name, "probability": p} for name, p in self.top(top_k)],
                                "seconds": round(self.seconds, 4), "cropped": self.cropped}
         if self.windowed:
+            out["segments"] = self.segments()
             out["windows"] = self.windows()
         return out
 
@@ -191,6 +200,7 @@ class FilePrediction:
             return []
         top = ", ".join(f"{name} {p:.3f}" for name, p in self.top(top_k))
         lines = [f"{self.source}  {self.label}  [{top}]"]
+        lines += [f"    segments: {format_segments(self.segments())}"] if self.windowed else []
         lines += [f"    {w['start']:8.2f} - {w['end']:8.2f} s  {w['label']}  {w['probability']:.3f}"
                   for w in self.windows()] if self.windowed else []
         return lines
@@ -201,6 +211,8 @@ class FilePrediction:
             return [{"path": self.source, "error": self.error}]
         top = ";".join(f"{name}:{p:.6f}" for name, p in self.top(top_k))
         rows = [{"path": self.source, "label": self.label, "probability": f"{self.proba.max():.6f}", "top": top}]
+        if self.windowed:  # [[start, end, label], ...] as JSON: a label may hold any character
+            rows[0]["segments"] = json.dumps([[s["start"], s["end"], s["label"]] for s in self.segments()])
         rows += [{"path": self.source, "start": f"{w['start']:.4f}", "end": f"{w['end']:.4f}", "label": w["label"],
                   "probability": f"{w['probability']:.6f}"} for w in self.windows()] if self.windowed else []
         return rows
@@ -365,7 +377,8 @@ class Predictor:
         return plot_timeline(image, cfg, starts=result.starts, ends=result.ends,
                              window_proba=result.window_proba, labels=self.labels,
                              title=f"{result.source}: {result.label} ({result.proba.max():.2f})",
-                             path=os.path.join(out_dir, png_name(_figure_name(name, ref))))
+                             path=os.path.join(out_dir, png_name(_figure_name(name, ref))),
+                             segments=result.segments())
 
     def images(self, x: Input, sample_rate: Optional[int] = None, *, window: Optional[float] = None,
                hop: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
