@@ -315,12 +315,26 @@ def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None
         Section("Embeddings", f"{method.upper()} of each model's embedding (networks: pooled last feature map; SVM: "
                 "standardised summary features) of training and test examples (outlined).",
                 figures=[("embeddings, one panel per model", pngs["embeddings"])]),
-        Section("Most confident mistakes", tables=[html_table(r.errors)] if len(r.errors) else [],
-                figures=[("most confident mistakes per model", pngs["errors"])]),
+        _mistakes_section(r, pngs),
     ]
     if len(r.models) > 1:
-        sections.append(Section("Where the models disagree", "Pairs: the test examples only one model of the pair "
-                                "gets right (what McNemar's test counts); then every example on which the models "
-                                "do not all predict the same class, the most often wrong first.",
-                                tables=[html_table(r.pairs), html_table(r.disagreements.head(50))]))
+        sections.append(_disagreement_section(r))
     return sections
+
+
+def _mistakes_section(r: Explanation, pngs: dict[str, bytes]) -> Section:
+    if not len(r.errors):  # a line, not an empty figure
+        return Section("Most confident mistakes", f"None: every model got all {len(r.test_rows)} test examples "
+                       "right.")
+    return Section("Most confident mistakes", tables=[html_table(r.errors)],
+                   figures=[("most confident mistakes per model", pngs["errors"])])
+
+
+def _disagreement_section(r: Explanation) -> Section:
+    text = ("Pairs: the test examples only one model of the pair gets right (what McNemar's test counts); then "
+            "every example on which the models do not all predict the same class, the most often wrong first.")
+    if not len(r.disagreements):  # no table that is only a header
+        return Section("Where the models disagree", f"Nowhere: the models predict the same class for all "
+                       f"{len(r.test_rows)} test examples.", tables=[html_table(r.pairs)] if len(r.pairs) else [])
+    return Section("Where the models disagree", text,
+                   tables=[html_table(r.pairs), html_table(r.disagreements.head(50))])
