@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 import spectro
@@ -182,9 +183,11 @@ def compare(args: argparse.Namespace) -> int:
     trained = [m for m in (m.strip() for m in args.models.split(",")) if m and m not in COMPARE_ONLY]
     model_options = parse_model_options(args.option, trained) if args.option else None
     try:
-        result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
-                                 seeds=args.seeds, jobs=args.jobs, progress=not args.quiet,
-                                 train_sizes=args.train_sizes, model_options=model_options, **options)
+        with warnings.catch_warnings():  # a failed model's UserWarning: the verdict printed below says it
+            warnings.filterwarnings("ignore", message="compare: ", category=UserWarning)
+            result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
+                                     seeds=args.seeds, jobs=args.jobs, progress=not args.quiet,
+                                     train_sizes=args.train_sizes, model_options=model_options, **options)
     except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
         return exit_status(stop.signum)

@@ -94,7 +94,7 @@ class _Slots:
                                    initargs=(os.getpid(),))
 
     def replace(self, i: int) -> None:
-        self.pools[i].shutdown(wait=False, cancel_futures=True)
+        self.pools[i].shutdown(wait=True, cancel_futures=True)  # a broken pool: its threads end at once
         self.pools[i] = self._pool()
 
     def processes(self) -> list:
@@ -114,9 +114,13 @@ def _run_in_slots(slots: _Slots, queue: list[Job], stop: "_ForwardStop", say) ->
     outcomes: dict[str, dict] = {}
     running: dict = {}  # future -> (slot, job)
     queue = list(queue)
-    for i in range(len(slots.pools)):
-        if queue:
-            running[slots.pools[i].submit(_spawned_job, queue[0])] = (i, queue.pop(0))
+
+    def start(i: int) -> None:
+        job = queue.pop(0)
+        running[slots.pools[i].submit(_spawned_job, job)] = (i, job)
+
+    for i in range(min(len(slots.pools), len(queue))):
+        start(i)
     while running:
         done, _ = wait(running, return_when=FIRST_COMPLETED)
         for fut in done:
@@ -134,7 +138,7 @@ def _run_in_slots(slots: _Slots, queue: list[Job], stop: "_ForwardStop", say) ->
             if outcomes[job.run_dir]["status"] != "stopped":
                 say_outcome(say, job, outcomes[job.run_dir])
             if queue and not stop.signals:
-                running[slots.pools[i].submit(_spawned_job, queue[0])] = (i, queue.pop(0))
+                start(i)
     return outcomes
 
 
