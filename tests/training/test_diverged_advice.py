@@ -8,6 +8,7 @@ from synth import tiny_store
 
 import spectro
 from spectro.cli.main import main
+from spectro.comparison.jobs import Job, train_job
 from spectro.errors import SpectroError
 from spectro.training.health import divergence_advice
 
@@ -53,3 +54,10 @@ def test_the_advice_follows_the_cause():
     fp32 = divergence_advice({"optimizer": "sgd", "lr": None, "amp": False}, precision="fp32")
     assert "--no-amp" not in fp32 and "a lower --lr (it had 0.05)" in fp32
     assert "--no-amp if it trained under mixed precision" in divergence_advice({}, precision=None)
+
+
+def test_compare_fails_a_diverged_run_with_the_same_advice(diverged):
+    store, run, _ = diverged
+    outcome = train_job(Job("cnn", 5, run, store, {}))
+    assert outcome["status"] == "failed" and outcome["error"].startswith("diverged earlier:")
+    _advises_a_new_run(outcome["error"])
