@@ -11,12 +11,13 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 import spectro
 from spectro.cli.parsers import COMPARE_EXCLUDED, FEATURE_OPTIONS, TRAINING_OPTIONS
 from spectro.errors import SpectroError
-from spectro.models.catalog import DESCRIBE_SHAPE, list_models, model_info
+from spectro.models.catalog import COMPARE_ONLY, DESCRIBE_SHAPE, list_models, model_info
 from spectro.utils.names import name_depth
 from spectro.utils.signals import exit_status
 
@@ -99,6 +100,8 @@ def models(args: argparse.Namespace) -> int:
     else:
         rows = [{"name": m.name, "family": m.family, "kind": m.kind, "summary": m.summary}
                 for m in map(model_info, list_models())]
+    rows += [{"name": m.name, "family": m.family, "kind": m.kind, "summary": m.summary}
+             | ({"params": None, "gflops": None} if sized else {}) for m in COMPARE_ONLY.values()]
     # Grouped by family, smallest first: resnet18, 34, 50, ... rather than 101, 110, 152, 18.
     rows = sorted(rows, key=lambda r: (r["family"], name_depth(r["name"])))
     if args.json:
@@ -119,7 +122,7 @@ def models(args: argparse.Namespace) -> int:
 def train(args: argparse.Namespace) -> int:
     settings = _given(args, TRAINING_OPTIONS)
     if args.option:
-        settings["model_options"] = dict(_parse_option(o) for o in args.option)
+        settings["model_options"] = parse_model_options(args.option)[None]
     if args.model is not None:
         settings["model"] = args.model
     store = _store(args)
@@ -149,25 +152,46 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SpectroError(f"--option takes KEY=VALUE, got {text!r}")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
+def parse_model_options(texts: Sequence[str], models: Sequence[str] | None = None) -> dict[Any, dict[str, Any]]:
+    """``--option`` values, ``KEY=VALUE`` or (with ``models``: compare) ``MODEL:KEY=VALUE``, as
+    ``{model: {key: value}}``; a bare KEY=VALUE is under None (train), or under every one of ``models``.
+
+    A VALUE that is JSON (``0.2``, ``true``, ``[1, 2]``) is parsed, any other is a string.
+    """
+    shared: dict[str, Any] = {}
+    own: dict[str, dict[str, Any]] = {}
+    form = "[MODEL:]KEY=VALUE" if models is not None else "KEY=VALUE"
+    for text in texts:
+        key, sep, value = text.partition("=")
+        model, colon, name = key.rpartition(":") if models is not None else ("", "", key)
+        if not sep or not name or (colon and not model):
+            raise SpectroError(f"--option takes {form}, got {text!r}")
+        if colon and model not in models:
+            raise SpectroError(f"--option {text!r} is for {model!r}, which is not compared "
+                               f"(--models {','.join(models)})")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        (own.setdefault(model, {}) if colon else shared)[name.replace("-", "_")] = parsed
+    if models is None:
+        return {None: shared}
+    return {m: {**shared, **own.get(m, {})} for m in models if shared or m in own}
 
 
 def compare(args: argparse.Namespace) -> int:
     options = _given(args, [o for o in TRAINING_OPTIONS if o not in COMPARE_EXCLUDED])
+    trained = [m for m in (m.strip() for m in args.models.split(",")) if m and m not in COMPARE_ONLY]
+    model_options = parse_model_options(args.option, trained) if args.option else None
     try:
-        result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
-                                 seeds=args.seeds, jobs=args.jobs, progress=not args.quiet,
-                                 train_sizes=args.train_sizes, **options)
+        with warnings.catch_warnings():  # a failed model's UserWarning: the verdict printed below says it
+            warnings.filterwarnings("ignore", message="compare: ", category=UserWarning)
+            result = spectro.compare(_store(args), args.models, args.out, test_fold=args.test_fold, cv=args.cv,
+                                     seeds=args.seeds, jobs=args.jobs, progress=not args.quiet,
+                                     train_sizes=args.train_sizes, model_options=model_options, **options)
     except spectro.TrainingInterrupted as stop:
         print(f"spectro: interrupted: {stop}", file=sys.stderr)
-        return 130
+        return exit_status(stop.signum)
     ok = bool((result.table["status"] == "ok").all())
     if args.train_sizes is not None:
         print(result.markdown())
@@ -194,7 +218,7 @@ def explain(args: argparse.Namespace) -> int:
     result = spectro.explain_run(args.run, store=args.store, out=args.out, examples=args.examples,
                                  method=args.projection, progress=not args.quiet,
                                  device=None if args.device in (None, "auto") else args.device)
-    print(result.table().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(result.table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"spectro: report {result.report_path}, figures in {result.out}")
     return 0
 
@@ -211,10 +235,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device)
-    paths = spectro.find_inputs(args.inputs)
-    if not paths:
-        raise SpectroError(f"no signal files in {' '.join(args.inputs)}")
+    predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device,
+                             model=args.model)
+    paths = spectro.find_inputs(args.inputs, required=True)
     options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
                                       progress=not args.quiet and args.format == "table", **options)

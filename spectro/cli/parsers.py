@@ -40,7 +40,7 @@ FEATURE_OPTIONS = {
 #: TrainConfig fields that are training options (model and model_options have options of their own)
 TRAINING_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "model_options"))
 #: Fields compare sets itself: every model gets the same split (--test-fold or --cv)
-COMPARE_EXCLUDED = ("test_fold", "val_fold", "model_options", "train_fraction")
+COMPARE_EXCLUDED = ("test_fold", "val_fold", "train_fraction")
 
 
 def _default(cls: Any, name: str) -> Any:
@@ -157,11 +157,17 @@ def add_store_argument(p: argparse.ArgumentParser, *, required: bool) -> None:
     """STORE as a positional argument, with ``--store`` kept as an alias."""
     p.add_argument("store", nargs="?", metavar="STORE", help="feature store"
                    + ("" if required else " (optional with --resume)"))
-    p.add_argument("--store", dest="store_option", metavar="STORE", help=argparse.SUPPRESS)
+    p.add_argument("--store", dest="store_option", metavar="STORE", help="the same as STORE, given as an option")
 
 
-def add_training_options(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
-    """One option per TrainConfig field (but ``exclude``), grouped and explained by :data:`TRAINING_HELP`."""
+def add_training_options(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = (),
+                         per_model_help: dict[str, str] | None = None) -> None:
+    """One option per TrainConfig field (but ``exclude``), grouped and explained by :data:`TRAINING_HELP`.
+
+    ``per_model_help``: help texts that replace a field's own where the command takes several models
+    (compare's ``--option`` names the model it is for).
+    """
+    per_model_help = per_model_help or {}
     hints = typing.get_type_hints(TrainConfig)
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for f in dataclasses.fields(TrainConfig):
@@ -178,8 +184,10 @@ def add_training_options(p: argparse.ArgumentParser, *, exclude: tuple[str, ...]
             shown = ("on" if default else "off") if kind is bool else default
             help_text += f" (default {shown})"
         if f.name == "model_options":
-            groups[group].add_argument(flag, dest="option", action="append", default=[], metavar="KEY=VALUE",
-                                       help=help_text)
+            per_model = "model_options" in per_model_help
+            groups[group].add_argument(flag, dest="option", action="append", default=[],
+                                       metavar="[MODEL:]KEY=VALUE" if per_model else "KEY=VALUE",
+                                       help=per_model_help.get("model_options", help_text))
         elif kind is bool:
             groups[group].add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=help_text)
         elif "const" in meta:
@@ -239,7 +247,9 @@ def _compare(sub) -> None:
     p.add_argument("--explain", action="store_true", help="then explain every model (where it looks, its "
                    "embedding, its mistakes, where the models disagree): OUT/explain/report.html, one self-contained "
                    "page with the table, the verdict and every figure")
-    add_training_options(p, exclude=COMPARE_EXCLUDED)
+    add_training_options(p, exclude=COMPARE_EXCLUDED, per_model_help={
+        "model_options": "model option for every compared model, KEY=VALUE (e.g. dropout=0.2), or for one, "
+                         "MODEL:KEY=VALUE (e.g. resnet18:stem=small) (repeatable)"})
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -276,8 +286,9 @@ def _predict(sub) -> None:
                        description="Turn each file into exactly the image the run was trained on (its "
                                    "FeatureConfig and normalisation) and print its label and top-k probabilities. "
                                    "Exit code 1 when some files could not be used, 2 for an unusable RUN.")
-    p.add_argument("run", help="run directory written by spectro train")
+    p.add_argument("run", help="run directory written by spectro train (or by compare, with --model)")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="signal files; folders are searched recursively")
+    p.add_argument("--model", metavar="NAME", help="RUN is a compare directory: predict with this model's run")
     p.add_argument("--top-k", type=int, default=TOP_K, help="probabilities shown per file (default %(default)s)")
     p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
                    "run's image length); on by itself when the run was trained on windows")

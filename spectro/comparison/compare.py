@@ -23,10 +23,12 @@ compared with the best one (:mod:`spectro.metrics.stats`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import time
+import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,7 @@ from spectro.comparison.scoring import (
     order_columns,
     score_ensemble,
     score_model,
+    failed_clause,
     significance,
 )
 from spectro.comparison.defaults import COMPARE_JOBS, COMPARE_OUT
@@ -53,18 +56,18 @@ from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.dataset.splits import default_folds
 from spectro.errors import SpectroError, cannot_write
 from spectro.explain.explain import Explanation, explain_runs
-from spectro.models.catalog import list_models
+from spectro.models.catalog import COMPARE_ONLY, list_models
 from spectro.plots.comparison import plot_comparison
 from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
 from spectro.utils.console import note, printer
-from spectro.utils.files import read_json, write_json, write_text
+from spectro.utils.files import exclusive, read_json, write_json, write_text
 
 __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
 COMPARE_FORMAT = "spectro-compare-1"
 #: The model name of the ensemble row: the mean of the other compared models' probabilities (no training).
-ENSEMBLE = "ensemble"
+ENSEMBLE = COMPARE_ONLY["ensemble"].name
 # Options compare sets itself (the split) or that describe where a run runs, not what it computes.
 _NOT_OPTIONS = {"model", "test_fold", "val_fold"}
 
@@ -93,6 +96,9 @@ class Comparison:
         The seeds every model was trained with (None: one run per fold, the configured seed).
     cv : bool
         Every fold was the test fold once.
+    failed : dict of str to str
+        Per model that did not finish, why (its error); the verdict, report.md and a
+        :class:`UserWarning` from :func:`compare` name them too.
     """
 
     table: pd.DataFrame
@@ -105,6 +111,7 @@ class Comparison:
     warnings: dict[str, list[str]] = field(default_factory=dict)
     seeds: list[int] | None = None
     cv: bool = False
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def figure_path(self) -> str:
@@ -152,6 +159,17 @@ class Comparison:
 # Public API
 # ---------------------------------------------------------------------------
 
+def _one_writer(fn):
+    """Hold ``out`` for the whole comparison, as stores and runs are held (:func:`~spectro.utils.files.exclusive`):
+    a second compare into the same directory is refused at once instead of writing over the first's runs."""
+    @functools.wraps(fn)
+    def held(store: str | Store, models: str | list[str], out: str = COMPARE_OUT, *args: Any, **kwargs: Any):
+        with exclusive(out, what="comparison"):
+            return fn(store, models, out, *args, **kwargs)
+    return held
+
+
+@_one_writer
 def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT, *,
             test_fold: int | None = None, cv: bool = False, seeds: Sequence[int] | None = None,
             jobs: int = COMPARE_JOBS, progress: bool = True, model_options: dict | None = None,
@@ -251,6 +269,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     unique = list({j.run_dir: j for j in all_jobs}.values())
     outcomes = run_jobs(unique, jobs, progress, say)
     train_wall = time.perf_counter() - t0
+    _check_unchanged(st, identity, out)
 
     t1 = time.perf_counter()
     clock: dict[str, float] = {}
@@ -259,9 +278,16 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     write_json(os.path.join(out, "compare.json"), {
         **meta, "best": comparison.best, "verdict": comparison.verdict,
         "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1, **clock}})
+    _warn_failed(comparison.failed)
     say(f"compared {len(names)} models in {time.perf_counter() - t0:.1f} s "
         f"(training {train_wall:.1f} s); report in {os.path.join(out, 'report.md')}")
     return comparison
+
+
+def _warn_failed(failed: dict[str, str]) -> None:
+    """One :class:`UserWarning` per model that failed: an API caller sees it without reading the table."""
+    for m, why in failed.items():
+        _warnings.warn(f"compare: {m} failed: {why}", UserWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------
@@ -359,6 +385,10 @@ def _check_out(out: str, st: Store, identity: dict) -> None:
     if os.path.isfile(meta):
         old = read_json(meta).get("store", {})
         if old.get("content") != identity["content"] or old.get("fingerprint") != identity["fingerprint"]:
+            if old.get("path") == identity["path"]:
+                raise SpectroError(f"--out {out} holds runs of {identity['path']} as it was before it was "
+                                   f"rebuilt ({_what_changed(old, identity)}); compare the rebuilt store into "
+                                   f"another --out, or remove {out} to start over (nothing was changed)")
             raise SpectroError(f"--out {out} holds runs of another store ({old.get('path')}); "
                                "choose another --out (nothing was changed)")
     # Runs in OUT (also without compare.json): their run.json names the store they were trained on.
@@ -367,6 +397,28 @@ def _check_out(out: str, st: Store, identity: dict) -> None:
         if s.get("fingerprint") != identity["fingerprint"] or s.get("examples") != identity["examples"]:
             raise SpectroError(f"--out {out} holds runs of another store ({os.path.dirname(info_path)} was "
                                f"trained on {s.get('path')}); choose another --out (nothing was changed)")
+
+
+def _what_changed(old: dict, new: dict) -> str:
+    if old.get("fingerprint") != new["fingerprint"]:
+        return "other feature settings"
+    if old.get("examples") != new["examples"]:
+        return f"{old.get('examples')} examples then, {new['examples']} now"
+    return "its examples, labels or folds changed"
+
+
+def _check_unchanged(st: Store, identity: dict, out: str) -> None:
+    """After training: the store is still the one the runs were planned on (not rebuilt meanwhile)."""
+    try:
+        now = _store_identity(open_store(st.path))
+    except SpectroError as err:
+        raise SpectroError(f"store {st.path} changed while compare trained ({err}); run the same compare again "
+                           "once the store is whole") from None
+    if now["content"] != identity["content"] or now["fingerprint"] != identity["fingerprint"]:
+        raise SpectroError(f"store {st.path} was rebuilt while compare trained ({_what_changed(identity, now)}): "
+                           f"the runs in {out} are of the store as it was, so they are not scored on the new one; "
+                           f"compare the rebuilt store into another --out, or remove {out} and run the same "
+                           "compare again")
 
 
 def _foreign_entries(out: str) -> list[str]:
@@ -452,11 +504,12 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     t1 = time.perf_counter()
     best, verdict = significance(table, preds, st, cv)
     flagged = flag_clauses(order_columns(table))  # a ranking that rests on unfinished training says so
-    verdict = f"{verdict} {flagged}" if flagged else verdict
+    failed = {r["model"]: r["error"] for r in rows if r["status"] == "failed"}
+    verdict = " ".join(v for v in (verdict, flagged, failed_clause(failed)) if v)
     clock["tests"] = time.perf_counter() - t1
     comparison = Comparison(table=order_columns(table), predictions=preds, labels=labels, best=best,
                             verdict=verdict, out=out, runs=runs, warnings=warnings, seeds=seeds,
-                            cv=cv)
+                            cv=cv, failed=failed)
     # Written whole or not at all (a reader never sees half a table).
     write_text(os.path.join(out, "results.csv"), comparison.table.to_csv(index=False))
     write_text(os.path.join(out, "results.md"), comparison.markdown() + "\n")

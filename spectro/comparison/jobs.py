@@ -14,7 +14,8 @@ import multiprocessing
 import os
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -23,7 +24,7 @@ import torch
 from spectro.config import RUNTIME_FIELDS, TrainConfig
 from spectro.errors import SpectroError, TrainingInterrupted, first_line
 from spectro.training.classifier import classifier_class
-from spectro.training.run import run_status
+from spectro.training.run import diverged_advice, run_status
 from spectro.training.train import train
 from spectro.utils.files import read_json
 from spectro.utils.signals import StopSignals
@@ -65,25 +66,79 @@ def run_jobs(all_jobs: list[Job], jobs: int, progress: bool, say) -> dict[str, d
     # Threads: the ones this process would use, shared out; oversubscribing cores slows every job.
     threads = max(1, torch.get_num_threads() // workers)
     say(f"training {len(pending)} runs, {workers} at a time, {threads} thread(s) each")
-    context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state, same on every OS
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_job_worker,
-                             initargs=(os.getpid(),)) as pool, _ForwardStop(pool, say) as stop:
-        futures = {pool.submit(_spawned_job, replace(job, threads=threads)): job for job in pending}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            if fut.cancelled():
-                continue
-            try:
-                outcomes[job.run_dir] = fut.result()
-            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                outcomes[job.run_dir] = {"status": "failed", "error": f"worker process failed: {one_line(err)}"}
-            if outcomes[job.run_dir]["status"] != "stopped":
-                say_outcome(say, job, outcomes[job.run_dir])
+    with _Slots(workers) as slots, _ForwardStop(slots.processes, say) as stop:
+        outcomes.update(_run_in_slots(slots, [replace(job, threads=threads) for job in pending], stop, say))
     if stop.signals:
         stopped = [j for j in pending if outcomes.get(j.run_dir, {}).get("status") in ("stopped", None)]
         raise TrainingInterrupted(f"compare stopped by {stop.signals[0]}: {len(stopped)} run(s) not finished "
                                   "(those that had started are checkpointed); run the same compare again to "
-                                  "resume them")
+                                  "resume them", signum=signal.Signals[stop.signals[0]])
+    return outcomes
+
+
+#: A job whose process died: what happened and how to go on (the other jobs went on).
+DIED = ("its training process died (killed by a signal, or out of memory) before it finished; the other runs went "
+        "on; run the same compare again to resume it")
+
+
+class _Slots:
+    """``n`` job processes, each its own single-process pool (spawned): one that dies breaks its own pool
+    alone, and only its job fails; the slot gets a new process for the next job."""
+
+    def __init__(self, n: int) -> None:
+        self.context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state, same on every OS
+        self.pools = [self._pool() for _ in range(n)]
+
+    def _pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=1, mp_context=self.context, initializer=_job_worker,
+                                   initargs=(os.getpid(),))
+
+    def replace(self, i: int) -> None:
+        self.pools[i].shutdown(wait=True, cancel_futures=True)  # a broken pool: its threads end at once
+        self.pools[i] = self._pool()
+
+    def processes(self) -> list:
+        # Processes of the pools (a CPython attribute since 3.2; no public way to reach them).
+        return [proc for pool in self.pools for proc in list((getattr(pool, "_processes", None) or {}).values())]
+
+    def __enter__(self) -> "_Slots":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_in_slots(slots: _Slots, queue: list[Job], stop: "_ForwardStop", say) -> dict[str, dict]:
+    """Run ``queue`` in ``slots``, the next job into whichever slot is free; a signal starts no new job."""
+    outcomes: dict[str, dict] = {}
+    running: dict = {}  # future -> (slot, job)
+    queue = list(queue)
+
+    def start(i: int) -> None:
+        job = queue.pop(0)
+        running[slots.pools[i].submit(_spawned_job, job)] = (i, job)
+
+    for i in range(min(len(slots.pools), len(queue))):
+        start(i)
+    while running:
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:
+            i, job = running.pop(fut)
+            if fut.cancelled():
+                continue
+            try:
+                outcomes[job.run_dir] = fut.result()
+            except BrokenProcessPool:  # its process died: this job alone fails, the slot starts afresh
+                outcomes[job.run_dir] = {"status": "failed", "error": DIED}
+                if not stop.signals:
+                    slots.replace(i)
+            except Exception as err:  # noqa: BLE001 - the job could not be sent or its result not read back
+                outcomes[job.run_dir] = {"status": "failed", "error": f"worker process failed: {one_line(err)}"}
+            if outcomes[job.run_dir]["status"] != "stopped":
+                say_outcome(say, job, outcomes[job.run_dir])
+            if queue and not stop.signals:
+                start(i)
     return outcomes
 
 
@@ -97,17 +152,16 @@ class _ForwardStop(StopSignals):
     in the main thread; elsewhere nothing is installed.
     """
 
-    def __init__(self, pool: ProcessPoolExecutor, say) -> None:
+    def __init__(self, processes, say) -> None:
         super().__init__()
-        self.pool, self.say, self.signals = pool, say, []
+        self.processes, self.say, self.signals = processes, say, []
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
         if not self.signals:
             self.say(f"{name}: stopping every training job after its current batch (checkpointed)")
         self.signals.append(name)
-        # Processes of the pool (a CPython attribute since 3.2; no public way to reach them).
-        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+        for proc in self.processes():
             with contextlib.suppress(ProcessLookupError, OSError, ValueError):
                 os.kill(proc.pid, signum)
 
@@ -157,7 +211,8 @@ def train_job(job: Job) -> dict:
         status = run_status(job.run_dir)
         if status == "diverged":
             info = read_json(os.path.join(job.run_dir, "run.json"))
-            return {"status": "failed", "error": f"diverged earlier: {info.get('error')}; try a lower lr"}
+            return {"status": "failed", "error": f"diverged earlier: {info.get('error')}; "
+                                                 f"{diverged_advice(job.run_dir, info)}"}
         if status is not None:
             run = train(job.store, resume=job.run_dir, progress=job.progress)
             action = "resumed"

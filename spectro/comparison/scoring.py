@@ -24,7 +24,7 @@ from spectro.signals.store import Store
 from spectro.training.run import load_run, read_split
 
 __all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "score_ensemble", "run_flags", "flag_clauses", "inference_ms", "has_groups", "significance",
-           "COLUMNS", "order_columns"]
+           "runner_clause", "failed_clause", "COLUMNS", "order_columns"]
 
 ALPHA = 0.05  # significance level of the table's marks
 
@@ -180,7 +180,7 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
         table[col] = np.nan
     table["significant"] = ""
     if not preds:
-        return None, "Every model failed; see the error column."
+        return None, "Every model failed."
     ok = [m for m in table["model"] if m in preds]
     best = max(ok, key=lambda m: (preds[m].correct.mean(), -ok.index(m)))
     rows = preds[best].rows
@@ -216,16 +216,44 @@ def significance(table: pd.DataFrame, preds: dict[str, Predictions], st: Store, 
     if not others:
         return best, f"{best} reaches accuracy {acc[best]:.3f} on {on} (no other model finished)."
     runner = max(others, key=lambda m: acc[m])
-    i = others.index(runner)
-    sig = table.loc[at[runner], "significant"] == "yes"
-    kind = "group" if np.unique(groups.astype(str)).size > 1 else "example (one test group)"
-    ci = (f"; {kind} bootstrap 95 % interval of the difference [{table.loc[at[runner], 'diff_low']:+.3f}, "
-          f"{table.loc[at[runner], 'diff_high']:+.3f}]" if grouped else "")
+    r = table.loc[at[runner]]
     verdict = (f"{best} is best with accuracy {acc[best]:.3f} on {on}; the runner-up "
                f"{runner} ({acc[runner]:.3f}, {acc[runner] - acc[best]:+.3f}) is "
-               + ("" if sig else "not ") + f"distinguishable from it at 5 % (McNemar, Holm-adjusted "
-               f"p = {adjusted[i]:.3g}{ci}).")
+               + runner_clause(p_holm=float(r["p_holm"]), low=float(r["diff_low"]), high=float(r["diff_high"]),
+                               grouped=grouped, n_groups=int(np.unique(groups.astype(str)).size)))
     return best, verdict
+
+
+def runner_clause(*, p_holm: float, low: float, high: float, grouped: bool, n_groups: int) -> str:
+    """How the runner-up stands against the best: "[not ]distinguishable ...", naming the test that decides.
+
+    Significance needs both McNemar and, where the examples share groups, the group interval; when they
+    disagree the clause says which one holds the difference back and why, so it never reads as a contradiction.
+    """
+    p = f"McNemar, Holm-adjusted p = {p_holm:.3g}"
+    if not grouped:
+        return ("" if p_holm < ALPHA else "not ") + f"distinguishable from it at 5 % ({p})."
+    kind = "group" if n_groups > 1 else "example (one test group)"
+    ci = f"{kind} bootstrap 95 % interval of the difference [{low:+.3f}, {high:+.3f}]"
+    excludes = low > 0 or high < 0
+    if p_holm < ALPHA and excludes:
+        return f"distinguishable from it at 5 % ({p}; the {ci} excludes 0)."
+    if p_holm < ALPHA:
+        return (f"not distinguishable from it at 5 %: McNemar alone would say it is ({p}), but it counts every "
+                f"example as independent, and the examples come from only {n_groups} groups; the {ci} "
+                "includes 0, so the group test holds the difference back (more groups would settle it).")
+    if excludes:
+        return (f"not distinguishable from it at 5 %: McNemar holds it back ({p}, too few examples where the "
+                f"two disagree), although the {ci} excludes 0.")
+    return f"not distinguishable from it at 5 % ({p}; the {ci} includes 0)."
+
+
+def failed_clause(failed: dict[str, str]) -> str:
+    """The verdict's word on models that did not finish: "cnn failed: <why>; ..." ("" when none failed)."""
+    if not failed:
+        return ""
+    return ("Not in the ranking: " + "; ".join(f"{m} failed: {why}" for m, why in failed.items())
+            + " (see the error column).")
 
 
 def score_intervals(p: Predictions, groups: np.ndarray, c: int) -> tuple[list[float], list[float]]:

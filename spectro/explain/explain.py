@@ -99,20 +99,39 @@ class Explanation:
     def report_path(self) -> str:
         return os.path.join(self.out, "report.html")
 
+    @property
     def table(self) -> pd.DataFrame:
         """One row per model: accuracy, the largest drop of its frequency importance, where it peaks and
-        its half-maximum band (Hz), when in the clip (s), group-vs-class silhouette, wrong test examples."""
+        its half-maximum band (Hz), when in the clip (s), group-vs-class silhouette, wrong test examples.
+
+        An attribute like :attr:`spectro.Comparison.table`; ``table()``, as it was once called, gives the same.
+        A model whose importance is nowhere above 0 (occluding changes nothing) has no peak or band (NaN).
+        """
         rows = []
         for m in self.models:
             f, t = self.over_frequency[m], self.over_time[m]
             lo, hi = _half_max_band(f)
+            looked = bool(f.max() > 0)
             rows.append({"model": m, "accuracy": self.accuracy[m], "largest drop": float(f.max()),
-                         "peak Hz": round(float(self.hz[np.argmax(f)])), "band from Hz": round(float(self.hz[lo])),
-                         "band to Hz": round(float(self.hz[hi])), "peak s": float(self.seconds[np.argmax(t)]),
+                         "peak Hz": round(float(self.hz[np.argmax(f)])) if looked else np.nan,
+                         "band from Hz": round(float(self.hz[lo])) if looked else np.nan,
+                         "band to Hz": round(float(self.hz[hi])) if looked else np.nan,
+                         "peak s": float(self.seconds[np.argmax(t)]) if t.max() > 0 else np.nan,
                          "group - class silhouette": self.group_vs_class[m],
                          "silhouette of": self.group_vs_class_on,
                          "wrong": round((1 - self.accuracy[m]) * len(self.test_rows))})
-        return pd.DataFrame(rows)
+        return _Table(rows)
+
+
+class _Table(pd.DataFrame):
+    """A DataFrame that may also be called: ``Explanation.table()`` was a method, and notebooks call it."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame  # what pandas builds from it (round, head, ...) is a plain DataFrame
+
+    def __call__(self) -> pd.DataFrame:
+        return pd.DataFrame(self)
 
 
 def _half_max_band(curve: np.ndarray) -> tuple[int, int]:
@@ -250,7 +269,7 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         "group_vs_class": {m: (None if np.isnan(v) else v) for m, v in scores.items()},
         "group_vs_class_on": scored_on,
         "table": [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-                  for row in result.table().to_dict(orient="records")],  # NaN (one test group) -> null
+                  for row in result.table.to_dict(orient="records")],  # NaN (one test group) -> null
         "over_frequency": {m: v.tolist() for m, v in over_f.items()}, "hz": hz.tolist(),
         "over_time": {m: v.tolist() for m, v in over_t.items()}, "seconds": seconds.tolist()})
     write_html(result.report_path, title=title, verdict=verdict,
@@ -296,7 +315,7 @@ def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None
                 "the training mean, as SpecAugment masks. Band: where the importance stays above half its peak. "
                 "Group - class silhouette > 0: the model's embedding groups clips by their group (speaker, "
                 "kit, recording) more than by their class; measured on the test clips, or on the training clips "
-                "(silhouette of: train) when the test clips come from one group.", tables=[html_table(r.table())],
+                "(silhouette of: train) when the test clips come from one group.", tables=[html_table(r.table)],
                 figures=[("importance over frequency and time, one line per model", pngs["importance"])]),
         Section("Where each model looks in single test images", "Left: the image. Then per model its occlusion map "
                 "(red: masking that patch lowers the true class) and, for networks, Grad-CAM on the last "
@@ -304,12 +323,26 @@ def _sections(r: Explanation, pngs: dict[str, bytes], table: pd.DataFrame | None
         Section("Embeddings", f"{method.upper()} of each model's embedding (networks: pooled last feature map; SVM: "
                 "standardised summary features) of training and test examples (outlined).",
                 figures=[("embeddings, one panel per model", pngs["embeddings"])]),
-        Section("Most confident mistakes", tables=[html_table(r.errors)] if len(r.errors) else [],
-                figures=[("most confident mistakes per model", pngs["errors"])]),
+        _mistakes_section(r, pngs),
     ]
     if len(r.models) > 1:
-        sections.append(Section("Where the models disagree", "Pairs: the test examples only one model of the pair "
-                                "gets right (what McNemar's test counts); then every example on which the models "
-                                "do not all predict the same class, the most often wrong first.",
-                                tables=[html_table(r.pairs), html_table(r.disagreements.head(50))]))
+        sections.append(_disagreement_section(r))
     return sections
+
+
+def _mistakes_section(r: Explanation, pngs: dict[str, bytes]) -> Section:
+    if not len(r.errors):  # a line, not an empty figure
+        return Section("Most confident mistakes", f"None: every model got all {len(r.test_rows)} test examples "
+                       "right.")
+    return Section("Most confident mistakes", tables=[html_table(r.errors)],
+                   figures=[("most confident mistakes per model", pngs["errors"])])
+
+
+def _disagreement_section(r: Explanation) -> Section:
+    text = ("Pairs: the test examples only one model of the pair gets right (what McNemar's test counts); then "
+            "every example on which the models do not all predict the same class, the most often wrong first.")
+    if not len(r.disagreements):  # no table that is only a header
+        return Section("Where the models disagree", f"Nowhere: the models predict the same class for all "
+                       f"{len(r.test_rows)} test examples.", tables=[html_table(r.pairs)] if len(r.pairs) else [])
+    return Section("Where the models disagree", text,
+                   tables=[html_table(r.pairs), html_table(r.disagreements.head(50))])

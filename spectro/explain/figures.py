@@ -189,7 +189,8 @@ def plot_errors(errors: pd.DataFrame, images: np.ndarray, cfg: FeatureConfig, *,
     """
     models = list(dict.fromkeys(errors["model"]))
     k = max([int((errors["model"] == m).sum()) for m in models] + [1])
-    fig = new_figure(figsize=(3.0 * k, 2.7 * max(len(models), 1) + 0.5))
+    # At least as wide as its title: with one error (or none) a 3-inch figure cut "most confident mistakes".
+    fig = new_figure(figsize=(max(3.0 * k, 6.0), 2.7 * max(len(models), 1) + 0.5))
     axes = fig.subplots(max(len(models), 1), k, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()

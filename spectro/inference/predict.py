@@ -19,6 +19,7 @@ process batches them through the model.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -32,6 +33,8 @@ from tqdm import tqdm
 from spectro.config import FeatureConfig
 from spectro.errors import BadInput, SpectroError
 from spectro.inference.defaults import PREDICT_BATCH_SIZE, TOP_K
+from spectro.inference.locate import resolve_run
+from spectro.inference.segments import format_segments, merge_segments
 from spectro.plots.timeline import plot_timeline, png_name
 from spectro.signals.images import (
     WINDOW_BLOCK,
@@ -43,7 +46,7 @@ from spectro.signals.images import (
     signal_images,
     signals_in,
 )
-from spectro.signals.sources import key_suffix, walk
+from spectro.signals.sources import SIGNAL_EXTENSIONS, key_suffix, walk
 from spectro.training.run import Run, load_run
 from spectro.utils.workers import worker_count
 
@@ -51,18 +54,21 @@ __all__ = ["load", "Predictor", "FilePrediction", "find_inputs", "windowed_confi
 
 #: Columns of ``spectro predict --format csv``: a file-level row (start and end
 #: empty) and, with windows, one row per window.
-CSV_COLUMNS = ("path", "start", "end", "label", "probability", "top", "error")
+CSV_COLUMNS = ("path", "start", "end", "label", "probability", "top", "error", "segments")
 
 Input = Union[str, os.PathLike, np.ndarray]
 
 
-def load(run_dir: str, *, device: Optional[str] = None, weights: str = "best") -> "Predictor":
+def load(run_dir: str, *, device: Optional[str] = None, weights: str = "best",
+         model: Optional[str] = None) -> "Predictor":
     """Open the run ``run_dir`` for prediction on raw signals.
 
     Parameters
     ----------
     run_dir : str
-        A directory written by ``spectro train``.
+        A directory written by ``spectro train``, or with ``model`` one written by ``spectro compare``.
+    model : str, optional
+        The compared model whose run to open (see :func:`spectro.inference.locate.resolve_run`).
     device : str, optional
         Where a network runs (default: CUDA when available, else CPU).
     weights : {"best", "last"}
@@ -72,7 +78,7 @@ def load(run_dir: str, *, device: Optional[str] = None, weights: str = "best") -
     SpectroError
         Not a run, a run of an incompatible format, or one without a model yet.
     """
-    return Predictor(load_run(run_dir, weights=weights, device=device))
+    return Predictor(load_run(resolve_run(run_dir, model), weights=weights, device=device))
 
 
 def windowed_config(cfg: FeatureConfig, *, window: Optional[float] = None,
@@ -171,6 +177,12 @@ class FilePrediction:
                  "probability": float(p[j])}
                 for a, b, j, p in zip(self.starts, self.ends, best, self.window_proba)]
 
+    def segments(self) -> list[dict[str, Any]]:
+        """Runs of windows with the same label, merged (:func:`~spectro.inference.segments.merge_segments`)."""
+        if self.window_proba is None:
+            return []
+        return merge_segments(self.starts, self.ends, self.window_proba, self.labels)
+
     def to_dict(self, top_k: int = TOP_K) -> dict[str, Any]:
         """A JSON-ready summary: file-level label, top-k, windows (if any) or the error."""
         if not self.ok:
@@ -180,6 +192,7 @@ class FilePrediction:
                                "top": [{"label": name, "probability": p} for name, p in self.top(top_k)],
                                "seconds": round(self.seconds, 4), "cropped": self.cropped}
         if self.windowed:
+            out["segments"] = self.segments()
             out["windows"] = self.windows()
         return out
 
@@ -189,6 +202,7 @@ class FilePrediction:
             return []
         top = ", ".join(f"{name} {p:.3f}" for name, p in self.top(top_k))
         lines = [f"{self.source}  {self.label}  [{top}]"]
+        lines += [f"    segments: {format_segments(self.segments())}"] if self.windowed else []
         lines += [f"    {w['start']:8.2f} - {w['end']:8.2f} s  {w['label']}  {w['probability']:.3f}"
                   for w in self.windows()] if self.windowed else []
         return lines
@@ -199,6 +213,8 @@ class FilePrediction:
             return [{"path": self.source, "error": self.error}]
         top = ";".join(f"{escape_top(name)}:{p:.6f}" for name, p in self.top(top_k))
         rows = [{"path": self.source, "label": self.label, "probability": f"{self.proba.max():.6f}", "top": top}]
+        if self.windowed:  # [[start, end, label], ...] as JSON: a label may hold any character
+            rows[0]["segments"] = json.dumps([[s["start"], s["end"], s["label"]] for s in self.segments()])
         rows += [{"path": self.source, "start": f"{w['start']:.4f}", "end": f"{w['end']:.4f}", "label": w["label"],
                   "probability": f"{w['probability']:.6f}"} for w in self.windows()] if self.windowed else []
         return rows
@@ -364,7 +380,8 @@ class Predictor:
         return plot_timeline(image, cfg, starts=result.starts, ends=result.ends,
                              window_proba=result.window_proba, labels=self.labels,
                              title=f"{result.source}: {result.label} ({result.proba.max():.2f})",
-                             path=os.path.join(out_dir, file_name or png_name(_figure_name(name, ref))))
+                             path=os.path.join(out_dir, file_name or png_name(_figure_name(name, ref))),
+                             segments=result.segments())
 
     def figure_name(self, result: FilePrediction) -> str:
         """The file name :meth:`plot` gives ``result``'s figure: the source's base name (``x/a.wav`` -> ``a.png``)."""
@@ -401,20 +418,26 @@ class Predictor:
         return r.images, r.bounds
 
 
-def find_inputs(paths: Sequence[str]) -> list[str]:
+def find_inputs(paths: Sequence[str], *, required: bool = False) -> list[str]:
     """The signals named in ``paths``, in order: files, directories walked recursively.
 
     A file named explicitly is kept whatever its extension (libsndfile may
     still read it); in directories only signal extensions count. An array
     file holding several signals gives each signal's name (``a.npz#X[0]``,
     ``a.npz#X[1]``, ... as preprocess names them), and such a name can be
-    given itself.
+    given itself. ``required``: none found raises a :class:`SpectroError`
+    that lists the extensions looked for (preprocess's) and those found instead.
     """
     out: list[str] = []
+    ignored: Counter = Counter()
     for p in paths:
         # A missing file is reported per input as "cannot read"; the others still run.
-        files = walk(p, Counter()) if os.path.isdir(p) else [p]
+        files = walk(p, ignored) if os.path.isdir(p) else [p]
         out.extend(name for f in files for name, _ in signals_in(f))
+    if required and not out:
+        found = ", ".join(f"{n} {ext}" for ext, n in ignored.most_common(5))
+        raise SpectroError(f"no signal files in {' '.join(map(str, paths))} (looked for "
+                           f"{', '.join(sorted(SIGNAL_EXTENSIONS))}" + (f"; found {found}" if found else "") + ")")
     return out
 
 

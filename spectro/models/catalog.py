@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from spectro.errors import SpectroError
 from spectro.utils.names import name_depth
 
-__all__ = ["ModelInfo", "KINDS", "FAMILIES", "MODELS", "list_models", "model_info", "DESCRIBE_SHAPE",
+__all__ = ["ModelInfo", "KINDS", "FAMILIES", "MODELS", "COMPARE_ONLY", "list_models", "model_info", "DESCRIBE_SHAPE",
            "DESCRIBE_CLASSES"]
 
 #: The image shape and class count ``describe_models`` (``spectro models --size``) counts at.
@@ -59,6 +59,14 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 MODELS: dict[str, ModelInfo] = {
     name: ModelInfo(name, family, kind, summary.format(depth=name_depth(name)))
     for family, (kind, summary, names) in FAMILIES.items() for name in names
+}
+
+
+#: Names ``compare`` takes beside the trained models: rows it computes from the others' predictions, with no run
+#: (or builder) of their own; ``spectro models`` lists them too.
+COMPARE_ONLY: dict[str, ModelInfo] = {
+    "ensemble": ModelInfo("ensemble", "ensemble", "compare",
+                          "compare only: the mean of the other compared models' probabilities (no training)"),
 }
 
 

@@ -72,8 +72,10 @@ def plot_comparison(table: pd.DataFrame, confusions: dict[str, np.ndarray], labe
     for i, r in ok.iterrows():
         e = None if acc_err is None else acc_err[:, [i]] if acc_err.ndim == 2 else acc_err[i]
         cost.errorbar(r["train_s"], r["accuracy"], yerr=e, fmt="o", capsize=3)
-        cost.annotate(r["model"], (r["train_s"], r["accuracy"]), textcoords="offset points", xytext=(5, 4),
-                      fontsize=9)
+        # The slowest model's name goes to the left of its point: to the right it would run off the figure.
+        last = r["train_s"] >= ok["train_s"].max()
+        cost.annotate(r["model"], (r["train_s"], r["accuracy"]), textcoords="offset points",
+                      xytext=(-5, 4) if last else (5, 4), ha="right" if last else "left", fontsize=9)
     if len(ok) and (ok["train_s"] > 0).all():
         cost.set_xscale("log")
         log_axis(cost.xaxis)

@@ -9,6 +9,7 @@ and goes on.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import struct
 from typing import Optional
@@ -99,7 +100,7 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
     except BadInput:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
-        raise BadInput(f"cannot decode: {first_line(err)[:200]}") from None
+        raise BadInput(f"cannot decode: {decoder_reason(err)[:200]}") from None
     except OSError as err:
         raise BadInput(f"cannot read: {err.strerror or first_line(err)[:200]}") from None
     if data.size == 0:
@@ -108,6 +109,13 @@ def load_audio(path: str, *, sample_rate: int) -> np.ndarray:
         raise BadInput(f"truncated: the header announces {announced} frames, the file holds {data.shape[0]}")
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (n,) mono
     return resample(y, orig_sr=sr, target_sr=sample_rate)
+
+
+def decoder_reason(err: BaseException) -> str:
+    """libsndfile's reason alone ("Format not recognised"), without its "Error opening b'PATH': " (a bytes
+    repr of the path, which errors.csv and predict name beside the reason anyway)."""
+    reason = getattr(err, "error_string", None) or first_line(err)
+    return re.sub(r"^Error opening b?(['\"]).*?\1: ", "", str(reason)).strip() or type(err).__name__
 
 
 def header_frames(path: str) -> Optional[int]:

@@ -56,6 +56,7 @@ class PreprocessResult:
     ignored: Counter = field(default_factory=Counter)  # extension -> count
     seconds: float = 0.0
     replaced_damaged: Optional[str] = None  # why the store found at ``store`` was damaged, if it was
+    folds_note: Optional[str] = None  # fewer folds than asked, and why ("the store has 3 folds instead of ...")
 
     def summary_line(self) -> str:
         line = (
@@ -75,6 +76,8 @@ class PreprocessResult:
         if self.ignored:
             exts = ", ".join(f"{n} {ext}" for ext, n in self.ignored.most_common())
             line += f"; ignored non-signal files: {exts}"
+        if self.folds_note:
+            line += f"; {self.folds_note}"
         return line
 
 
@@ -196,6 +199,7 @@ def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: i
         ignored=src.ignored,
         seconds=time.perf_counter() - t0,
         replaced_damaged=damaged,
+        folds_note=folds_meta.get("fewer"),
     )
 
 

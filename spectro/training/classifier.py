@@ -238,7 +238,8 @@ class NetClassifier(Classifier, BaseEstimator):
             try:
                 stop = self._run(trainer, state, dist, val_data is not None, callbacks)
             except Diverged as err:
-                err.mixed_precision = precision.dtype is not None  # the advice then says amp=False
+                err.mixed_precision = precision.dtype is not None  # the advice then says --no-amp
+                err.precision = precision.name
                 raise
         # The weights keep the memory format they trained in (channels_last where it was on), as save()
         # writes them and load() reads them: the fitted classifier and a reloaded one compute alike.

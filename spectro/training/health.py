@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Sequence
 
-__all__ = ["run_warnings", "unseen_classes", "IMPROVING_BY", "LAST_FRACTION", "CHANCE_MARGIN"]
+from spectro.config import OPTIMIZER_DEFAULTS
+
+__all__ = ["run_warnings", "unseen_classes", "divergence_advice", "IMPROVING_BY", "LAST_FRACTION", "CHANCE_MARGIN"]
 
 #: How much better (absolute, on a 0-1 score) the last epochs must be to count as still improving.
 IMPROVING_BY = 0.02
@@ -101,3 +103,38 @@ def unseen_classes(train_y: Sequence[int], test_y: Sequence[int], labels: Sequen
     return [{"code": "unseen_classes", "text": f"the test examples hold {len(missing)} classes that no training "
              f"example has ({names}): no model can get them right; do the groups follow the classes "
              "(--group-regex, --group-col)?"}]
+
+
+#: What a diverged run is retrained with, where it had no clip of its own.
+ADVISED_GRAD_CLIP = 1.0
+
+
+def divergence_advice(train_config: dict, *, precision: Optional[str] = None, lr: Optional[float] = None) -> str:
+    """What to do about a run whose loss or weights stopped being finite: train it again, differently.
+
+    A resume starts from the same weights with the same settings and diverges again, so the advice is
+    a new run: without mixed precision when it trained under bf16 or fp16 (the usual cause when float32
+    trains: a narrow range), with a lower learning rate, and with a gradient clip when it had none.
+
+    Parameters
+    ----------
+    train_config : dict
+        The run's ``train_config.json``.
+    precision : {"fp32", "bf16", "fp16"} or None
+        What it trained under (run.json ``precision``); None: not recorded (an older run).
+    lr : float, optional
+        The peak learning rate it used (default: ``train_config["lr"]``).
+    """
+    ways = []
+    if precision in ("bf16", "fp16"):
+        ways.append(f"--no-amp (it trained under {precision} mixed precision, the likely cause)")
+    elif precision is None and train_config.get("amp") is not False:
+        ways.append("--no-amp if it trained under mixed precision")
+    if lr is None:
+        lr = train_config.get("lr") or OPTIMIZER_DEFAULTS.get(train_config.get("optimizer"), (None,))[0]
+    ways.append(f"a lower --lr (it had {lr:g})" if isinstance(lr, (int, float)) else "a lower --lr")
+    clip = train_config.get("grad_clip")
+    ways.append(f"a smaller --grad-clip (it had {clip:g})" if isinstance(clip, (int, float))
+                else f"--grad-clip {ADVISED_GRAD_CLIP:g}")
+    return ("train it again into a new --out with " + ", ".join(ways[:-1]) + " or " + ways[-1]
+            + " (resuming it would diverge again)")

@@ -46,6 +46,7 @@ from spectro.errors import SpectroError, first_line
 from spectro.models.weights import check_finite_weights, save_tensors
 from spectro.plots.figures import plot_curves
 from spectro.training.classifier import classifier_class, load_classifier
+from spectro.training.health import divergence_advice
 from spectro.utils.device import versions
 from spectro.utils.files import read_csv, read_json, swap_dir, write_csv, write_json
 from spectro.utils.workers import process_alive
@@ -53,7 +54,7 @@ from spectro.utils.workers import process_alive
 __all__ = ["Run", "RunDir", "load_run", "live_status", "RUN_FORMAT", "CHECKPOINT_FORMAT", "METRIC_COLUMNS",
            "TENSORBOARD_DIR", "read_run_info", "run_status", "save_checkpoint", "load_checkpoint", "save_dir",
            "read_run_json", "read_run_csv", "read_split", "write_split", "read_norm", "write_norm", "read_labels",
-           "slim_checkpoint", "clear_run", "RUN_ENTRIES", "check_label_order"]
+           "slim_checkpoint", "clear_run", "RUN_ENTRIES", "check_label_order", "diverged_advice"]
 
 RUN_FORMAT = "spectro-run-1"
 CHECKPOINT_FORMAT = "spectro-checkpoint-1"
@@ -417,6 +418,18 @@ def read_run_info(path: str) -> dict:
     return info
 
 
+def diverged_advice(path: str, info: dict) -> str:
+    """What to do about the diverged run ``path`` (run.json ``info``): its recorded advice, or one made from
+    its train_config.json (:func:`~spectro.training.health.divergence_advice`)."""
+    if info.get("advice"):
+        return str(info["advice"])
+    try:
+        cfg = read_run_json(os.path.join(path, "train_config.json"))
+    except SpectroError:
+        cfg = {}
+    return divergence_advice(cfg if isinstance(cfg, dict) else {}, precision=info.get("precision"))
+
+
 def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) -> Run:
     """Open a trained run, executing nothing from it.
 
@@ -444,6 +457,9 @@ def load_run(path: str, *, weights: str = "best", device: Optional[str] = None) 
         status = live_status(info)
         if status != info.get("status"):  # run.json says running, but its process is gone (killed)
             status += f": the process that trained it ({(info.get('process') or {}).get('pid')}) is gone"
+        if status == "diverged":
+            raise SpectroError(f"{path} has no trained model: its training diverged ({info.get('error')}); "
+                               + diverged_advice(path, info))
         raise SpectroError(f"{path} has no trained model yet (status: {status}); "
                            f"continue it with: spectro train --resume {path}")
     clf = load_classifier(model_dir, device=device)

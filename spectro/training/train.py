@@ -40,9 +40,9 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
 from spectro.training.distributed import Distributed
 from spectro.training.evaluate import evaluate
-from spectro.training.health import run_warnings, unseen_classes
+from spectro.training.health import divergence_advice, run_warnings, unseen_classes
 from spectro.training.recorder import RunRecorder, check_tensorboard
-from spectro.training.run import Run, RunDir, clear_run, load_run, read_config, read_norm, read_run_info, read_split, run_status
+from spectro.training.run import Run, RunDir, clear_run, diverged_advice, load_run, read_config, read_norm, read_run_info, read_split, run_status
 from spectro.utils.console import note, printer
 from spectro.utils.device import select_device
 from spectro.utils.files import exclusive
@@ -323,6 +323,8 @@ def _resumed_config(run_dir: str, model, config, settings) -> TrainConfig:
 
 def _resume_job(run_dir: str, store, cfg: TrainConfig, lock: Optional[contextlib.ExitStack] = None) -> _Job:
     run = RunDir.open(run_dir)
+    if run.info.get("status") == "diverged":  # the same weights and settings diverge again
+        raise SpectroError(f"{run_dir} diverged ({run.info.get('error')}); {diverged_advice(run_dir, run.info)}")
     if lock is not None and Distributed.from_env().is_main:
         lock.enter_context(exclusive(run_dir, what="run"))
     st = store if isinstance(store, Store) else open_store(store or run.info["store"]["path"])
@@ -377,11 +379,11 @@ def _fit(job: _Job, cls: type[Classifier], dist: Distributed, progress: bool, on
         clf.fit(X, names[st.y[split.train]], X_val=X_val, y_val=None if X_val is None else names[st.y[split.val]],
                 groups=st.groups[split.train], callbacks=[recorder], resume=job.checkpoint, progress=progress)
     except Diverged as err:
-        recorder.status("diverged", error=str(err))
+        advice = divergence_advice(cfg.to_dict(), precision=getattr(err, "precision", None), lr=cfg.learning_rate)
+        recorder.status("diverged", error=str(err), advice=advice)
         kept = f"the last good checkpoint (epoch {recorder.saved_epoch}) is kept in {job.run.path}" \
             if recorder.saved_epoch else "no epoch finished, so there is no checkpoint"
-        raise SpectroError(f"training diverged: {err}; {kept}; try a lower lr"
-                           + (" or amp=False" if getattr(err, "mixed_precision", False) else "")) from None
+        raise SpectroError(f"training diverged: {err}; {kept}; {advice}") from None
     except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError on CUDA, MPS and XPU alike
         device = select_device(cfg.device, local_rank=dist.local_rank)
         recorder.status("failed", error=f"out of memory on {device} at batch size {cfg.batch_size}")
