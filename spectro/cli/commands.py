@@ -38,8 +38,8 @@ def preprocess(args: argparse.Namespace) -> int:
     settings = {field: getattr(args, opt) for opt, field in FEATURE_OPTIONS.items() if getattr(args, opt) is not None}
     if args.no_db:
         settings["db"] = False
-    source = _given(args, ("manifest", "path_col", "label_col", "fold_col", "group_col", "label_regex",
-                           "group_regex"))
+    source = _given(args, ("manifest", "path_col", "label_col", "fold_col", "group_col", "rate_col", "label_regex",
+                           "group_regex", "fold_regex"))
     run = {k: v for k, v in (("k_folds", args.folds), ("seed", args.seed), ("device", args.device)) if v is not None}
     # Settings given are used as given; what is not given is read from the data (as with config=None).
     result = spectro.preprocess(args.source, args.out, config=settings, workers=args.workers,
@@ -64,6 +64,8 @@ def info(args: argparse.Namespace) -> int:
     table = [[name] + [str(c[f]) for f in folds] + [str(sum(c.values()))] for name, c in info["counts"].items()]
     totals = ["total"] + [str(sum(c[f] for c in info["counts"].values())) for f in folds] + [str(info["examples"])]
     print_table(head, table + [totals])
+    for name, fold in info["empty"]:
+        print(f"WARNING: class {name!r} has no examples in fold {fold}: a model tested on that fold never meets it")
     cfg = info["feature_config"]
     print("features   " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return 0

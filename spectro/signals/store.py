@@ -194,8 +194,9 @@ class Store:
             "folds": self.fold_ids,
             "fold_names": self.meta.get("folds", {}).get("names"),
             "counts": counts,
+            "empty": [[name, f] for name, c in counts.items() for f, n in c.items() if n == 0],
             "skipped": len(self.errors()),
-            "feature_config": self.config.to_dict(),
+            "feature_config": self.config.identity(),
             "source": self.meta.get("source"),
             "created": self.meta.get("created"),
         }
