@@ -213,11 +213,12 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device)
-    paths = spectro.find_inputs(args.inputs)
+    paths = spectro.find_inputs(args.inputs, images=predictor.feature_config.is_image)
     if not paths:
         raise SpectroError(f"no signal files in {' '.join(args.inputs)}")
     options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
+                                      sample_rate=args.sample_rate,
                                       progress=not args.quiet and args.format == "table", **options)
     summary = spectro.write_predictions(results, sys.stdout, fmt=args.format, top_k=args.top_k,
                                         png=args.png, predictor=predictor)

@@ -294,6 +294,8 @@ def _predict(sub) -> None:
     p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
                    "run's image length); on by itself when the run was trained on windows")
     p.add_argument("--hop", type=float, metavar="S", help="seconds between windows (default: the window)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ", help="rate of files that carry none (.npy/.npz, .mat, "
+                   "CSV/TSV; default: the run's rate)")
     p.add_argument("--batch-size", type=int, help=f"images per model call (default {C.PREDICT_BATCH_SIZE})")
     p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
