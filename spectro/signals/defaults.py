@@ -123,14 +123,15 @@ def infer_image_config(items: Sequence[Item], config: FeatureConfig, *,
         if name is not None:
             changes["colormap"], reasons["colormap"] = name, why
     if config.image_size is None:
-        for it in items[:64]:
-            size = picture_size(it.path, config.crop_box) if it.key is None and is_picture(it.path) \
-                else _array_size(it)
-            if size is not None:
-                changes["image_size"] = size
-                reasons["image_size"] = (f"the size of {it.rel}; images of another size are refused (--image-size "
-                                         "FxT resizes them)")
-                break
+        step = max(1, len(items) // 64)  # a spread sample: the first files may be the odd ones
+        sizes = Counter(size for it in items[::step][:64]
+                        if (size := picture_size(it.path, config.crop_box) if it.key is None and is_picture(it.path)
+                            else _array_size(it)) is not None)
+        if sizes:
+            (size, n), total = sizes.most_common(1)[0], sum(sizes.values())
+            changes["image_size"] = size
+            reasons["image_size"] = (f"{n} of {total} sampled images; images of another size are refused "
+                                     "(--image-size FxT resizes them)")
     return config.replace(**changes), reasons
 
 

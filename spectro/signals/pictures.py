@@ -10,8 +10,8 @@ with a KD-tree over the table for the picture's distinct colours only.
 Grey pictures (8- or 16-bit, or RGB with equal channels) are their own
 intensity (``colormap="gray"``).
 
-A pixel farther than :data:`MAX_DISTANCE` from every colour of the table is
-not a colormap colour: axes, ticks, labels, a white margin or a colour bar.
+A pixel farther than :data:`MAX_DISTANCE` (JPEG: :data:`MAX_DISTANCE_LOSSY`)
+from every colour of the table is not a colormap colour: axes, ticks, labels, a white margin or a colour bar.
 A picture with more than :data:`MAX_FOREIGN` of such pixels is refused
 (crop them away with ``crop_box``), never silently learned from.
 
@@ -39,7 +39,7 @@ from scipy.spatial import cKDTree
 from spectro.config import COLORMAPS, IMAGE_RESIZE, FeatureConfig
 from spectro.errors import BadInput, first_line
 
-__all__ = ["PICTURE_EXTENSIONS", "MAX_DISTANCE", "MAX_FOREIGN", "read_picture", "invert_colormap", "read_image",
+__all__ = ["PICTURE_EXTENSIONS", "MAX_DISTANCE", "MAX_DISTANCE_LOSSY", "MAX_FOREIGN", "read_picture", "invert_colormap", "read_image",
            "array_image", "detect_colormap", "colormap_table", "picture_size", "is_picture"]
 
 PICTURE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -47,6 +47,10 @@ PICTURE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"
 #: 8-bit quantisation moves a colour by at most 0.0034; 0.06 (about 15 levels per channel) leaves room for
 #: JPEG's noise while white, grey or black lines on a colour colormap are all farther.
 MAX_DISTANCE = 0.06
+#: The same for JPEG pictures, whose chroma subsampling moves colours by up to 0.18 at quality 95 (white is
+#: still 0.25 from magma's lightest colour, grey and black farther from the others).
+MAX_DISTANCE_LOSSY = 0.2
+_LOSSY = (".jpg", ".jpeg")
 #: A picture with more than this share of such pixels is refused (axes, labels, a colour bar).
 MAX_FOREIGN = 0.01
 _GREY_MODES = {"L": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I": 65535.0, "F": None}
@@ -105,12 +109,12 @@ def read_picture(path: str, crop_box: Optional[tuple] = None) -> tuple[np.ndarra
     return rgb, False
 
 
-def invert_colormap(rgb: np.ndarray, name: str) -> tuple[np.ndarray, float]:
+def invert_colormap(rgb: np.ndarray, name: str, *, tolerance: float = MAX_DISTANCE) -> tuple[np.ndarray, float]:
     """Intensities of a picture drawn with colormap ``name`` [shape=(H, W), values 0..1], and its share of foreign pixels.
 
     Each pixel takes the position of the nearest of the colormap's 256
-    colours (k / 255); a pixel farther than :data:`MAX_DISTANCE` from all of
-    them counts as foreign.
+    colours (k / 255); a pixel farther than ``tolerance`` from all of them
+    counts as foreign.
     """
     codes = np.round(rgb * 255).astype(np.int64)
     packed = (codes[..., 0] << 16) | (codes[..., 1] << 8) | codes[..., 2]  # (H, W): one int per colour
@@ -118,7 +122,7 @@ def invert_colormap(rgb: np.ndarray, name: str) -> tuple[np.ndarray, float]:
     unique_rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1) / 255.0
     distance, index = cKDTree(colormap_table(name)).query(unique_rgb)  # only the distinct colours are searched
     intensity = (index / 255.0)[inverse].reshape(packed.shape)
-    foreign = float((distance > MAX_DISTANCE)[inverse].mean())
+    foreign = float((distance > tolerance)[inverse].mean())
     return intensity, foreign
 
 
@@ -140,7 +144,7 @@ def detect_colormap(paths: Sequence[str], crop_box: Optional[tuple] = None) -> t
             grey += 1
             continue
         for name in shares:
-            shares[name].append(invert_colormap(pixels, name)[1])
+            shares[name].append(invert_colormap(pixels, name, tolerance=_tolerance(path))[1])
     if not read:
         return None, "no readable picture"
     if grey == read:
@@ -184,7 +188,7 @@ def read_image(path: str, cfg: FeatureConfig) -> np.ndarray:
     elif name == "gray":
         raise BadInput("a colour picture, and the store's pictures are grey (give --colormap NAME)")
     else:
-        intensity, foreign = invert_colormap(pixels, name)
+        intensity, foreign = invert_colormap(pixels, name, tolerance=_tolerance(path))
         if foreign > MAX_FOREIGN:
             raise BadInput(f"{100 * foreign:.1f} % of its pixels are not colours of {name} (axes, ticks, labels or "
                            f"a colour bar?): crop them away with --crop-box LEFT,TOP,RIGHT,BOTTOM, or give the "
@@ -218,6 +222,10 @@ def _sized(image: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR}
+
+
+def _tolerance(path: str) -> float:
+    return MAX_DISTANCE_LOSSY if path.lower().endswith(_LOSSY) else MAX_DISTANCE
 
 
 def is_picture(path: str) -> bool:

@@ -368,8 +368,8 @@ def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int, rule: Opti
     if src.has_folds:
         meta = {"from_source": True, "kind": src.kind, "names": src.fold_names}
         if len({r["fold"] for r in rows}) < 2:
-            meta["advice"] = ("the source gives every file the same fold; give a --fold-col with two values or "
-                              "more, or none (preprocess then assigns --folds)")
+            meta["advice"] = ("the source gives every file the same fold; give a --fold-col or --fold-regex with two "
+                              "values or more, or none (preprocess then assigns --folds)")
             meta["fewer"] = f"the store has a single fold: {meta['advice']}"
         return meta
     kept = sorted(item_rows)
