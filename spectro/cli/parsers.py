@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _preprocess(sub) -> None:
     p = sub.add_parser("preprocess", help="signals -> STFT images in a feature store")
     p.add_argument("source", help="folder of class folders, data set root (ESC-50, UrbanSound8K, "
-                   "Speech Commands), folder with --manifest or --label-regex, or a .npz of signals")
+                   "Speech Commands), folder with --manifest or --label-regex, or a .npz of signals; files: audio, "
+                   ".npy/.npz, MATLAB .mat, CSV/TSV of samples, or pictures (PNG, JPEG, BMP, TIFF) made elsewhere")
     p.add_argument("--out", required=True, help="store directory (replaced atomically)")
     g = p.add_argument_group("source")
     g.add_argument("--manifest", help="CSV listing the files (paths relative to SOURCE, or absolute)")
