@@ -8,6 +8,11 @@ array in memory with its sample rate. Signals inside array files are named as
 preprocess names them (:func:`spectro.signals.sources.key_suffix`):
 ``sets/a.npz#X[3]``, ``pump/run1.npy[2]``.
 
+A store of images made elsewhere (``cfg.is_image``: pictures, 2-D arrays)
+takes the same path without the STFT: each picture or array is read, checked
+and sized by :mod:`spectro.signals.pictures`, in the same workers, for
+preprocess and predict alike.
+
 Work goes in chunks: :func:`chunk_images` reads, checks and cuts every signal
 of a chunk and computes all of the chunk's STFT images in one batch;
 :func:`map_chunks` runs chunks in worker processes (single-threaded each:
@@ -189,6 +194,8 @@ def read_signal(ref: SignalRef, cfg: FeatureConfig, opened: Optional[dict] = Non
         y = read_mat(ref.path, key=cfg.mat_key)
     elif ref.key is None and ext in TABLE_EXTENSIONS:
         y = read_table(ref.path, column=cfg.column, channels=cfg.channels)
+    elif ref.key is None and is_picture(ref.path):
+        raise BadInput("a picture, not a signal: pictures make a store of images of their own")
     elif ref.key is None and ext not in ARRAY_EXTENSIONS:
         return load_audio(ref.path, sample_rate=cfg.sample_rate)
     else:
