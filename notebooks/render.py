@@ -1,6 +1,6 @@
 """Re-execute the notebooks at full size and save them with their outputs (never edit outputs by hand).
 
-    python notebooks/render.py                       # both, at the sizes in their parameters cells
+    python notebooks/render.py                       # all of them, at the sizes in their parameters cells
     python notebooks/render.py degradation --set EPOCHS=20 --set 'MODELS=["plain20","resnet20"]'
 
 Runs each notebook in a fresh Jupyter kernel (papermill) from inside notebooks/, so the relative paths of the
@@ -31,7 +31,7 @@ import spectro
 from spectro.training.defaults import defaults_stamp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NOTEBOOKS = ("compare_baselines", "degradation")
+NOTEBOOKS = ("compare_baselines", "degradation", "vibration")
 
 
 def main(argv: list[str] | None = None) -> int:

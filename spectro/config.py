@@ -23,8 +23,17 @@ __all__ = ["FeatureConfig", "TrainConfig", "WINDOWS", "FREQ_SCALES", "COMPRESSIO
            "SCHEDULES", "DEVICES", "OPTIMIZER_DEFAULTS", "TIME_SHIFT_FRACTION", "NET_ONLY_FIELDS", "RUNTIME_FIELDS",
            "check_types", "MAX_SAMPLE_RATE", "MAX_IMAGE_PIXELS", "VAL_FRACTION", "MIN_HOLDOUT", "INFERRED_MAX_RATE",
            "INFERRED_MAX_DURATION", "INFERRED_WINDOW_SECONDS", "INFERRED_HOP_SECONDS", "FOLDS", "SEED",
-           "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS",]
+           "STFT_DEVICE", "PATH_COLUMN", "LABEL_COLUMN", "EXAMPLES_PER_CLASS", "EVAL_SPLITS", "INPUTS", "COLORMAPS",
+           "CHANNELS", "IMAGE_RESIZE", "IMAGE_FIELDS"]
 
+#: What a store's images come from: signals through the STFT, or images made elsewhere (pictures, 2-D arrays).
+INPUTS = ("signal", "image")
+#: Colormaps a colormapped picture can be inverted through (matplotlib's 256-entry tables).
+COLORMAPS = ("viridis", "magma", "inferno", "plasma", "jet", "gray")
+#: How several columns of a CSV/TSV file of samples become one signal (or a column's name).
+CHANNELS = ("mean", "first")
+#: How pictures of another size are resized to ``image_size`` (PIL's filter, on the inverted intensities).
+IMAGE_RESIZE = "bilinear"
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 FREQ_SCALES = ("linear", "mel", "log")
 #: How an image's levels are compressed: decibels, or per-channel energy normalisation.
@@ -163,6 +172,10 @@ def _type_problem(value: Any, hint: Any) -> Optional[str]:
     return None  # Any, Literal, classes...: not checked here
 
 
+#: The FeatureConfig fields of a store of images made elsewhere (all that its config.json records).
+IMAGE_FIELDS = ("input", "colormap", "crop_box", "image_size", "resize")
+
+
 @dataclass(frozen=True)
 class FeatureConfig(_Config):
     """Every parameter that turns a 1-D signal into a spectrogram image.
@@ -193,6 +206,23 @@ class FeatureConfig(_Config):
     recording's gain. PCEN needs ``power=2``; ``db`` must stay ``True`` (its
     default: ``db=False`` asks for linear units, a contradiction) and
     ``top_db`` is ignored.
+
+    Files that carry no rate (``.npy``/``.npz``, MATLAB ``.mat``, CSV/TSV)
+    hold samples at ``sample_rate`` (or at a manifest's per-file rate).
+    ``mat_key``: a regular expression picking the signal among a ``.mat``'s
+    arrays (None: its one 1-D numeric array); ``column``: the CSV/TSV column
+    of samples (a name or a 0-based index); ``channels``: what several
+    columns become without ``column``: ``"mean"``, ``"first"`` or a column's
+    name (see :mod:`spectro.signals.matfiles` and :mod:`spectro.signals.tables`).
+
+    ``input="image"``: the images were made elsewhere (pictures or 2-D
+    arrays, :mod:`spectro.signals.pictures`) and no STFT field applies (none
+    is written to config.json). ``colormap``: the colormap the pictures were
+    drawn with, inverted to intensity (``"gray"``: grey levels);
+    ``crop_box``: ``(left, top, right, bottom)`` pixels kept of each picture
+    (axes, ticks and colour bars cut away); ``image_size``: ``(F, T)`` of
+    every image; ``resize``: pictures of another size are resized to it
+    (:data:`IMAGE_RESIZE` interpolation) instead of refused.
     """
 
     sample_rate: int = 16000
@@ -214,6 +244,16 @@ class FeatureConfig(_Config):
     fmin: Optional[float] = None
     fmax: Optional[float] = None
     compression: str = "db"
+    # -- how a file becomes a signal (files that carry no rate: .npy/.npz, .mat, CSV/TSV) --
+    mat_key: Optional[str] = None
+    column: Optional[str] = None
+    channels: str = "mean"
+    # -- images made elsewhere (input "image": no STFT; the fields above do not apply) --
+    input: str = "signal"
+    colormap: Optional[str] = None
+    crop_box: Optional[tuple] = None
+    image_size: Optional[tuple] = None
+    resize: bool = False
 
     _what: ClassVar[str] = "feature"
     #: Fields that ``preprocess`` reads from the data when they are not given (see :mod:`spectro.signals.defaults`).
@@ -221,16 +261,39 @@ class FeatureConfig(_Config):
     #: Allowed values of the fields that take a name (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple]] = {"crop": CROPS, "pad": PADS, "window_fn": WINDOWS,
                                            "freq_scale": FREQ_SCALES, "compression": COMPRESSIONS}
-    ADDED: ClassVar[dict[str, Any]] = {"compression": "db"}
+    ADDED: ClassVar[dict[str, Any]] = {"compression": "db", "mat_key": None, "column": None, "channels": "mean",
+                                       "input": "signal", "colormap": None, "crop_box": None, "image_size": None,
+                                       "resize": False}
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> SpectroError:
             return SpectroError(f"invalid feature setting: {msg}")
 
+        for name in ("crop_box", "image_size"):  # JSON gives lists; a frozen config must hash
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         try:
             check_types(self)  # before any comparison: "big" <= 0 would be a TypeError, NaN passes every test
         except SpectroError as err:
             raise bad(str(err)) from None
+        if self.input not in INPUTS:
+            raise bad(f"input must be one of {INPUTS}, got {self.input!r}")
+        if self.colormap is not None and self.colormap not in COLORMAPS:
+            raise bad(f"colormap must be one of {', '.join(COLORMAPS)}, got {self.colormap!r}")
+        if self.crop_box is not None and (len(self.crop_box) != 4 or not all(
+                isinstance(v, int) and v >= 0 for v in self.crop_box)
+                or self.crop_box[0] >= self.crop_box[2] or self.crop_box[1] >= self.crop_box[3]):
+            raise bad(f"crop box must be LEFT,TOP,RIGHT,BOTTOM pixels with LEFT < RIGHT and TOP < BOTTOM, "
+                      f"got {self.crop_box}")
+        if self.image_size is not None and (len(self.image_size) != 2 or not all(
+                isinstance(v, int) and v >= 2 for v in self.image_size)):
+            raise bad(f"image size must be FxT, two sizes of 2 pixels or more, got {self.image_size}")
+        if self.resize and self.image_size is None:
+            raise bad("resize needs an image size (--image-size FxT)")
+        if self.input == "image":
+            if self.image_size is not None and self.image_size[0] * self.image_size[1] > MAX_IMAGE_PIXELS:
+                raise bad(f"images of {self.image_size[0]} x {self.image_size[1]} pixels are too large")
+            return  # no STFT: its settings stay at their defaults, unused
         if self.sample_rate <= 0:
             raise bad(f"sample_rate must be positive, got {self.sample_rate}")
         if self.sample_rate > MAX_SAMPLE_RATE:
@@ -309,13 +372,34 @@ class FeatureConfig(_Config):
         return int(round(self.segment_seconds * self.sample_rate))
 
     @property
+    def is_image(self) -> bool:
+        """Whether the images were made elsewhere (pictures, 2-D arrays): no Hz, no seconds, no STFT."""
+        return self.input == "image"
+
+    @property
     def n_freq(self) -> int:
         """Number of frequency rows F of an image."""
+        if self.is_image:
+            return self._size()[0]
         return self.n_fft // 2 + 1 if self.freq_scale == "linear" else self.n_mels
+
+    def _size(self) -> tuple[int, int]:
+        if self.image_size is None:
+            raise SpectroError("an image store's size is not known yet (read from the first image, or --image-size)")
+        return self.image_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field; for images made elsewhere only theirs (no STFT settings pretending to have made them)."""
+        d = dataclasses.asdict(self)
+        if self.is_image:
+            d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if k in IMAGE_FIELDS}
+        return d
 
     @property
     def n_frames(self) -> int:
         """Number of time columns T of an image."""
+        if self.is_image:
+            return self._size()[1]
         n = self.segment_samples
         if self.center:
             return 1 + n // self.hop_length

@@ -82,3 +82,22 @@ def test_any_feature_settings_give_a_config_or_a_spectro_error(changes):
             filterbank(cfg)
         except SpectroError as err:
             assert "bands are empty" in str(err)
+
+
+def test_input_fields_at_their_neutral_values_keep_fingerprints_and_images_record_only_theirs():
+    from spectro.training.defaults import defaults_stamp
+
+    cfg = FeatureConfig()
+    assert cfg.fingerprint() == "c8558441a9f2e11d" and defaults_stamp() == "36c18492332ac0df"
+    for change in ({"mat_key": "_DE_time$"}, {"column": "ax"}, {"channels": "first"}):
+        assert cfg.replace(**change).fingerprint() != cfg.fingerprint()
+    img = FeatureConfig(input="image", image_size=[32, 40], colormap="jet")  # a list, as JSON gives it
+    assert img.image_shape == (1, 32, 40) and hash(img) == hash(FeatureConfig.from_dict(img.to_dict()))
+    assert img.to_dict() == {"input": "image", "colormap": "jet", "crop_box": None, "image_size": [32, 40],
+                             "resize": False}  # no STFT setting pretending to have made the images
+    for bad, match in [(dict(colormap="parula"), "colormap must be one of"),
+                       (dict(crop_box=(10, 0, 5, 5)), "LEFT < RIGHT"),
+                       (dict(image_size=(1, 40)), "two sizes of 2 pixels or more"),
+                       (dict(resize=True), "resize needs an image size")]:
+        with pytest.raises(SpectroError, match=match):
+            FeatureConfig(input="image", **bad)

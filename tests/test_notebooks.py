@@ -15,6 +15,8 @@ SUBSET = {"VOICES": 6, "DIGITS": "01234", "TAKES": 2, "BATCH_SIZE": 8, "EPOCHS":
 SMALL = {
     "compare_baselines": {**SUBSET, "MODELS": ["svm", "cnn"], "TRAIN_SIZES": [0.5, 1], "HARD": False},
     "degradation": {**SUBSET, "MODELS": ["plain20", "resnet20"], "N_MELS": 16},
+    "vibration": {"SECONDS": 1.0, "WINDOW": 0.25, "EPOCHS": 1, "MODELS": ["svm", "cnn"], "BATCH_SIZE": 16,
+                  "GENERATOR": os.path.abspath(os.path.join(NOTEBOOKS, "..", "data", "make_bearings.py"))},
 }
 
 

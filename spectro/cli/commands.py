@@ -40,8 +40,8 @@ def preprocess(args: argparse.Namespace) -> int:
     settings = {field: getattr(args, opt) for opt, field in FEATURE_OPTIONS.items() if getattr(args, opt) is not None}
     if args.no_db:
         settings["db"] = False
-    source = _given(args, ("manifest", "path_col", "label_col", "fold_col", "group_col", "label_regex",
-                           "group_regex"))
+    source = _given(args, ("manifest", "path_col", "label_col", "fold_col", "group_col", "rate_col", "label_regex",
+                           "group_regex", "fold_regex"))
     run = {k: v for k, v in (("k_folds", args.folds), ("seed", args.seed), ("device", args.device)) if v is not None}
     # Settings given are used as given; what is not given is read from the data (as with config=None).
     result = spectro.preprocess(args.source, args.out, config=settings, workers=args.workers,
@@ -68,6 +68,8 @@ def info(args: argparse.Namespace) -> int:
     table = [[name] + [str(c[f]) for f in folds] + [str(sum(c.values()))] for name, c in info["counts"].items()]
     totals = ["total"] + [str(sum(c[f] for c in info["counts"].values())) for f in folds] + [str(info["examples"])]
     print_table(head, table + [totals])
+    for name, fold in info["empty"]:
+        print(f"WARNING: class {name!r} has no examples in fold {fold}: a model tested on that fold never meets it")
     cfg = info["feature_config"]
     print("features   " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     if verified is not None:
@@ -237,9 +239,10 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     predictor = spectro.load(args.run, device=None if args.device in (None, "auto") else args.device,
                              model=args.model)
-    paths = spectro.find_inputs(args.inputs, required=True)
+    paths = spectro.find_inputs(args.inputs, required=True, images=predictor.feature_config.is_image)
     options = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     results = predictor.predict_files(paths, window=args.window, hop=args.hop, workers=args.workers,
+                                      sample_rate=args.sample_rate,
                                       progress=not args.quiet and args.format == "table", **options)
     summary = spectro.write_predictions(results, sys.stdout, fmt=args.format, top_k=args.top_k,
                                         png=args.png, predictor=predictor)

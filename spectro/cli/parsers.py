@@ -36,6 +36,8 @@ FEATURE_OPTIONS = {
     "hop": "window_hop", "n_fft": "n_fft", "hop_length": "hop_length", "win_length": "win_length",
     "window_fn": "window_fn", "power": "power", "top_db": "top_db", "freq_scale": "freq_scale",
     "n_mels": "n_mels", "fmin": "fmin", "fmax": "fmax", "compression": "compression",
+    "mat_key": "mat_key", "column": "column", "channels": "channels", "input": "input", "colormap": "colormap",
+    "crop_box": "crop_box", "image_size": "image_size",
 }
 #: TrainConfig fields that are training options (model and model_options have options of their own)
 TRAINING_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "model_options"))
@@ -45,6 +47,14 @@ COMPARE_EXCLUDED = ("test_fold", "val_fold", "train_fraction")
 
 def _default(cls: Any, name: str) -> Any:
     return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+
+def _ints(text: str, sep: str, n: int, what: str) -> tuple[int, ...]:
+    """``"64x101"`` -> (64, 101): an argparse type (its ValueError becomes argparse's one-line usage error)."""
+    parts = text.lower().replace(" ", "").split(sep)
+    if len(parts) != n or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{what} takes {n} whole numbers separated by {sep!r}, got {text!r}")
+    return tuple(int(p) for p in parts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _preprocess(sub) -> None:
     p = sub.add_parser("preprocess", help="signals -> STFT images in a feature store")
     p.add_argument("source", help="folder of class folders, data set root (ESC-50, UrbanSound8K, "
-                   "Speech Commands), folder with --manifest or --label-regex, or a .npz of signals")
+                   "Speech Commands), folder with --manifest or --label-regex, or a .npz of signals; files: audio, "
+                   ".npy/.npz, MATLAB .mat, CSV/TSV of samples, or pictures (PNG, JPEG, BMP, TIFF) made elsewhere")
     p.add_argument("--out", required=True, help="store directory (replaced atomically)")
     g = p.add_argument_group("source")
     g.add_argument("--manifest", help="CSV listing the files (paths relative to SOURCE, or absolute)")
@@ -71,10 +82,19 @@ def _preprocess(sub) -> None:
     g.add_argument("--group-col")
     g.add_argument("--label-regex", help="take the label from the file name (first group), e.g. '^(\\d)_'")
     g.add_argument("--group-regex", help="take the group (speaker, session, machine) from the file name")
+    g.add_argument("--fold-regex", help="take the fold from the path (first group), a condition such as the "
+                   "motor load '_(\\d)HP' or a date: train on some, test on another")
+    g.add_argument("--rate-col", help="manifest column of each file's sample rate (files that carry none)")
     g = p.add_argument_group("signal")
-    g.add_argument("--sample-rate", type=int, help="target rate in Hz (and the rate of .npy/.npz signals); "
-                   f"default: the sources' most common rate, at most {C.INFERRED_MAX_RATE} "
-                   f"(arrays: {_default(FeatureConfig, 'sample_rate')})")
+    g.add_argument("--sample-rate", type=int, help="target rate in Hz, and the rate of files that carry none "
+                   "(.npy/.npz, .mat, CSV/TSV: required for them, unless a manifest's --rate-col gives it); "
+                   f"default: the audio files' most common rate, at most {C.INFERRED_MAX_RATE}")
+    g.add_argument("--mat-key", metavar="REGEX", help="the .mat variable that is the signal, e.g. '_DE_time$' "
+                   "(default: the file's one numeric vector; scalars such as X097RPM are never signals)")
+    g.add_argument("--column", help="CSV/TSV column of the samples: a header name or a 0-based index")
+    g.add_argument("--channels", metavar="|".join(C.CHANNELS) + "|NAME", help="what several CSV/TSV columns "
+                   f"become without --column (default {_default(FeatureConfig, 'channels')}; a time column is "
+                   "never averaged in)")
     g.add_argument("--duration", type=float, help="crop/pad every clip to this many seconds (default: the 95th "
                    f"percentile of the clip lengths, at most {C.INFERRED_MAX_DURATION:g} s)")
     g.add_argument("--crop", choices=FeatureConfig.CHOICES["crop"], help="which part of a long clip to keep "
@@ -106,6 +126,16 @@ def _preprocess(sub) -> None:
                    f"(default {_default(FeatureConfig, 'n_mels')})")
     g.add_argument("--fmin", type=float)
     g.add_argument("--fmax", type=float)
+    g = p.add_argument_group("images made elsewhere (pictures, 2-D arrays; no STFT)")
+    g.add_argument("--input", choices=C.INPUTS, help="what the files are (default: image for a source of "
+                   "pictures, else signal; .npy/.npz arrays are 2-D images, F x T or N x F x T, only with image)")
+    g.add_argument("--colormap", choices=C.COLORMAPS, help="the colormap the pictures were drawn with, inverted "
+                   "to intensity (default: detected from the first pictures, and said)")
+    g.add_argument("--crop-box", type=lambda s: _ints(s, ",", 4, "--crop-box"), metavar="L,T,R,B",
+                   help="keep these pixels of each picture (cut away axes, ticks and a colour bar)")
+    g.add_argument("--image-size", type=lambda s: _ints(s, "x", 2, "--image-size"), metavar="FxT",
+                   help=f"resize every image to F x T pixels ({C.IMAGE_RESIZE} interpolation; default: the "
+                   "first image's size, and images of another size are refused)")
     g = p.add_argument_group("run")
     g.add_argument("--folds", type=int, help=f"folds to assign when the source gives none (default {C.FOLDS})")
     g.add_argument("--seed", type=int, help=f"fold shuffling seed (default {C.SEED})")
@@ -293,6 +323,8 @@ def _predict(sub) -> None:
     p.add_argument("--window", type=float, metavar="S", help="predict over sliding windows of S seconds (the "
                    "run's image length); on by itself when the run was trained on windows")
     p.add_argument("--hop", type=float, metavar="S", help="seconds between windows (default: the window)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ", help="rate of files that carry none (.npy/.npz, .mat, "
+                   "CSV/TSV; default: the run's rate)")
     p.add_argument("--batch-size", type=int, help=f"images per model call (default {PREDICT_BATCH_SIZE})")
     p.add_argument("--device", help="auto, cuda, mps or cpu (default: CUDA when available)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")

@@ -250,7 +250,7 @@ def explain_runs(runs: Mapping[str, str | Run], *, store: str | Store | None = N
         pairs=discordant_pairs(proba, y), test_rows=test_rows, out=out, group_vs_class_on=scored_on)
     os.makedirs(out, exist_ok=True)
     figs = {
-        "importance": plot_importance(over_f, hz, over_time=over_t, seconds=seconds),
+        "importance": plot_importance(over_f, hz, over_time=over_t, seconds=seconds, pixels=cfg.is_image),
         "maps": plot_maps(raw[shown, 0], maps, cfg,
                           titles=[f"{labels[y[i]]}: {os.path.basename(str(sources[i]))}" for i in shown]),
         "embeddings": plot_embeddings(points, train_classes=st.y[embedded], test_classes=y,

@@ -37,7 +37,7 @@ def _colours(n: int) -> list:
 
 def plot_importance(over_frequency: Mapping[str, np.ndarray], hz: np.ndarray, *,
                     over_time: Mapping[str, np.ndarray] | None = None, seconds: np.ndarray | None = None,
-                    title: str = "", path: str | None = None) -> Figure:
+                    title: str = "", path: str | None = None, pixels: bool = False) -> Figure:
     """Mean occlusion importance over frequency (one line per model, shared axes), and over time if given.
 
     Parameters
@@ -47,6 +47,8 @@ def plot_importance(over_frequency: Mapping[str, np.ndarray], hz: np.ndarray, *,
         Centre frequency of each image row; drawn on a log axis when it spans more than a decade.
     over_time : dict of model -> np.ndarray [shape=(T,)], optional
     seconds : np.ndarray [shape=(T,)], optional
+    pixels : bool
+        ``hz`` and ``seconds`` are row and column numbers (images made elsewhere know no Hz or seconds).
     """
     panels = 2 if over_time else 1
     fig = new_figure(figsize=(6.5 * panels, 3.8))
@@ -55,17 +57,18 @@ def plot_importance(over_frequency: Mapping[str, np.ndarray], hz: np.ndarray, *,
     ax = axes[0]
     for (m, curve), c in zip(over_frequency.items(), colours):
         ax.plot(hz, curve, "-", lw=2, color=c, label=m)
-    if hz[0] > 0 and hz[-1] / hz[0] > 10:
+    if hz[0] > 0 and hz[-1] / hz[0] > 10 and not pixels:
         ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(_HZ)
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.set(xlabel="frequency (Hz)", ylabel=IMPORTANCE_LABEL, title="where in frequency each model looks",
+    if not pixels:
+        ax.xaxis.set_major_formatter(_HZ)
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set(xlabel="frequency (image row, pixels)" if pixels else "frequency (Hz)", ylabel=IMPORTANCE_LABEL, title="where in frequency each model looks",
            xlim=(hz[0], hz[-1]))
     if over_time:
         ax2 = axes[1]
         for (m, curve), c in zip(over_time.items(), colours):
             ax2.plot(seconds, curve, "-", lw=2, color=c, label=m)
-        ax2.set(xlabel="time (s)", ylabel=IMPORTANCE_LABEL, title="when in the clip", xlim=(seconds[0], seconds[-1]))
+        ax2.set(xlabel="time (image column, pixels)" if pixels else "time (s)", ylabel=IMPORTANCE_LABEL, title="when in the clip", xlim=(seconds[0], seconds[-1]))
     for a in axes:
         a.axhline(0, color="0.6", lw=0.8)
         a.grid(alpha=0.3)
@@ -76,7 +79,17 @@ def plot_importance(over_frequency: Mapping[str, np.ndarray], hz: np.ndarray, *,
 
 
 def _spectrogram(ax: Any, image: np.ndarray, cfg: FeatureConfig, **kwargs: Any) -> Any:
-    """``image`` [shape=(F, T)] on ``ax`` with time in seconds and frequency in Hz (the store's scale)."""
+    """``image`` [shape=(F, T)] on ``ax`` with time in seconds and frequency in Hz (the store's scale).
+
+    Images made elsewhere know neither: their axes are in pixels, row 0 at the bottom.
+    """
+    if cfg.is_image:
+        mesh = ax.imshow(np.asarray(image, np.float32), origin="lower", aspect="auto", interpolation="nearest",
+                         **{k: v for k, v in kwargs.items() if k in ("cmap", "vmin", "vmax", "alpha")})
+        ax.set_xlabel("time (pixels)", fontsize=8)
+        ax.set_ylabel("frequency (pixels)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        return mesh
     kw: dict[str, Any] = {"sr": cfg.sample_rate, "hop_length": cfg.hop_length, "x_axis": "s", "ax": ax, **kwargs}
     if cfg.freq_scale == "mel":
         kw.update(y_axis="mel", fmin=cfg.f_low, fmax=cfg.f_high)

@@ -160,5 +160,10 @@ def profiles(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def image_axes(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Centre frequency in Hz of each image row [shape=(F,)] and time in seconds of each column [shape=(T,)]."""
+    """Centre frequency in Hz of each image row [shape=(F,)] and time in seconds of each column [shape=(T,)].
+
+    For images made elsewhere (``cfg.is_image``), which know neither, the row and column numbers (pixels).
+    """
+    if cfg.is_image:  # images made elsewhere: no Hz, no seconds; rows and columns in pixels
+        return np.arange(cfg.n_freq, dtype=np.float64), np.arange(cfg.n_frames, dtype=np.float64)
     return frequencies(cfg), np.arange(cfg.n_frames) * cfg.hop_length / cfg.sample_rate

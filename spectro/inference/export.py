@@ -33,6 +33,7 @@ from spectro.config import FeatureConfig
 from spectro.inference.defaults import ONNX_OPSET
 from spectro.errors import SpectroError, first_line
 from spectro.models.base import ONNX_EXTRA
+from spectro.signals.pictures import MAX_DISTANCE, MAX_DISTANCE_LOSSY, MAX_FOREIGN
 from spectro.training.run import load_run
 from spectro.utils.device import versions
 from spectro.utils.files import clean_stale_temps, write_json
@@ -229,6 +230,8 @@ def _library_output_held() -> Iterator[None]:
 
 def preprocessing_steps(cfg: FeatureConfig) -> list[str]:
     """The exact steps from a raw file to the graph's input, with ``cfg``'s numbers filled in."""
+    if cfg.is_image:
+        return _image_steps(cfg)
     win_length = cfg.win_length or cfg.n_fft
     n = cfg.segment_samples
     if cfg.window is None:
@@ -280,6 +283,30 @@ def preprocessing_steps(cfg: FeatureConfig) -> list[str]:
         "normalisation arrays, broadcast over time",
         f"feed as 'image' shaped (batch, 1, {cfg.n_freq}, {cfg.n_frames}); 'probabilities' is the softmax of "
         "'logits', column j is labels[j]",
+    ]
+
+
+def _image_steps(cfg: FeatureConfig) -> list[str]:
+    """:func:`preprocessing_steps` of a run on images made elsewhere (spectro.signals.pictures)."""
+    f, t = cfg.image_size
+    name = cfg.colormap or "gray"
+    colour = ("grey levels divided by 255 (8-bit) or 65535 (16-bit)" if name == "gray" else
+              f"each pixel (RGB in 0..1) becomes k / 255 for the nearest k of matplotlib's 256-colour {name} table "
+              f"(matplotlib.colormaps[{name!r}](np.linspace(0, 1, 256))); refuse pictures with more than "
+              f"{100 * MAX_FOREIGN:g} % of pixels farther than {MAX_DISTANCE:g} (JPEG {MAX_DISTANCE_LOSSY:g}) from "
+              "every colour")
+    return [
+        "a picture (Pillow; alpha dropped) or a 2-D array (F x T, values as they are)",
+        f"crop to the box {cfg.crop_box} (left, top, right, bottom)" if cfg.crop_box else "no crop",
+        colour,
+        "flip vertically: row 0 is the lowest frequency (the picture's bottom row)",
+        (f"resize to {f} x {t} (PIL bilinear, on the intensities)" if cfg.resize else
+         f"refuse images that are not {f} x {t}"),
+        "round to float16 and back to float32 (the store keeps float16 images)",
+        "normalise: (image - mean[c, f]) / std[c, f] per channel c and frequency row f, with the sidecar's "
+        "normalisation arrays, broadcast over time",
+        f"feed as 'image' shaped (batch, 1, {f}, {t}); 'probabilities' is the softmax of 'logits', column j is "
+        "labels[j]",
     ]
 
 

@@ -10,9 +10,12 @@ files (audio at any rate, ``.npy`` and ``.npz`` signals) gives the
 probabilities of evaluating its rows, and that a bad file gets the reason
 preprocess writes in errors.csv.
 
-What preprocess reads, predict reads: audio files, and ``.npy``/``.npz``
-files of signals at the run's rate, whose signals are named as preprocess
-names them (``a.npz#X[3]``: row 3 of array ``X``; ``b.npy[2]``). Many inputs
+What preprocess reads, predict reads: audio files, and ``.npy``/``.npz``,
+``.mat`` and CSV/TSV files of samples at the run's rate (or at
+``sample_rate``), whose signals are named as preprocess names them
+(``a.npz#X[3]``: row 3 of array ``X``; ``b.npy[2]``); for a run on a store of
+images made elsewhere, pictures (through the store's colormap, crop and
+size) and 2-D arrays. Many inputs
 are decoded in worker processes which send back float16 images; the main
 process batches them through the model.
 """
@@ -46,6 +49,8 @@ from spectro.signals.images import (
     signal_images,
     signals_in,
 )
+from spectro.signals.audio import ARRAY_EXTENSIONS, is_vector
+from spectro.signals.pictures import PICTURE_EXTENSIONS
 from spectro.signals.sources import SIGNAL_EXTENSIONS, key_suffix, walk
 from spectro.training.run import Run, load_run
 from spectro.utils.workers import worker_count
@@ -92,6 +97,9 @@ def windowed_config(cfg: FeatureConfig, *, window: Optional[float] = None,
     """
     if window is None and hop is None:
         return cfg
+    if cfg.is_image:
+        raise SpectroError("--window/--hop: this run's images were made elsewhere (pictures or 2-D arrays); they "
+                           "have no seconds to slide along")
     length = cfg.segment_seconds
     for name, value in (("--window", window), ("--hop", hop)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
@@ -245,13 +253,17 @@ class Predictor:
         Parameters
         ----------
         x : str, path, np.ndarray [shape=(n,)], or a list of these
-            Audio files in any format libsndfile reads, ``.npy``/``.npz``
-            files of signals at the run's rate (as preprocess reads them; one
-            of their signals by its name, ``a.npz#X[3]``), or arrays at
-            ``sample_rate``.
+            Audio files in any format libsndfile reads, ``.npy``/``.npz``,
+            ``.mat`` or CSV/TSV files of samples at the run's rate (as
+            preprocess reads them; one of their signals by its name,
+            ``a.npz#X[3]``), or arrays at ``sample_rate``: a vector, also as
+            a column ``(n, 1)`` (what ``scipy.io.loadmat`` gives), is one
+            signal, a 2-D array ``(N, n)`` N signals. A run on images made
+            elsewhere takes pictures and 2-D arrays ``(F, T)`` (``(N, F, T)``: N).
         sample_rate : int, optional
             Rate of array inputs; required for arrays (a wrong rate silently
-            gives wrong predictions, so none is assumed).
+            gives wrong predictions, so none is assumed). Not used by a run
+            on images.
         window, hop : float, optional
             Predict over sliding windows (see :func:`windowed_config`); the
             probabilities are the mean over the windows.
@@ -267,7 +279,7 @@ class Predictor:
         SpectroError
             An input that cannot be used (undecodable, silent, too short), named.
         """
-        single = _is_single(x)
+        single = _is_single(x, self.feature_config.is_image)
         results = list(self.predict_files([x] if single else list(x), sample_rate=sample_rate,
                                           window=window, hop=hop, workers=0))
         for r in results:
@@ -299,6 +311,9 @@ class Predictor:
         ``error`` set (the reason preprocess gives the same file); the others
         go on.
 
+        ``sample_rate``: the rate of arrays in memory and of files that carry
+        none (``.npy``/``.npz``, ``.mat``, CSV/TSV; None: the run's rate).
+
         Memory: a recording of more than
         :data:`~spectro.signals.images.WINDOW_BLOCK` windows is cut, turned
         into images and scored that many windows at a time, so beyond the
@@ -308,7 +323,7 @@ class Predictor:
         if batch_size < 1:
             raise SpectroError(f"--batch-size must be at least 1, got {batch_size}")
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
-        named = [s for i, x in enumerate(inputs) for s in _signals(x, i, sample_rate)]
+        named = [s for i, x in enumerate(inputs) for s in _signals(x, i, sample_rate, self.feature_config.is_image)]
         n_workers = worker_count(workers)  # a negative number is refused, a large one capped
         in_files = all(ref.array is None for _, ref in named)  # arrays in memory are not sent to workers
         chunks = [[ref for _, ref in named[i:i + chunk_size]] for i in range(0, len(named), chunk_size)]
@@ -367,6 +382,8 @@ class Predictor:
         :meth:`figure_name`). Returns the PNG's path.
         """
         cfg = self.feature_config
+        if cfg.is_image:
+            raise SpectroError(f"{result.source}: this run's images were made elsewhere: no timeline to draw")
         if signal is not None:
             name, ref = result.source, SignalRef(array=signal, sample_rate=sample_rate)
         elif result.source.startswith("<array "):
@@ -406,7 +423,7 @@ class Predictor:
             A bad signal, or a file holding several (name one: ``a.npz#X[3]``).
         """
         cfg = windowed_config(self.feature_config, window=window, hop=hop)
-        named = _signals(x, 0, sample_rate)
+        named = _signals(x, 0, sample_rate, cfg.is_image)
         if len(named) != 1:
             raise SpectroError(f"{os.fspath(x)} holds {len(named)} signals; images() takes one"
                                + (f", named as {named[0][0]}" if named else ""))
@@ -418,34 +435,42 @@ class Predictor:
         return r.images, r.bounds
 
 
-def find_inputs(paths: Sequence[str], *, required: bool = False) -> list[str]:
+def find_inputs(paths: Sequence[str], *, required: bool = False, images: bool = False) -> list[str]:
     """The signals named in ``paths``, in order: files, directories walked recursively.
 
     A file named explicitly is kept whatever its extension (libsndfile may
     still read it); in directories only signal extensions count. An array
     file holding several signals gives each signal's name (``a.npz#X[0]``,
     ``a.npz#X[1]``, ... as preprocess names them), and such a name can be
-    given itself. ``required``: none found raises a :class:`SpectroError`
-    that lists the extensions looked for (preprocess's) and those found instead.
+    given itself. ``images``: for a run on images made elsewhere (pictures
+    and 2-D arrays are searched for, an array file holding N images gives N).
+    ``required``: none found raises a :class:`SpectroError` that lists the
+    extensions looked for (preprocess's) and those found instead.
     """
     out: list[str] = []
     ignored: Counter = Counter()
+    wanted = PICTURE_EXTENSIONS | ARRAY_EXTENSIONS if images else SIGNAL_EXTENSIONS
     for p in paths:
         # A missing file is reported per input as "cannot read"; the others still run.
-        files = walk(p, ignored) if os.path.isdir(p) else [p]
-        out.extend(name for f in files for name, _ in signals_in(f))
+        files = walk(p, ignored, wanted) if os.path.isdir(p) else [p]
+        out.extend(name for f in files for name, _ in signals_in(f, images=images))
     if required and not out:
         found = ", ".join(f"{n} {ext}" for ext, n in ignored.most_common(5))
-        raise SpectroError(f"no signal files in {' '.join(map(str, paths))} (looked for "
-                           f"{', '.join(sorted(SIGNAL_EXTENSIONS))}" + (f"; found {found}" if found else "") + ")")
+        raise SpectroError(f"no {'image' if images else 'signal'} files in {' '.join(map(str, paths))} (looked for "
+                           f"{', '.join(sorted(wanted))}" + (f"; found {found}" if found else "") + ")")
     return out
 
 
-def _signals(x: Input, i: int, sample_rate: Optional[int]) -> list[tuple[str, SignalRef]]:
-    """The named signals of the ``i``-th input: an array in memory, or what a path names."""
+def _signals(x: Input, i: int, sample_rate: Optional[int], images: bool = False) -> list[tuple[str, SignalRef]]:
+    """The named signals of the ``i``-th input: an array in memory (N images: N of them), or what a path names."""
     if isinstance(x, np.ndarray):
+        if images and x.ndim == 3:
+            return [(f"<array {i}>[{j}]", SignalRef(array=x[j])) for j in range(x.shape[0])]
         return [(f"<array {i}>", SignalRef(array=x, sample_rate=sample_rate))]
-    return signals_in(os.fspath(x))
+    named = signals_in(os.fspath(x), images=images)
+    for _, ref in named:
+        ref.sample_rate = sample_rate  # the rate of a file that carries none (audio files keep their own)
+    return named
 
 
 def escape_top(name: str) -> str:
@@ -465,5 +490,10 @@ def _figure_name(name: str, ref: SignalRef) -> str:
     return stem + key_suffix(ref.key) + ext
 
 
-def _is_single(x: Any) -> bool:
-    return isinstance(x, (str, os.PathLike)) or (isinstance(x, np.ndarray) and x.ndim == 1)
+def _is_single(x: Any, images: bool = False) -> bool:
+    """One input, not a list: a path, a signal (a vector, also ``(n, 1)`` or ``(1, n)``) or, for images, ``(F, T)``."""
+    if isinstance(x, (str, os.PathLike)):
+        return True
+    if not isinstance(x, np.ndarray):
+        return False
+    return x.ndim == 2 if images else (x.ndim == 1 or (x.ndim == 2 and is_vector(x.shape)))

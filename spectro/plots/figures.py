@@ -116,8 +116,13 @@ def save_figure(fig: Figure, path: Optional[str], *, dpi: int = DPI) -> Figure:
 
 
 def plot_image(ax, image: np.ndarray, store: Store, *, vmin: Optional[float] = None, vmax: Optional[float] = None):
-    """Draw one ``(F, T)`` image on ``ax`` with time in seconds and frequency in Hz."""
+    """Draw one ``(F, T)`` image on ``ax`` with time in seconds and frequency in Hz (images made elsewhere: pixels)."""
     cfg = store.config
+    if cfg.is_image:
+        mesh = ax.imshow(image.astype(np.float32), origin="lower", aspect="auto", interpolation="nearest",
+                         vmin=vmin, vmax=vmax, cmap="magma")
+        ax.set(xlabel="time (pixels)", ylabel="frequency (pixels)")
+        return mesh
     axis = {"mel": "mel", "linear": "linear", "log": "log"}[cfg.freq_scale]
     kwargs = dict(sr=cfg.sample_rate, hop_length=cfg.hop_length, x_axis="s", ax=ax, vmin=vmin, vmax=vmax,
                   cmap="magma")
@@ -141,8 +146,8 @@ def plot_examples(store: Store, label: str, *, per_class: int = EXAMPLES_PER_CLA
     if rows.size == 0:
         return None
     rng = np.random.default_rng(seed)
-    unit = ("PCEN" if store.config.compression == "pcen" else "dB" if store.config.db
-            else "power" if store.config.power == 2 else "magnitude")
+    unit = ("intensity" if store.config.is_image else "PCEN" if store.config.compression == "pcen"
+            else "dB" if store.config.db else "power" if store.config.power == 2 else "magnitude")
     pick = np.sort(rng.choice(rows, size=min(per_class, rows.size), replace=False))
     images = np.asarray(store.features[pick][:, 0], dtype=np.float32)  # (k, F, T)
     fig = new_figure(figsize=(4 * len(pick), 3.4))

@@ -20,10 +20,14 @@ import soxr
 
 from spectro.config import FeatureConfig
 from spectro.errors import BadInput, first_line
+from spectro.signals.matfiles import MAT_EXTENSIONS
+from spectro.signals.tables import TABLE_EXTENSIONS
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "ARRAY_EXTENSIONS",
+    "RATELESS_EXTENSIONS",
+    "is_vector",
     "BadInput",
     "load_audio",
     "not_regular",
@@ -39,6 +43,8 @@ AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64", ".caf"}
 )
 ARRAY_EXTENSIONS = frozenset({".npy", ".npz"})
+#: Files of samples that carry no sample rate: the user gives it (--sample-rate, or a manifest's rate column).
+RATELESS_EXTENSIONS = ARRAY_EXTENSIONS | MAT_EXTENSIONS | TABLE_EXTENSIONS
 
 
 def not_regular(path: str) -> Optional[str]:
@@ -267,11 +273,16 @@ def _crop_start(y: np.ndarray, length: int, crop: str) -> int:
     return int(np.argmax(energy[length:] - energy[:-length]))
 
 
+def is_vector(shape: tuple[int, ...]) -> bool:
+    """One signal: one dimension longer than 1, the others 1 (``(n,)``, ``(n, 1)`` as loadmat gives, ``(1, n)``)."""
+    return sum(d > 1 for d in shape) == 1
+
+
 def load_array_signal(arr: np.ndarray, *, what: Optional[str] = None) -> np.ndarray:
-    """Validate a 1-D numeric array from a .npy/.npz file as a float32 signal."""
+    """Validate a 1-D numeric array (or a column or row vector) from a .npy/.npz file as a float32 signal."""
     if arr.dtype.kind not in "fiub":
         raise BadInput(f"array{' ' + what if what else ''} has non-numeric dtype {arr.dtype}")
-    arr = np.asarray(arr).squeeze()
-    if arr.ndim != 1:
-        raise BadInput(f"array{' ' + what if what else ''} is not 1-D (shape {arr.shape})")
-    return arr.astype(np.float32)
+    if not is_vector(arr.shape):
+        shape = "x".join(map(str, arr.shape)) or "scalar"
+        raise BadInput(f"array{' ' + what if what else ''} is not a 1-D signal (shape {shape})")
+    return np.asarray(arr).reshape(-1).astype(np.float32)

@@ -32,9 +32,10 @@ from spectro.config import (
     INFERRED_WINDOW_SECONDS,
     FeatureConfig,
 )
+from spectro.signals.pictures import detect_colormap, is_picture, picture_size
 from spectro.signals.sources import Item
 
-__all__ = ["INFERABLE", "infer_config", "describe"]
+__all__ = ["INFERABLE", "infer_config", "infer_image_config", "describe"]
 
 INFERABLE = FeatureConfig.INFERABLE
 _SAMPLE = 2000  # files whose headers are read: enough for a percentile, quick on any corpus
@@ -83,11 +84,13 @@ def infer_config(items: Sequence[Item], config: FeatureConfig, fields: Iterable[
 
 def _headers(items: Sequence[Item], seed: int) -> tuple[list[int], list[float]]:
     """Sample rates and durations of (a seeded sample of) the audio files among ``items``."""
-    files = sorted({it.path for it in items if it.key is None})
+    files = sorted({it.path for it in items if it.key is None and it.rate is None})
     if len(files) > _SAMPLE:
         pick = np.random.default_rng(seed).choice(len(files), size=_SAMPLE, replace=False)
         files = [files[i] for i in sorted(pick)]
     rates, seconds = [], []
+    given = {it.file: it.rate for it in items if it.rate is not None}  # a manifest's rate column
+    rates.extend(given.values())
     for path in files:
         info = _info(path)
         if info is not None and info.samplerate > 0 and info.frames > 0:
@@ -103,6 +106,53 @@ def _info(path: str) -> Optional["sf._SoundFileInfo"]:
         return None
 
 
+def infer_image_config(items: Sequence[Item], config: FeatureConfig, *,
+                       sample: int = 8) -> tuple[FeatureConfig, dict[str, str]]:
+    """A store of images made elsewhere: its colormap and image size read from the data where not given.
+
+    The colormap is the one that explains the first ``sample`` pictures best
+    (:func:`spectro.signals.pictures.detect_colormap`); the size is the first
+    readable image's (after ``crop_box``): images of another size are then
+    refused, unless ``config.resize`` (``--image-size``) resizes them.
+    """
+    changes: dict = {}
+    reasons: dict[str, str] = {}
+    pictures = [it.path for it in items if it.key is None and is_picture(it.path)]
+    if config.colormap is None and pictures:
+        name, why = detect_colormap(pictures[:sample], config.crop_box)
+        if name is not None:
+            changes["colormap"], reasons["colormap"] = name, why
+    if config.image_size is None:
+        step = max(1, len(items) // 64)  # a spread sample: the first files may be the odd ones
+        sizes = Counter(size for it in items[::step][:64]
+                        if (size := picture_size(it.path, config.crop_box) if it.key is None and is_picture(it.path)
+                            else _array_size(it)) is not None)
+        if sizes:
+            (size, n), total = sizes.most_common(1)[0], sum(sizes.values())
+            changes["image_size"] = size
+            reasons["image_size"] = (f"{n} of {total} sampled images; images of another size are refused "
+                                     "(--image-size FxT resizes them)")
+    return config.replace(**changes), reasons
+
+
+def _array_size(it: Item) -> Optional[tuple[int, int]]:
+    """``(F, T)`` of an image in a .npy/.npz file, None if unreadable or not 2-D."""
+    try:
+        if it.path.lower().endswith(".npy"):
+            shape = np.load(it.path, mmap_mode="r", allow_pickle=False).shape
+        else:
+            with np.load(it.path, allow_pickle=False) as z:
+                name = (it.key or ("", None))[0] or z.files[0]
+                shape = z[name].shape
+    except Exception:  # noqa: BLE001 - unreadable files are preprocess's to report
+        return None
+    shape = shape[1:] if (it.key or ("", None))[1] is not None else shape
+    return (int(shape[0]), int(shape[1])) if len(shape) == 2 else None
+
+
 def describe(reasons: dict[str, str], config: FeatureConfig) -> str:
     """One line: each inferred setting, its value and why."""
-    return "from the data: " + "; ".join(f"{k}={getattr(config, k)} ({why})" for k, why in reasons.items())
+    def shown(k: str) -> str:
+        v = getattr(config, k)
+        return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+    return "from the data: " + "; ".join(f"{k}={shown(k)} ({why})" for k, why in reasons.items())

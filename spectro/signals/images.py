@@ -8,6 +8,11 @@ array in memory with its sample rate. Signals inside array files are named as
 preprocess names them (:func:`spectro.signals.sources.key_suffix`):
 ``sets/a.npz#X[3]``, ``pump/run1.npy[2]``.
 
+A store of images made elsewhere (``cfg.is_image``: pictures, 2-D arrays)
+takes the same path without the STFT: each picture or array is read, checked
+and sized by :mod:`spectro.signals.pictures`, in the same workers, for
+preprocess and predict alike.
+
 Work goes in chunks: :func:`chunk_images` reads, checks and cuts every signal
 of a chunk and computes all of the chunk's STFT images in one batch;
 :func:`map_chunks` runs chunks in worker processes (single-threaded each:
@@ -45,13 +50,17 @@ from spectro.signals.audio import (
     window_starts,
 )
 from spectro.signals.features import SpectrogramImage, compute_images
+from spectro.signals.matfiles import MAT_EXTENSIONS, read_mat
+from spectro.signals.pictures import array_image, is_picture, read_image
 from spectro.signals.sources import array_keys, key_suffix
+from spectro.signals.tables import TABLE_EXTENSIONS, read_table
 from spectro.utils.workers import process_map, single_thread_worker
 
 __all__ = [
     "SignalRef",
     "SignalImages",
     "NON_FINITE",
+    "read_picture_image",
     "signals_in",
     "read_signal",
     "chunk_images",
@@ -81,14 +90,17 @@ class SignalRef:
     Attributes
     ----------
     path : str
-        An audio file, or a ``.npy``/``.npz`` file of signals at the target rate.
+        An audio file; a ``.npy``/``.npz``, ``.mat`` or CSV/TSV file of samples
+        (at ``sample_rate``, or the target rate); or, for a store of images, a
+        picture or a ``.npy``/``.npz`` file of 2-D images.
     key : (str, int or None), optional
         In an array file: the array's name (``""`` for a ``.npy``) and its row
         (None: the array is the signal), as :attr:`spectro.signals.sources.Item.key`.
     array : np.ndarray [shape=(n,)], optional
-        A signal in memory, at ``sample_rate``; ``path`` is then unused.
+        A signal in memory, at ``sample_rate`` (an image ``(F, T)`` for a
+        store of images); ``path`` is then unused.
     sample_rate : int, optional
-        Rate of ``array``.
+        Rate of ``array``, or of a file that carries none (None: the target rate).
     """
 
     path: str = ""
@@ -135,7 +147,7 @@ class SignalImages:
 # -- reading one signal -------------------------------------------------------
 
 
-def signals_in(path: str) -> list[tuple[str, SignalRef]]:
+def signals_in(path: str, *, images: bool = False) -> list[tuple[str, SignalRef]]:
     """The signals that ``path`` names, each with its name, in file order.
 
     ``path`` is a file or the name of a signal inside an array file
@@ -143,7 +155,8 @@ def signals_in(path: str) -> list[tuple[str, SignalRef]]:
     signal, named as preprocess names them (``a.npz#X[0]``, ``a.npz#X[1]``,
     ...; see :func:`spectro.signals.sources.array_keys`); any other path is one
     signal, itself. Nothing is decoded: a missing or unreadable file is one
-    signal whose reading fails with its reason.
+    signal whose reading fails with its reason. ``images``: arrays are 2-D
+    images, as in a store of images (see :func:`spectro.signals.sources.array_keys`).
     """
     if not os.path.exists(path):
         m = _INSIDE.fullmatch(path)
@@ -153,7 +166,7 @@ def signals_in(path: str) -> list[tuple[str, SignalRef]]:
     if os.path.splitext(path)[1].lower() not in ARRAY_EXTENSIONS or not_regular(path):
         return [(path, SignalRef(path))]  # a FIFO is not opened here: reading it says why
     try:
-        keys = array_keys(path)
+        keys = array_keys(path, images=images)
     except Exception:  # noqa: BLE001 - an unreadable array file is reported when it is read
         keys = [("", None)]
     return [(path + key_suffix(key), SignalRef(path, key)) for key in keys]
@@ -179,9 +192,38 @@ def read_signal(ref: SignalRef, cfg: FeatureConfig, opened: Optional[dict] = Non
         return resample(load_array_signal(ref.array), orig_sr=int(ref.sample_rate), target_sr=cfg.sample_rate)
     if not_regular(ref.path):
         raise BadInput(not_regular(ref.path))
-    if ref.key is None and os.path.splitext(ref.path)[1].lower() not in ARRAY_EXTENSIONS:
+    ext = os.path.splitext(ref.path)[1].lower()
+    if ref.key is None and ext in MAT_EXTENSIONS:
+        y = read_mat(ref.path, key=cfg.mat_key)
+    elif ref.key is None and ext in TABLE_EXTENSIONS:
+        y = read_table(ref.path, column=cfg.column, channels=cfg.channels)
+    elif ref.key is None and is_picture(ref.path):
+        raise BadInput("a picture, not a signal: pictures make a store of images of their own")
+    elif ref.key is None and ext not in ARRAY_EXTENSIONS:
         return load_audio(ref.path, sample_rate=cfg.sample_rate)
-    return load_array_signal(_array_row(ref.path, ref.key or ("", None), {} if opened is None else opened))
+    else:
+        y = load_array_signal(_array_row(ref.path, ref.key or ("", None), {} if opened is None else opened))
+    if ref.sample_rate is None or int(ref.sample_rate) == cfg.sample_rate:
+        return y
+    return resample(np.asarray(y, dtype=np.float32), orig_sr=int(ref.sample_rate), target_sr=cfg.sample_rate)
+
+
+def read_picture_image(ref: SignalRef, cfg: FeatureConfig, opened: Optional[dict] = None) -> np.ndarray:
+    """The image of ``ref`` in a store of images made elsewhere [shape=(F, T), dtype=float32].
+
+    A picture file through its colormap (:func:`spectro.signals.pictures.read_image`),
+    a 2-D array (in a file, or in memory) as it is (:func:`~spectro.signals.pictures.array_image`).
+    """
+    if ref.array is not None:
+        return array_image(np.asarray(ref.array), cfg)
+    if not_regular(ref.path):
+        raise BadInput(not_regular(ref.path))
+    if ref.key is None and is_picture(ref.path):
+        return read_image(ref.path, cfg)
+    if ref.key is None and os.path.splitext(ref.path)[1].lower() not in ARRAY_EXTENSIONS:
+        raise BadInput("not an image: the run's store holds images (pictures or 2-D arrays), not signals")
+    return array_image(np.asarray(_array_row(ref.path, ref.key or ("", None), {} if opened is None else opened)),
+                       cfg)
 
 
 def _array_row(path: str, key: tuple[str, Optional[int]], opened: dict) -> np.ndarray:
@@ -228,6 +270,8 @@ def chunk_images(refs: Sequence[SignalRef], cfg: FeatureConfig, *, stft: bool = 
     """
     out = []
     opened: dict[tuple[str, str], Any] = {}
+    if cfg.is_image:
+        return [_picture_result(ref, cfg, opened) for ref in refs]
     for ref in refs:
         try:
             y = check_signal(read_signal(ref, cfg, opened), min_samples=cfg.n_fft)
@@ -246,6 +290,20 @@ def chunk_images(refs: Sequence[SignalRef], cfg: FeatureConfig, *, stft: bool = 
             continue
         out.append(SignalImages(bounds=bounds, seconds=y.shape[0] / cfg.sample_rate, segments=segs))
     return to_images(out, _extractor(cfg)) if stft else out
+
+
+def _picture_result(ref: SignalRef, cfg: FeatureConfig, opened: dict) -> SignalImages:
+    """One image made elsewhere as a result of :func:`chunk_images` (bounds 0-0: it has no seconds)."""
+    try:
+        image = read_picture_image(ref, cfg, opened)
+    except BadInput as err:
+        return SignalImages(error=str(err))
+    except Exception as err:  # noqa: BLE001 - one odd file must not end a long run
+        return SignalImages(error=f"unexpected error: {type(err).__name__}: {err}")
+    image16 = image.astype(np.float16)[None, None]  # (1, 1, F, T)
+    if not np.isfinite(image16).all():
+        return SignalImages(error=NON_FINITE)
+    return SignalImages(images=image16, bounds=np.zeros((1, 2)), seconds=0.0)
 
 
 def to_images(results: list[SignalImages], extractor: SpectrogramImage) -> list[SignalImages]:
@@ -322,7 +380,7 @@ def map_chunks(chunks: Sequence[Sequence[SignalRef]], cfg: FeatureConfig, *, wor
     """
     work = functools.partial(chunk_images, cfg=cfg, stft=stft_device is None, max_images=max_images)
     with process_map(work, chunks, workers=workers, initializer=_init_worker) as done:
-        if stft_device is None:
+        if stft_device is None or cfg.is_image:
             yield done
         else:
             extractor = SpectrogramImage(cfg).to(stft_device)

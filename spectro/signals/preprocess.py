@@ -29,11 +29,11 @@ from tqdm import tqdm
 from spectro._version import __version__
 from spectro.config import FOLDS, SEED, STFT_DEVICE, FeatureConfig
 from spectro.errors import SpectroError, StoreDamaged
-from spectro.signals.defaults import describe, infer_config
+from spectro.signals.defaults import describe, infer_config, infer_image_config
 from spectro.signals.features import filterbank
 from spectro.signals.folds import assign_folds
 from spectro.signals.images import SignalRef, map_chunks
-from spectro.signals.sources import Item, Source, discover
+from spectro.signals.sources import Item, Source, discover, has_images, rateless
 from spectro.signals.store import StoreWriter, open_store
 from spectro.utils.console import note, say
 from spectro.utils.device import select_device, versions
@@ -57,12 +57,16 @@ class PreprocessResult:
     seconds: float = 0.0
     replaced_damaged: Optional[str] = None  # why the store found at ``store`` was damaged, if it was
     folds_note: Optional[str] = None  # fewer folds than asked, and why ("the store has 3 folds instead of ...")
+    per_class: Counter = field(default_factory=Counter)  # label -> images (windows, when windowed)
+    windowed: bool = False
 
     def summary_line(self) -> str:
         line = (
             f"wrote {self.written} images from {self.files} files ({self.classes} classes) to {self.store} "
             f"in {self.seconds:.1f} s"
         )
+        if self.windowed:
+            line += " (windows per class: " + ", ".join(f"{c} {n}" for c, n in sorted(self.per_class.items())) + ")"
         if self.replaced_damaged:
             line = f"rebuilt damaged store ({self.replaced_damaged}): " + line
         if self.reused_files:
@@ -125,7 +129,15 @@ def preprocess(
         Where the STFTs run: ``"cpu"`` (inside the workers) or ``"cuda"``.
     **source_options
         ``manifest``, ``path_col``, ``label_col``, ``fold_col``, ``group_col``,
-        ``label_regex``, ``group_regex``: passed to ``discover``.
+        ``rate_col``, ``label_regex``, ``group_regex``, ``fold_regex``: passed
+        to ``discover``.
+
+    Files that carry no sample rate (``.npy``/``.npz``, ``.mat``, CSV/TSV)
+    need one: ``sample_rate`` in ``config`` (``--sample-rate``) or a
+    manifest's ``rate_col``; without either, a source of such files alone is
+    refused in one line, and beside audio files they are said to be taken at
+    the audio's rate. Pictures (PNG, JPEG, BMP, TIFF) make a store of images
+    (``input="image"``), as do arrays with ``config={"input": "image"}``.
     """
     t0 = time.perf_counter()
     if k_folds < 2:
@@ -135,24 +147,57 @@ def preprocess(
     if chunk_size < 1:
         raise SpectroError(f"chunk_size must be at least 1, got {chunk_size}")
     device = str(select_device(device, kinds=("cuda", "cpu")))
-    src = discover(source, **source_options)
+    given = config.to_dict() if isinstance(config, FeatureConfig) else dict(config or {})
+    src = discover(source, images=given.get("input") == "image", **source_options)
+    for line in src.notes[:3]:
+        note(line)
+    if len(src.notes) > 3:
+        note(f"and {len(src.notes) - 3} more arrays read row by row")
     if config is None or isinstance(config, dict):
         settings = dict(config or {})
-        if infer is None:
+        if "input" not in settings and has_images(src):
+            settings["input"] = "image"
+        if settings.get("input") == "image":
+            infer = ()
+            if settings.get("image_size") is not None:
+                settings.setdefault("resize", True)  # a size asked for is the size every image gets
+        elif infer is None:
             infer = [f for f in FeatureConfig.INFERABLE if f not in settings]
         config = FeatureConfig().replace(**settings)  # an unknown setting is one line
+        if not config.is_image and "sample_rate" not in settings:
+            _check_rates(src, source, infer)
     elif infer is None:
         infer = ()
     inferred: dict = {}
-    if infer:
+    if config.is_image:
+        config, inferred = infer_image_config(src.items, config)
+        if config.image_size is None:
+            raise SpectroError(f"no readable image in {source}: nothing gives the store its image size")
+    elif infer:
         config, inferred = infer_config(src.items, config, infer, seed=seed)
-        if inferred:
-            say(describe(inferred, config))
-    filterbank(config)  # refuses empty bands now, not in every worker
+    if inferred:
+        say(describe(inferred, config))
+    if not config.is_image:
+        filterbank(config)  # refuses empty bands now, not in every worker
     # The lock sits beside ``out`` (the store itself is swapped by a rename).
     with exclusive(out, what="store"), _disk_full_is_one_line(out):
         return _build(src, source, out, config, k_folds, seed, workers, device, progress, chunk_size,
                       source_options, t0, inferred)
+
+
+def _check_rates(src: Source, source: str, infer: Sequence[str]) -> None:
+    """Refuse (or say loudly) that files carrying no sample rate got none: never a silent 16 kHz."""
+    files = rateless(src)
+    if not files:
+        return
+    audio = any(it.rate is None and it.key is None and os.path.splitext(it.path)[1].lower() not in
+                (".npy", ".npz", ".mat", ".csv", ".tsv") for it in src.items)
+    shown = ", ".join(files[:2]) + (f" and {len(files) - 2} more" if len(files) > 2 else "")
+    if not audio or "sample_rate" not in infer:
+        raise SpectroError(f"{source}: {len(files)} file(s) of samples carry no sample rate ({shown}): give "
+                           "--sample-rate HZ, the rate they were recorded at (or a manifest's --rate-col)")
+    note(f"{len(files)} file(s) of samples carry no sample rate ({shown}): they are taken at the rate read from the "
+         "audio files; give --sample-rate HZ if they were recorded at another")
 
 
 def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: int, seed: int,
@@ -164,9 +209,11 @@ def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: i
     try:
         rows, item_rows, errors, reused = _run(src, config, writer, reuse, old, workers, device, progress, chunk_size)
         if not rows:
+            counts = "; ".join(f"{why}: {n}" for why, n in _reason_counts(errors).most_common(3))
+            first = f"; the first, {errors[0][0]}: {errors[0][1]}" if errors else ""
             raise SpectroError(
-                f"no usable signals in {source}: all {len(src.items) + len(src.errors)} inputs were skipped "
-                f"({_reason_counts(errors).most_common(3)})"
+                f"no usable {'images' if config.is_image else 'signals'} in {source}: all "
+                f"{len(src.items) + len(src.errors)} inputs were skipped ({counts}){first}"
             )
         folds_meta = _set_folds(src, rows, item_rows, k_folds, seed, _group_rule(source_options))
         if folds_meta.get("advice") or folds_meta.get("group_rule_limits"):
@@ -200,6 +247,8 @@ def _build(src: Source, source: str, out: str, config: FeatureConfig, k_folds: i
         seconds=time.perf_counter() - t0,
         replaced_damaged=damaged,
         folds_note=folds_meta.get("fewer"),
+        per_class=Counter(r["label"] for r in rows),
+        windowed=config.window is not None and not config.is_image,
     )
 
 
@@ -243,7 +292,8 @@ def _run(src: Source, cfg: FeatureConfig, writer: StoreWriter, reuse, old, worke
     n_fresh = sum(fresh)
     chunk_size = max(1, min(chunk_size, -(-n_fresh // max(1, 4 * n_workers))))
     chunks = [list(range(j, min(j + chunk_size, len(items)))) for j in range(0, len(items), chunk_size)]
-    work = [[SignalRef(items[i].path, items[i].key) for i in chunk if fresh[i]] for chunk in chunks]
+    work = [[SignalRef(items[i].path, items[i].key, sample_rate=items[i].rate) for i in chunk if fresh[i]]
+            for chunk in chunks]
 
     rows: list[dict[str, Any]] = []
     item_rows: dict[int, list[int]] = {}
@@ -327,8 +377,8 @@ def _set_folds(src: Source, rows, item_rows, k_folds: int, seed: int, rule: Opti
     if src.has_folds:
         meta = {"from_source": True, "kind": src.kind, "names": src.fold_names}
         if len({r["fold"] for r in rows}) < 2:
-            meta["advice"] = ("the source gives every file the same fold; give a --fold-col with two values or "
-                              "more, or none (preprocess then assigns --folds)")
+            meta["advice"] = ("the source gives every file the same fold; give a --fold-col or --fold-regex with two "
+                              "values or more, or none (preprocess then assigns --folds)")
             meta["fewer"] = f"the store has a single fold: {meta['advice']}"
         return meta
     kept = sorted(item_rows)

@@ -14,6 +14,13 @@ Layouts understood (first match wins):
   ``--label-regex``, any folder whose file names carry the label (FSDD's
   ``7_jackson_32.wav``).
 
+Files are signals (audio; ``.npy``/``.npz``, MATLAB ``.mat`` and CSV/TSV
+files of samples, which carry no rate) or images made elsewhere (PNG, JPEG,
+BMP, TIFF pictures; with ``images``, ``.npy``/``.npz`` arrays of 2-D images).
+A source holding both kinds is refused at once. ``--fold-regex`` takes each
+file's fold from its path (the motor load ``_(\\d)HP``), a manifest's rate
+column each file's sample rate.
+
 Discovery reads no audio. Problems with single rows (a missing file, no
 label) are returned as ``errors``; an unusable source raises
 :class:`~spectro.errors.SpectroError`.
@@ -31,11 +38,15 @@ from typing import Optional
 import numpy as np
 
 from spectro.errors import SpectroError
-from spectro.signals.audio import ARRAY_EXTENSIONS, AUDIO_EXTENSIONS, not_regular
+from spectro.signals.audio import ARRAY_EXTENSIONS, AUDIO_EXTENSIONS, RATELESS_EXTENSIONS, is_vector, not_regular
+from spectro.signals.pictures import PICTURE_EXTENSIONS
 
-__all__ = ["Item", "Source", "discover", "array_keys", "key_suffix"]
+__all__ = ["Item", "Source", "discover", "array_keys", "key_suffix", "input_kind", "has_images", "rateless",
+           "walk", "SIGNAL_EXTENSIONS", "INPUT_EXTENSIONS"]
 
-SIGNAL_EXTENSIONS = AUDIO_EXTENSIONS | ARRAY_EXTENSIONS
+SIGNAL_EXTENSIONS = AUDIO_EXTENSIONS | RATELESS_EXTENSIONS
+#: Every extension a source is searched for: signals and pictures.
+INPUT_EXTENSIONS = SIGNAL_EXTENSIONS | PICTURE_EXTENSIONS
 
 
 @dataclass
@@ -49,6 +60,7 @@ class Item:
     group: Optional[str] = None
     key: Optional[tuple[str, Optional[int]]] = None  # (array name or "", row or None)
     file: str = ""  # path of the file relative to the source root (``rel`` without an array suffix)
+    rate: Optional[int] = None  # sample rate of a file that carries none, from a manifest's rate column
 
     def __post_init__(self) -> None:
         self.file = self.file or self.rel
@@ -62,6 +74,7 @@ class Source:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (rel, reason)
     fold_names: Optional[dict[int, str]] = None
     ignored: Counter = field(default_factory=Counter)  # extension -> files passed over
+    notes: list[str] = field(default_factory=list)  # what a user should hear about how files were read
 
     @property
     def has_folds(self) -> bool:
@@ -78,12 +91,20 @@ def discover(
     group_col: Optional[str] = None,
     label_regex: Optional[str] = None,
     group_regex: Optional[str] = None,
+    fold_regex: Optional[str] = None,
+    rate_col: Optional[str] = None,
+    images: bool = False,
 ) -> Source:
-    """Find every example in ``source``; see the module docstring for layouts."""
+    """Find every example in ``source``; see the module docstring for layouts.
+
+    ``images``: arrays in ``.npy``/``.npz`` files are 2-D images (``(F, T)``,
+    or ``(N, F, T)``: N images), not signals.
+    """
     if not os.path.exists(source):
         raise SpectroError(f"source not found: {source}")
     label_re = _compile(label_regex, "--label-regex")
     group_re = _compile(group_regex, "--group-regex")
+    fold_re = _compile(fold_regex, "--fold-regex")
     root = os.path.abspath(source)
     if os.path.isfile(root):
         if manifest is None and os.path.splitext(root)[1].lower() in ARRAY_EXTENSIONS:
@@ -91,7 +112,7 @@ def discover(
         else:
             raise SpectroError(f"source must be a folder or a .npz/.npy file: {source}")
     elif manifest is not None:
-        src = _manifest(root, manifest, path_col, label_col, fold_col, group_col)
+        src = _manifest(root, manifest, path_col, label_col, fold_col, group_col, rate_col=rate_col)
     elif os.path.isfile(os.path.join(root, "meta", "esc50.csv")):
         src = _manifest(root, os.path.join(root, "meta", "esc50.csv"), "filename", "category", "fold", "src_file",
                         kind="esc50", path_fmt="audio/{filename}")
@@ -104,12 +125,66 @@ def discover(
         src = _speech_commands(root)
     else:
         src = _folders(root, label_re)
+    if src.kind != "arrays":
+        src.items = [x for it in src.items for x in _expand(it, images, src.notes)]
     if group_re is not None:
         _apply_group_regex(src, group_re)
+    if fold_re is not None:
+        _apply_fold_regex(src, fold_re)
     if not src.items and not src.errors:
-        found = ", ".join(sorted(SIGNAL_EXTENSIONS))
-        raise SpectroError(f"no signal files found in {source} (looked for {found})")
+        found = ", ".join(sorted(INPUT_EXTENSIONS))
+        raise SpectroError(f"no signal files found in {source} (looked for signals and images: {found})")
+    _check_one_kind(src, source, images)
     return src
+
+
+def input_kind(path: str) -> str:
+    """``"image"`` for a picture file, ``"signal"`` for audio, MATLAB and CSV files, ``"array"`` for .npy/.npz."""
+    ext = os.path.splitext(path)[1].lower()
+    return "image" if ext in PICTURE_EXTENSIONS else "array" if ext in ARRAY_EXTENSIONS else "signal"
+
+
+def _check_one_kind(src: Source, source: str, images: bool) -> None:
+    """Refuse a source mixing signals and pictures (or signals in a source of images): one line, at once."""
+    kinds = Counter(input_kind(it.path) for it in src.items)
+    exts = Counter(os.path.splitext(it.path)[1].lower() for it in src.items)
+    if kinds["signal"] and (kinds["image"] or images):
+        sig = ", ".join(f"{n} {e}" for e, n in exts.most_common() if e not in PICTURE_EXTENSIONS | ARRAY_EXTENSIONS)
+        img = ", ".join(f"{n} {e}" for e, n in exts.most_common() if e in PICTURE_EXTENSIONS | ARRAY_EXTENSIONS)
+        raise SpectroError(f"{source} mixes signals ({sig}) and images ({img}): one store holds one kind; give "
+                           "them separate sources")
+    if kinds["image"] and kinds["array"] and not images:
+        raise SpectroError(f"{source} holds pictures and .npy/.npz arrays: arrays beside pictures are read as "
+                           "images only with --input image (as signals, they would mix two kinds)")
+
+
+def has_images(src: Source) -> bool:
+    """Whether the source's files are pictures (then the store holds images made elsewhere)."""
+    return any(input_kind(it.path) == "image" for it in src.items)
+
+
+def rateless(src: Source) -> list[str]:
+    """Files among the source's items that carry no sample rate and got none from a manifest."""
+    return sorted({it.file for it in src.items
+                   if it.rate is None and os.path.splitext(it.path)[1].lower() in RATELESS_EXTENSIONS})
+
+
+def _apply_fold_regex(src: Source, regex: re.Pattern) -> None:
+    """Each item's fold from its path (relative to the source): a condition such as a motor load or a date."""
+    if regex.groups < 1:
+        raise SpectroError(f"--fold-regex {regex.pattern!r} needs a capture group, e.g. '_(\\d)HP'")
+    kept, values = [], []
+    for it in src.items:
+        m = regex.search(it.file)
+        if m is None or not m.group(1):
+            src.errors.append((it.rel, "path does not match --fold-regex"))
+        else:
+            kept.append(it)
+            values.append(m.group(1))
+    ids, names = _fold_ids(values)
+    for it, fold in zip(kept, ids):
+        it.fold = fold
+    src.items, src.fold_names = kept, names
 
 
 def _compile(pattern: Optional[str], flag: str) -> Optional[re.Pattern]:
@@ -128,8 +203,8 @@ def _match(regex: re.Pattern, name: str) -> Optional[str]:
     return m.group(1) if m.groups() else m.group(0)
 
 
-def walk(folder: str, ignored: Counter) -> list[str]:
-    """Signal files under ``folder``, sorted, skipping hidden ones."""
+def walk(folder: str, ignored: Counter, extensions: frozenset = INPUT_EXTENSIONS) -> list[str]:
+    """Signal and picture files (``extensions``) under ``folder``, sorted, skipping hidden ones."""
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -137,7 +212,7 @@ def walk(folder: str, ignored: Counter) -> list[str]:
             if name.startswith("."):
                 continue
             ext = os.path.splitext(name)[1].lower()
-            if ext in SIGNAL_EXTENSIONS:
+            if ext in extensions:
                 out.append(os.path.join(dirpath, name))
             else:
                 ignored[ext or "(none)"] += 1
@@ -161,7 +236,7 @@ def _folders(root: str, label_re: Optional[re.Pattern]) -> Source:
         else:
             src.errors.append((rel, "no label: file is not inside a class folder (or use --label-regex)"))
             continue
-        src.items.extend(_expand(Item(path, rel, label)))
+        src.items.append(Item(path, rel, label))
     return src
 
 
@@ -198,6 +273,7 @@ def _manifest(
     *,
     kind: str = "manifest",
     path_fmt: Optional[str] = None,
+    rate_col: Optional[str] = None,
 ) -> Source:
     if not os.path.isfile(manifest):
         raise SpectroError(f"manifest not found: {manifest}")
@@ -214,7 +290,7 @@ def _manifest(
     columns = [c for c in rows[0].keys() if c is not None] if rows else []
     if not rows:
         raise SpectroError(f"manifest {manifest} has no rows")
-    for col in (path_col, label_col, fold_col, group_col):
+    for col in (path_col, label_col, fold_col, group_col, rate_col):
         if col is not None and col not in columns:
             raise SpectroError(f"manifest {manifest} has no column {col!r} (columns: {', '.join(columns)})")
     src = Source(kind, root, [])
@@ -244,7 +320,17 @@ def _manifest(
             src.errors.append((rel, f"no fold (manifest row {i + 2})"))
             continue
         group = (row[group_col] or "").strip() or None if group_col else None
-        src.items.extend(_expand(Item(path, os.path.relpath(path, root), label, fold, group)))
+        rate = None
+        if rate_col:
+            text = (row[rate_col] or "").strip()
+            try:
+                rate = int(float(text))
+            except ValueError:
+                rate = 0
+            if rate <= 0 or rate != float(text):
+                src.errors.append((rel, f"no usable sample rate {text!r} in column {rate_col!r} (manifest row {i + 2})"))
+                continue
+        src.items.append(Item(path, os.path.relpath(path, root), label, fold, group, rate=rate))
     return src
 
 
@@ -271,26 +357,34 @@ def _apply_group_regex(src: Source, regex: re.Pattern) -> None:
     src.items = kept
 
 
-def _expand(item: Item) -> list[Item]:
-    """One item per signal: arrays in .npy/.npz files may hold several."""
+def _expand(item: Item, images: bool = False, notes: Optional[list[str]] = None) -> list[Item]:
+    """One item per signal (or image): arrays in .npy/.npz files may hold several.
+
+    A 2-D array of signals split into its rows is said in ``notes`` (a
+    ``(64, 600)`` array may be one image, or 600 signals of 64 samples).
+    """
     ext = os.path.splitext(item.path)[1].lower()
     if ext not in ARRAY_EXTENSIONS:
         return [item]
     try:
-        keys = array_keys(item.path)
+        keys = array_keys(item.path, images=images, notes=notes, name=item.rel)
     except Exception:  # noqa: BLE001 - any unreadable file is decoded later and reported there
         keys = [("", None)]
-    return [Item(item.path, item.rel + key_suffix(key), item.label, item.fold, item.group, key, item.rel)
-            for key in keys]
+    return [Item(item.path, item.rel + key_suffix(key), item.label, item.fold, item.group, key, item.rel,
+                 item.rate) for key in keys]
 
 
-def array_keys(path: str) -> list[tuple[str, Optional[int]]]:
-    """The signals in a .npy or .npz file, as :attr:`Item.key` values, in file order.
+def array_keys(path: str, *, images: bool = False, notes: Optional[list[str]] = None,
+               name: str = "") -> list[tuple[str, Optional[int]]]:
+    """The signals (or, with ``images``, the 2-D images) in a .npy or .npz file, as :attr:`Item.key` values.
 
-    A 1-D array is one signal (row None), a 2-D array one signal per row; a
-    .npy's array has the name ``""``. A .npz holding signals and labels (as a
-    single-file source does) gives the rows of its signals only, any other
-    .npz every array. Raises what numpy raises for an unreadable file.
+    Signals: a vector (``(n,)``, or ``(n, 1)`` / ``(1, n)`` as MATLAB and
+    loadmat give one) is one signal (row None), another 2-D array one signal
+    per row, said in ``notes`` (as ``name``). Images: a 2-D array is one image
+    ``(F, T)``, a 3-D array ``(N, F, T)`` N images. A .npy's array has the
+    name ``""``. A .npz holding signals and labels (as a single-file source
+    does) gives the rows of its signals only, any other .npz every array, in
+    file order. Raises what numpy raises for an unreadable file.
     """
     if path.lower().endswith(".npy"):
         arrays = [("", np.load(path, mmap_mode="r", allow_pickle=False).shape)]
@@ -299,7 +393,18 @@ def array_keys(path: str) -> list[tuple[str, Optional[int]]]:
             x_key, y_key = _bundle_keys(z.files)
             names = [x_key] if x_key and y_key else z.files
             arrays = [(name, z[name].shape) for name in names]
-    return [(name, row) for name, shape in arrays for row in ([None] if len(shape) <= 1 else range(shape[0]))]
+    keys = []
+    for array, shape in arrays:
+        if images:
+            rows = range(shape[0]) if len(shape) == 3 else [None]
+        else:
+            rows = range(shape[0]) if len(shape) >= 2 and not is_vector(shape) else [None]
+            if len(shape) == 2 and not is_vector(shape) and notes is not None:
+                notes.append(f"{name}{'#' + array if array else ''}: a {shape[0]} x {shape[1]} array is read as "
+                             f"{shape[0]} signals of {shape[1]} samples, one per row (if it is one image, give "
+                             "--input image)")
+        keys.extend((array, row) for row in rows)
+    return keys
 
 
 def key_suffix(key: Optional[tuple[str, Optional[int]]]) -> str:

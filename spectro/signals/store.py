@@ -295,9 +295,10 @@ class Store:
             "folds": self.fold_ids,
             "fold_names": self.meta.get("folds", {}).get("names"),
             "counts": counts,
+            "empty": [[name, f] for name, c in counts.items() for f, n in c.items() if n == 0],
             "skipped": len(self.errors()),
             "checksums": self.has_checksums,
-            "feature_config": self.config.to_dict(),
+            "feature_config": self.config.identity(),
             "source": self.meta.get("source"),
             "created": self.meta.get("created"),
         }

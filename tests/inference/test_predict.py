@@ -165,7 +165,7 @@ def test_bad_inputs_get_the_reason_preprocess_gives_them(digits, tmp_path):
         "nan.wav": "NaN or Inf samples", "short.wav": "too short", "silent.wav": "silent",
         "text.npy": "cannot read array",
         "arrays.npz#nan[1]": "NaN or Inf samples", "arrays.npz#names": "array has non-numeric dtype <U1",
-        "arrays.npz#flat[0]": "array is not 1-D", "arrays.npz#flat[1]": "array is not 1-D"}
+        "arrays.npz#flat[0]": "array is not a 1-D signal", "arrays.npz#flat[1]": "array is not a 1-D signal"}
     assert sum(r.ok for r in results) == 3  # the good WAV, FLAC and .npz row
 
 
