@@ -80,19 +80,15 @@ import sys
 import tempfile
 import time
 
-import librosa
 import numpy as np
 import soundfile as sf
 import torch
 import torchvision
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 from torch import nn
 
 import spectro
+from spectro.models.reference import HOP, N_FFT, ReferenceClassifier, script_logmels
 from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
 from spectro.dataset.feed import norm_stats, normalise
 from spectro.training.defaults import defaults_stamp
@@ -165,31 +161,14 @@ def script_stft(rate: int) -> tuple[int, int]:
 
 
 #: The script's own log-mels: librosa's defaults (issue 20's script), at the files' rate.
-SCRIPT_N_FFT, SCRIPT_HOP = 2048, 512
-
-
-def script_logmels(paths: list[str]) -> np.ndarray:
-    """librosa log-mels of the files (n_fft 2048, hop 512, 64 bands, ref=max) [shape=(N, 64, T)], float32."""
-    rate, longest = clip_info(paths)
-    size = int(round(longest * rate))
-    out = []
-    for p in paths:
-        y, _ = librosa.load(p, sr=rate)
-        y = librosa.util.fix_length(y, size=size)
-        m = librosa.feature.melspectrogram(y=y, sr=rate, n_fft=SCRIPT_N_FFT, hop_length=SCRIPT_HOP, n_mels=64)
-        out.append(librosa.power_to_db(m, ref=np.max))
-    return np.stack(out).astype(np.float32)
+SCRIPT_N_FFT, SCRIPT_HOP = N_FFT, HOP
 
 
 def script_svc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
                seed: int) -> np.ndarray:
-    feats = np.concatenate([X.mean(axis=2), X.std(axis=2)], axis=1)  # (N, 128)
-    search = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale")),
-                          {"svc__C": [0.1, 1, 10, 100]},
-                          cv=StratifiedGroupKFold(min(3, len(set(groups[train]))), shuffle=True,
-                                                  random_state=seed))
-    search.fit(feats[train], y[train], groups=groups[train])
-    return search.predict(feats[test])
+    """The script's SVC: spectro's ``reference`` model (spectro/models/reference.py), one copy of the code."""
+    clf = ReferenceClassifier(seed=seed).fit(X[train][:, None], y[train], groups=groups[train])
+    return clf.predict(X[test][:, None])
 
 
 def script_resnet18(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, *, epochs: int,
