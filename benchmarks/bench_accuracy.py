@@ -32,7 +32,9 @@ followed by ``+flag`` switches (any order):
 ``noval``      ``val_fraction=0``: no validation hold-out, last epoch kept
 ``holdout``    ``min_holdout=0``: a hold-out however small (before issue 20)
 ``gaineq``     ``gain_eq=6``: random gain and EQ of up to 6 dB
-``pct``, ``delta``, ``dct``, ``pca``  (svm) add a feature part to ``stats``
+``pct``, ``delta``, ``dct``, ``pca``  (svm) a fixed front-end: ``stats`` and this part
+``fe0`` ... ``fe4``  (svm) the fixed front-end ``FRONTENDS[i]`` of
+               spectro.dataset.summaries instead of the inner-CV choice
 ``all``        (svm) fit ``spectro.make_classifier("svm")`` on every
                non-test row (normalised by their per-frequency
                statistics, with their groups) instead of
@@ -57,9 +59,11 @@ script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
 only the models differ; ``--features pcen`` as ``default`` with PCEN instead of dB
 (``spectro preprocess --compression pcen``).
 
-Data sets: ``digits`` (bundled), ``instruments``, ``voices`` and ``sfx`` (rendered into
-``--cache`` from Debian packages by the scripts in data/; see benchmarks/datasets.py, which
-also names each set's number of folds). A set that cannot be made exits 0 with the reason.
+Data sets: ``digits`` (bundled), ``instruments``, ``voices``, ``sfx``, ``percussion``,
+``commands``, ``commands-xengine`` and ``notes`` (rendered into ``--cache`` from Debian
+packages by the scripts in data/; see benchmarks/datasets.py, which also names each set's
+number of folds and packages; ``--install`` apt-get installs them first). A set that
+cannot be made exits 0 with the reason.
 ``--seeds 0,1`` runs every model on every fold once per seed.
 
 Usage::
@@ -88,8 +92,9 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 import spectro
+from spectro.dataset.summaries import FRONTENDS
 from spectro.models.reference import HOP, N_FFT, ReferenceClassifier, script_logmels
-from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
+from datasets import DEFAULT_FOLDS, dataset_source, install  # benchmarks/datasets.py
 from spectro.dataset.feed import norm_stats, normalise
 from spectro.training.defaults import defaults_stamp
 
@@ -207,12 +212,14 @@ def spectro_settings(spec: str) -> tuple[str, dict]:
             settings["all_rows"] = True
         elif model == "svm" and flag in SVM_PARTS:
             parts.append(flag)
+        elif model == "svm" and flag.startswith("fe") and flag[2:].isdigit() and int(flag[2:]) < len(FRONTENDS):
+            settings["model_options"] = {**settings.get("model_options", {}), "frontend": FRONTENDS[int(flag[2:])]}
         elif flag in FLAGS:
             for k, v in FLAGS[flag].items():
                 settings[k] = {**settings.get(k, {}), **v} if isinstance(v, dict) else v
         else:
             raise SystemExit(f"bench_accuracy: unknown flag {flag!r} in {spec!r}; "
-                             f"valid: {', '.join([*FLAGS, *SVM_PARTS])}")
+                             f"valid: {', '.join([*FLAGS, *SVM_PARTS])}, fe0-fe{len(FRONTENDS) - 1}")
     if len(parts) > 1:
         settings["model_options"] = {**settings.get("model_options", {}), "features": "+".join(parts)}
     return model, settings
@@ -290,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 2 test folds, no resnet18")
     p.add_argument("--cache", default=DEFAULT_CACHE, help="data sets and stores are built here once")
     p.add_argument("--csv", default=None, help="append per-fold rows here, as each fold ends")
+    p.add_argument("--install", action="store_true",
+                   help="apt-get install the Debian packages the set is rendered from, if it is not in --cache yet")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (1 trains faster on a CPU that other processes keep busy)")
     args = p.parse_args(argv)
@@ -304,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             spectro_settings(spec)  # a bad spec fails before any work
     os.makedirs(args.cache, exist_ok=True)
 
+    if args.install:
+        install(args.dataset)
     store = build_store(args.dataset, args.features, folds_k, args.cache)
     test_folds = store.fold_ids
     if args.only_folds:
