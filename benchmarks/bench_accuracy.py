@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import math
 import os
 import statistics
@@ -332,11 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     X_script = None
     if any(s.startswith("script-") for s in specs):
         t0 = time.perf_counter()
-        cached = os.path.join(args.cache, f"script-logmels-{args.dataset}-{len(y)}-{SCRIPT_N_FFT}-{SCRIPT_HOP}.npy")
+        # Keyed by the files in store order: two sets of the same files (commands, commands-xengine) share it.
+        paths = store_paths(store)
+        key = hashlib.sha256("\n".join(os.path.relpath(p, args.cache) for p in paths).encode()).hexdigest()[:12]
+        cached = os.path.join(args.cache, f"script-logmels-{key}-{SCRIPT_N_FFT}-{SCRIPT_HOP}.npy")
         if os.path.isfile(cached):
             X_script = np.load(cached)
         else:
-            X_script = script_logmels(store_paths(store))
+            X_script = script_logmels(paths)
             np.save(cached, X_script)
         print(f"  script log-mels {X_script.shape} in {time.perf_counter() - t0:.1f} s", flush=True)
 
