@@ -78,6 +78,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import math
 import os
 import statistics
@@ -241,13 +242,19 @@ def spectro_proba(store: spectro.Store, spec: str, fold: int, *, epochs: int, se
     cached = os.path.join(probs, f"{spec}-e{epochs if model != 'svm' else 0}-seed{seed}-fold{fold}")
     if os.path.isfile(cached + ".npz"):
         with np.load(cached + ".npz") as z:
+            RUN_INFO[(spec, seed, fold)] = json.loads(str(z["info"])) if "info" in z else {}
             return z["proba"], float(z["seconds"])
     t0 = time.perf_counter()
-    p = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
+    p, info = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
     seconds = time.perf_counter() - t0
-    np.savez(cached + ".tmp.npz", proba=p, seconds=seconds)
+    RUN_INFO[(spec, seed, fold)] = info
+    np.savez(cached + ".tmp.npz", proba=p, seconds=seconds, info=json.dumps(info))
     os.replace(cached + ".tmp.npz", cached + ".npz")  # whole or absent: a stopped run leaves no half file
     return p, seconds
+
+
+#: (spec, seed, fold) -> what its run recorded: warnings (codes), best and last epoch, the SVM's front-end.
+RUN_INFO: dict[tuple[str, int, int], dict] = {}
 
 
 def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed: int, workdir: str) -> np.ndarray:
@@ -255,12 +262,15 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
     model, settings = spectro_settings(spec)
     test = np.flatnonzero(store.folds == fold)
     if settings.pop("all_rows", False):
-        return svm_all_rows(store, store.features, fold, seed=seed, **settings.get("model_options", {}))
+        return svm_all_rows(store, store.features, fold, seed=seed, **settings.get("model_options", {})), {}
     if model != "svm":
         settings.update(epochs=epochs, device="cpu")
     out = os.path.join(workdir, f"{spec}-seed{seed}-fold{fold}")
     run = spectro.train(store, model, out, test_fold=fold, seed=seed, progress=False, **settings)
-    return _in_store_order(run.predict_proba(store.features[test]), run.labels, store)
+    info = {"warnings": [w.get("code") for w in run.info.get("warnings") or []],
+            "best_epoch": run.info.get("best_epoch"), "epochs_done": run.info.get("epochs_done"),
+            "frontend": getattr(run.classifier, "frontend_", None)}
+    return _in_store_order(run.predict_proba(store.features[test]), run.labels, store), info
 
 
 def svm_all_rows(store: spectro.Store, features, fold: int, *, seed: int, **options) -> np.ndarray:
@@ -375,8 +385,19 @@ def main(argv: list[str] | None = None) -> int:
                         if f.tell() == 0:
                             w.writeheader()
                         w.writerow(row)
+                info = RUN_INFO.get((spec, seed, fold), {})
+                if args.csv and info:  # beside the rows: what each spectro run recorded (flags, front-end)
+                    side = args.csv[:-4] + "-runs.csv" if args.csv.endswith(".csv") else args.csv + "-runs"
+                    with open(side, "a", newline="") as f:
+                        w = csv.DictWriter(f, fieldnames=["dataset", "features", "model", "seed", "fold", "warnings",
+                                                          "best_epoch", "epochs_done", "frontend"])
+                        if f.tell() == 0:
+                            w.writeheader()
+                        w.writerow({"dataset": args.dataset, "features": args.features, "model": spec, "seed": seed,
+                                    "fold": fold, **info, "warnings": ",".join(info.get("warnings") or [])})
+                extra = "".join(f"  {k} {v}" for k, v in info.items() if v not in (None, [], ""))
                 print(f"  {spec:28s} seed {seed} fold {fold}: acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}  "
-                      f"{seconds:6.1f} s", flush=True)
+                      f"{seconds:6.1f} s{extra}", flush=True)
     print_table(rows, test_folds)
     return 0
 
