@@ -32,7 +32,9 @@ followed by ``+flag`` switches (any order):
 ``noval``      ``val_fraction=0``: no validation hold-out, last epoch kept
 ``holdout``    ``min_holdout=0``: a hold-out however small (before issue 20)
 ``gaineq``     ``gain_eq=6``: random gain and EQ of up to 6 dB
-``pct``, ``delta``, ``dct``, ``pca``  (svm) add a feature part to ``stats``
+``pct``, ``delta``, ``dct``, ``pca``  (svm) a fixed front-end: ``stats`` and this part
+``fe0`` ... ``fe4``  (svm) the fixed front-end ``FRONTENDS[i]`` of
+               spectro.dataset.summaries instead of the inner-CV choice
 ``all``        (svm) fit ``spectro.make_classifier("svm")`` on every
                non-test row (normalised by their per-frequency
                statistics, with their groups) instead of
@@ -57,9 +59,11 @@ script's own settings (the files' rate, 32 ms / 10 ms, the longest clip), so
 only the models differ; ``--features pcen`` as ``default`` with PCEN instead of dB
 (``spectro preprocess --compression pcen``).
 
-Data sets: ``digits`` (bundled), ``instruments``, ``voices`` and ``sfx`` (rendered into
-``--cache`` from Debian packages by the scripts in data/; see benchmarks/datasets.py, which
-also names each set's number of folds). A set that cannot be made exits 0 with the reason.
+Data sets: ``digits`` (bundled), ``instruments``, ``voices``, ``sfx``, ``percussion``,
+``commands``, ``commands-xengine`` and ``notes`` (rendered into ``--cache`` from Debian
+packages by the scripts in data/; see benchmarks/datasets.py, which also names each set's
+number of folds and packages; ``--install`` apt-get installs them first). A set that
+cannot be made exits 0 with the reason.
 ``--seeds 0,1`` runs every model on every fold once per seed.
 
 Usage::
@@ -73,6 +77,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
 import math
 import os
 import statistics
@@ -80,20 +86,17 @@ import sys
 import tempfile
 import time
 
-import librosa
 import numpy as np
 import soundfile as sf
 import torch
 import torchvision
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 from torch import nn
 
 import spectro
-from datasets import DEFAULT_FOLDS, dataset_source  # benchmarks/datasets.py
+from spectro.dataset.summaries import FRONTENDS
+from spectro.models.reference import HOP, N_FFT, ReferenceClassifier, script_logmels
+from datasets import DEFAULT_FOLDS, dataset_source, install  # benchmarks/datasets.py
 from spectro.dataset.feed import norm_stats, normalise
 from spectro.training.defaults import defaults_stamp
 
@@ -165,31 +168,14 @@ def script_stft(rate: int) -> tuple[int, int]:
 
 
 #: The script's own log-mels: librosa's defaults (issue 20's script), at the files' rate.
-SCRIPT_N_FFT, SCRIPT_HOP = 2048, 512
-
-
-def script_logmels(paths: list[str]) -> np.ndarray:
-    """librosa log-mels of the files (n_fft 2048, hop 512, 64 bands, ref=max) [shape=(N, 64, T)], float32."""
-    rate, longest = clip_info(paths)
-    size = int(round(longest * rate))
-    out = []
-    for p in paths:
-        y, _ = librosa.load(p, sr=rate)
-        y = librosa.util.fix_length(y, size=size)
-        m = librosa.feature.melspectrogram(y=y, sr=rate, n_fft=SCRIPT_N_FFT, hop_length=SCRIPT_HOP, n_mels=64)
-        out.append(librosa.power_to_db(m, ref=np.max))
-    return np.stack(out).astype(np.float32)
+SCRIPT_N_FFT, SCRIPT_HOP = N_FFT, HOP
 
 
 def script_svc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
                seed: int) -> np.ndarray:
-    feats = np.concatenate([X.mean(axis=2), X.std(axis=2)], axis=1)  # (N, 128)
-    search = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale")),
-                          {"svc__C": [0.1, 1, 10, 100]},
-                          cv=StratifiedGroupKFold(min(3, len(set(groups[train]))), shuffle=True,
-                                                  random_state=seed))
-    search.fit(feats[train], y[train], groups=groups[train])
-    return search.predict(feats[test])
+    """The script's SVC: spectro's ``reference`` model (spectro/models/reference.py), one copy of the code."""
+    clf = ReferenceClassifier(seed=seed).fit(X[train][:, None], y[train], groups=groups[train])
+    return clf.predict(X[test][:, None])
 
 
 def script_resnet18(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, *, epochs: int,
@@ -228,12 +214,14 @@ def spectro_settings(spec: str) -> tuple[str, dict]:
             settings["all_rows"] = True
         elif model == "svm" and flag in SVM_PARTS:
             parts.append(flag)
+        elif model == "svm" and flag.startswith("fe") and flag[2:].isdigit() and int(flag[2:]) < len(FRONTENDS):
+            settings["model_options"] = {**settings.get("model_options", {}), "frontend": FRONTENDS[int(flag[2:])]}
         elif flag in FLAGS:
             for k, v in FLAGS[flag].items():
                 settings[k] = {**settings.get(k, {}), **v} if isinstance(v, dict) else v
         else:
             raise SystemExit(f"bench_accuracy: unknown flag {flag!r} in {spec!r}; "
-                             f"valid: {', '.join([*FLAGS, *SVM_PARTS])}")
+                             f"valid: {', '.join([*FLAGS, *SVM_PARTS])}, fe0-fe{len(FRONTENDS) - 1}")
     if len(parts) > 1:
         settings["model_options"] = {**settings.get("model_options", {}), "features": "+".join(parts)}
     return model, settings
@@ -254,13 +242,19 @@ def spectro_proba(store: spectro.Store, spec: str, fold: int, *, epochs: int, se
     cached = os.path.join(probs, f"{spec}-e{epochs if model != 'svm' else 0}-seed{seed}-fold{fold}")
     if os.path.isfile(cached + ".npz"):
         with np.load(cached + ".npz") as z:
+            RUN_INFO[(spec, seed, fold)] = json.loads(str(z["info"])) if "info" in z else {}
             return z["proba"], float(z["seconds"])
     t0 = time.perf_counter()
-    p = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
+    p, info = run_spectro(store, spec, fold, epochs=epochs, seed=seed, workdir=workdir)
     seconds = time.perf_counter() - t0
-    np.savez(cached + ".tmp.npz", proba=p, seconds=seconds)
+    RUN_INFO[(spec, seed, fold)] = info
+    np.savez(cached + ".tmp.npz", proba=p, seconds=seconds, info=json.dumps(info))
     os.replace(cached + ".tmp.npz", cached + ".npz")  # whole or absent: a stopped run leaves no half file
     return p, seconds
+
+
+#: (spec, seed, fold) -> what its run recorded: warnings (codes), best and last epoch, the SVM's front-end.
+RUN_INFO: dict[tuple[str, int, int], dict] = {}
 
 
 def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed: int, workdir: str) -> np.ndarray:
@@ -268,12 +262,15 @@ def run_spectro(store: spectro.Store, spec: str, fold: int, *, epochs: int, seed
     model, settings = spectro_settings(spec)
     test = np.flatnonzero(store.folds == fold)
     if settings.pop("all_rows", False):
-        return svm_all_rows(store, store.features, fold, seed=seed, **settings.get("model_options", {}))
+        return svm_all_rows(store, store.features, fold, seed=seed, **settings.get("model_options", {})), {}
     if model != "svm":
         settings.update(epochs=epochs, device="cpu")
     out = os.path.join(workdir, f"{spec}-seed{seed}-fold{fold}")
     run = spectro.train(store, model, out, test_fold=fold, seed=seed, progress=False, **settings)
-    return _in_store_order(run.predict_proba(store.features[test]), run.labels, store)
+    info = {"warnings": [w.get("code") for w in run.info.get("warnings") or []],
+            "best_epoch": run.info.get("best_epoch"), "epochs_done": run.info.get("epochs_done"),
+            "frontend": getattr(run.classifier, "frontend_", None)}
+    return _in_store_order(run.predict_proba(store.features[test]), run.labels, store), info
 
 
 def svm_all_rows(store: spectro.Store, features, fold: int, *, seed: int, **options) -> np.ndarray:
@@ -311,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 2 test folds, no resnet18")
     p.add_argument("--cache", default=DEFAULT_CACHE, help="data sets and stores are built here once")
     p.add_argument("--csv", default=None, help="append per-fold rows here, as each fold ends")
+    p.add_argument("--install", action="store_true",
+                   help="apt-get install the Debian packages the set is rendered from, if it is not in --cache yet")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (1 trains faster on a CPU that other processes keep busy)")
     args = p.parse_args(argv)
@@ -325,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             spectro_settings(spec)  # a bad spec fails before any work
     os.makedirs(args.cache, exist_ok=True)
 
+    if args.install:
+        install(args.dataset)
     store = build_store(args.dataset, args.features, folds_k, args.cache)
     test_folds = store.fold_ids
     if args.only_folds:
@@ -342,11 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     X_script = None
     if any(s.startswith("script-") for s in specs):
         t0 = time.perf_counter()
-        cached = os.path.join(args.cache, f"script-logmels-{args.dataset}-{len(y)}-{SCRIPT_N_FFT}-{SCRIPT_HOP}.npy")
+        # Keyed by the files in store order: two sets of the same files (commands, commands-xengine) share it.
+        paths = store_paths(store)
+        key = hashlib.sha256("\n".join(os.path.relpath(p, args.cache) for p in paths).encode()).hexdigest()[:12]
+        cached = os.path.join(args.cache, f"script-logmels-{key}-{SCRIPT_N_FFT}-{SCRIPT_HOP}.npy")
         if os.path.isfile(cached):
             X_script = np.load(cached)
         else:
-            X_script = script_logmels(store_paths(store))
+            X_script = script_logmels(paths)
             np.save(cached, X_script)
         print(f"  script log-mels {X_script.shape} in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -381,8 +385,19 @@ def main(argv: list[str] | None = None) -> int:
                         if f.tell() == 0:
                             w.writeheader()
                         w.writerow(row)
+                info = RUN_INFO.get((spec, seed, fold), {})
+                if args.csv and info:  # beside the rows: what each spectro run recorded (flags, front-end)
+                    side = args.csv[:-4] + "-runs.csv" if args.csv.endswith(".csv") else args.csv + "-runs"
+                    with open(side, "a", newline="") as f:
+                        w = csv.DictWriter(f, fieldnames=["dataset", "features", "model", "seed", "fold", "warnings",
+                                                          "best_epoch", "epochs_done", "frontend"])
+                        if f.tell() == 0:
+                            w.writeheader()
+                        w.writerow({"dataset": args.dataset, "features": args.features, "model": spec, "seed": seed,
+                                    "fold": fold, **info, "warnings": ",".join(info.get("warnings") or [])})
+                extra = "".join(f"  {k} {v}" for k, v in info.items() if v not in (None, [], ""))
                 print(f"  {spec:28s} seed {seed} fold {fold}: acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}  "
-                      f"{seconds:6.1f} s", flush=True)
+                      f"{seconds:6.1f} s{extra}", flush=True)
     print_table(rows, test_folds)
     return 0
 

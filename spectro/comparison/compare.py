@@ -49,17 +49,20 @@ from spectro.comparison.scoring import (
     score_ensemble,
     score_model,
     failed_clause,
+    score_reference,
     significance,
 )
 from spectro.comparison.defaults import COMPARE_JOBS, COMPARE_OUT
 from spectro.config import RUNTIME_FIELDS, TrainConfig
-from spectro.dataset.splits import default_folds
+from spectro.dataset.splits import default_folds, rows_of_ids
 from spectro.errors import SpectroError, cannot_write
 from spectro.explain.explain import Explanation, explain_runs
 from spectro.models.catalog import COMPARE_ONLY, list_models
+from spectro.models.reference import store_logmels
 from spectro.plots.comparison import plot_comparison
 from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
+from spectro.training.run import read_split
 from spectro.utils.console import note, printer
 from spectro.utils.files import exclusive, read_json, write_json, write_text
 
@@ -68,6 +71,10 @@ __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 COMPARE_FORMAT = "spectro-compare-1"
 #: The model name of the ensemble row: the mean of the other compared models' probabilities (no training).
 ENSEMBLE = COMPARE_ONLY["ensemble"].name
+#: The model name of the practitioner's script (spectro.models.reference): trained here on the same folds.
+REFERENCE = COMPARE_ONLY["reference"].name
+#: Rows of the table that no spectro.train run makes.
+_UNTRAINED = tuple(COMPARE_ONLY)
 # Options compare sets itself (the split) or that describe where a run runs, not what it computes.
 _NOT_OPTIONS = {"model", "test_fold", "val_fold"}
 
@@ -243,7 +250,7 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
     _check_out(out, st, identity)
     folds = st.fold_ids if cv else [default_folds(st, test_fold)[0]]
 
-    trained = [m for m in names if m != ENSEMBLE]  # the ensemble trains nothing of its own
+    trained = [m for m in names if m not in _UNTRAINED]  # fitted below (reference) or none (ensemble)
     for m in trained:  # said even when quiet: such a run differs from what was asked
         ignored = sorted(k for k in training_options if k in classifier_class(m).ignores and k not in RUNTIME_FIELDS)
         if ignored:
@@ -273,8 +280,9 @@ def compare(store: str | Store, models: str | list[str], out: str = COMPARE_OUT,
 
     t1 = time.perf_counter()
     clock: dict[str, float] = {}
+    default_seed = training_options.get("seed", TrainConfig().seed)
     comparison = _assemble(st, names, folds, all_jobs, outcomes, out, cv=cv, seeds=seeds, timing=timing,
-                           clock=clock)
+                           clock=clock, default_seed=default_seed)
     write_json(os.path.join(out, "compare.json"), {
         **meta, "best": comparison.best, "verdict": comparison.verdict,
         "seconds": {"training_wall": train_wall, "compare": time.perf_counter() - t1, **clock}})
@@ -300,10 +308,11 @@ def _parse_models(models: str | list[str]) -> list[str]:
     if not names:
         raise SpectroError("compare needs at least one model, e.g. --models svm,cnn,resnet18")
     known = set(list_models())
-    unknown = [m for m in names if m not in known and m != ENSEMBLE]
+    unknown = [m for m in names if m not in known and m not in _UNTRAINED]
     if unknown:
-        raise SpectroError(f"unknown model {unknown[0]!r}; known: {', '.join(sorted(known))} (and {ENSEMBLE})")
-    if ENSEMBLE in names and len(names) < 3:
+        raise SpectroError(f"unknown model {unknown[0]!r}; known: {', '.join(sorted(known))} (and "
+                           f"{', '.join(_UNTRAINED)})")
+    if ENSEMBLE in names and len([m for m in names if m != REFERENCE]) < 3:
         raise SpectroError(f"{ENSEMBLE} averages the other compared models: give two or more, e.g. "
                            f"--models svm,cnn,{ENSEMBLE}")
     return names
@@ -364,6 +373,7 @@ def _store_identity(st: Store) -> dict:
 OUT_FILES = frozenset({"compare.json", "results.csv", "results.md", "report.md", "comparison.png",
                        "seconds.json"})  # seconds.json: what older versions wrote
 OUT_EXPLAIN = "explain"
+OUT_REFERENCE = "reference"  # the reference model's log-mels of the store, computed once
 _RUNS_DIR = re.compile(r"^(?P<model>.+)-[0-9a-f]{6}$")  # OUT/<model>-<options hash>/
 _OWN_HIDDEN = re.compile(r"^\.tmp-|\.lock$")  # atomic writes in flight, locks of run directories
 
@@ -431,8 +441,8 @@ def _foreign_entries(out: str) -> list[str]:
         runs = _RUNS_DIR.match(entry.name)
         if entry.is_dir(follow_symlinks=False) and runs and runs["model"] in known:
             continue
-        if entry.is_dir(follow_symlinks=False) and entry.name == OUT_EXPLAIN:  # Comparison.explain()'s default
-            continue
+        if entry.is_dir(follow_symlinks=False) and entry.name in (OUT_EXPLAIN, OUT_REFERENCE):
+            continue  # Comparison.explain()'s default; the reference's log-mels
         if entry.is_file(follow_symlinks=False) and (entry.name in OUT_FILES or _OWN_HIDDEN.search(entry.name)):
             continue
         foreign.append(entry.name + ("/" if entry.is_dir() else ""))
@@ -468,14 +478,14 @@ def _figure_or_note(comparison: Comparison) -> None:
 
 
 def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job], outcomes: dict, out: str, *,
-              cv: bool, seeds: list[int] | None, timing: bool, clock: dict) -> Comparison:
+              cv: bool, seeds: list[int] | None, timing: bool, clock: dict, default_seed: int = 0) -> Comparison:
     """Score, test, tabulate, draw and report; ``clock`` receives the seconds of each step."""
     t0 = time.perf_counter()
     labels = list(st.labels)
     rows, preds, runs, warnings = [], {}, {}, {}
     for m in names:
-        if m == ENSEMBLE:
-            continue  # scored below, from the others' predictions
+        if m in _UNTRAINED:
+            continue  # scored below
         jobs_m = [j for j in all_jobs if j.model == m]
         runs[m] = list(dict.fromkeys(j.run_dir for j in jobs_m))
         row: dict[str, Any] = {"model": m, "status": "ok", "error": ""}
@@ -491,16 +501,21 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
             row.update(status="failed", error=one_line(err))
         rows.append(row)
     if ENSEMBLE in names:
-        members = [m for m in names if m in preds]
+        members = [m for m in names if m in preds]  # spectro's models (the reference is scored after)
         row = {"model": ENSEMBLE, "status": "ok", "error": ""}
         if len(members) < 2:
             row.update(status="failed", error=f"needs two finished models to average, has {len(members)}")
         else:
             row_e, preds[ENSEMBLE] = score_ensemble({m: preds[m] for m in members}, pd.DataFrame(rows), labels)
             row.update(row_e)
-        rows.insert(names.index(ENSEMBLE), row)
+        rows.insert([m for m in names if m != REFERENCE].index(ENSEMBLE), row)
+    if REFERENCE in names:
+        t_ref = time.perf_counter()
+        rows.insert(names.index(REFERENCE), _reference_row(st, folds, all_jobs, out, labels, seeds, default_seed,
+                                                           preds))
+        clock["reference"] = time.perf_counter() - t_ref
     table = pd.DataFrame(rows)
-    clock["scoring"] = time.perf_counter() - t0 - clock.get("inference_timing", 0.0)
+    clock["scoring"] = time.perf_counter() - t0 - clock.get("inference_timing", 0.0) - clock.get("reference", 0.0)
     t1 = time.perf_counter()
     best, verdict = significance(table, preds, st, cv)
     flagged = flag_clauses(order_columns(table))  # a ranking that rests on unfinished training says so
@@ -524,3 +539,34 @@ def _assemble(st: Store, names: list[str], folds: list[int], all_jobs: list[Job]
     return comparison
 
 
+
+
+def _reference_row(st: Store, folds: list[int], all_jobs: list[Job], out: str, labels: list[str],
+                   seeds: list[int] | None, default_seed: int, preds: dict) -> dict:
+    """The reference model's row (its predictions into ``preds``): the script, on the other models' test rows."""
+    row: dict[str, Any] = {"model": REFERENCE, "status": "ok", "error": ""}
+    # The (fold, seed) runs and each fold's test rows, as the other models had them.
+    cells = sorted({(j.test_fold, j.config["seed"] if j.seed is None else j.seed) for j in all_jobs}) or \
+        [(k, s) for k in folds for s in (seeds or [default_seed])]
+    tests = {k: np.flatnonzero(st.folds == k) for k in folds}
+    trains = {k: np.flatnonzero(st.folds != k) for k in folds}
+    for j in all_jobs:
+        if os.path.isfile(os.path.join(j.run_dir, "split.csv")):
+            split = read_split(j.run_dir)
+            tests[j.test_fold] = rows_of_ids(st, split["test"], what=f"test examples of {j.run_dir}")
+            # Training and validation rows alike: the script holds nothing out (a learning curve's share too).
+            trains[j.test_fold] = rows_of_ids(st, split["train"] + split["val"], what=f"training examples of {j.run_dir}")
+    try:
+        cache = os.path.join(out, OUT_REFERENCE, f"logmels-{_store_identity(st)['content']}.npy")
+        if os.path.isfile(cache):
+            images = np.load(cache)
+        else:
+            images = store_logmels(st)
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            np.save(cache + ".tmp.npy", images)
+            os.replace(cache + ".tmp.npy", cache)
+        row_r, preds[REFERENCE] = score_reference(st, images, cells, tests, trains, labels)
+        row.update(row_r)
+    except (SpectroError, OSError, ValueError, RuntimeError) as err:  # e.g. the raw files are gone
+        row.update(status="failed", error=one_line(err))
+    return row

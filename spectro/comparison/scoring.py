@@ -19,12 +19,14 @@ from spectro.comparison.jobs import Job, train_seconds
 from spectro.dataset.splits import rows_of_ids
 from spectro.errors import SpectroError
 from spectro.metrics.scores import HEADLINE, compute_metrics, metrics_from_confusion
+from spectro.models.reference import ReferenceClassifier
 from spectro.metrics.stats import bootstrap_weights, holm, mcnemar_exact, paired_bootstrap_diff, percentile_interval
 from spectro.signals.store import Store
 from spectro.training.run import load_run, read_split
 
-__all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "score_ensemble", "run_flags", "flag_clauses", "inference_ms", "has_groups", "significance",
-           "runner_clause", "failed_clause", "COLUMNS", "order_columns"]
+__all__ = ["ALPHA", "N_BOOT", "FLAGS", "Predictions", "score_model", "score_ensemble", "score_reference", "run_flags",
+           "flag_clauses", "inference_ms", "has_groups", "significance", "runner_clause", "failed_clause", "COLUMNS",
+           "order_columns"]
 
 ALPHA = 0.05  # significance level of the table's marks
 
@@ -149,6 +151,39 @@ def score_ensemble(members: dict[str, Predictions], table: pd.DataFrame,
     for col in ("params", "train_s", "infer_ms_b1", "infer_ms_b64"):
         out[col] = rows[col].sum(min_count=len(rows)) if col in rows else np.nan
     out["warnings"] = ""
+    return out, pred
+
+
+def score_reference(st: Store, images: np.ndarray, cells: list[tuple[int, int]], tests: dict[int, np.ndarray],
+                    trains: dict[int, np.ndarray], labels: list[str]) -> tuple[dict, Predictions]:
+    """The reference row (:mod:`spectro.models.reference`, the practitioner's script) and its predictions.
+
+    ``images``: the script's log-mels of every store row [shape=(N, 1, 64, T)];
+    ``cells``: the (test fold, seed) runs the other models made; ``tests``: each
+    fold's test rows (those the other models were tested on) and ``trains`` its
+    training rows (the other models' training and validation rows: the script
+    holds nothing out). Its grouped search is seeded by the cell's seed.
+    """
+    names = np.asarray(labels, dtype=object)
+    per_run, parts, seconds, params = [], [], [], 0
+    for fold, seed in cells:
+        rows, train = np.sort(tests[fold]), np.sort(trains[fold])
+        t0 = time.perf_counter()
+        clf = ReferenceClassifier(seed=seed, classes=labels).fit(images[train], names[st.y[train]],
+                                                                 groups=st.groups[train])
+        seconds.append(time.perf_counter() - t0)
+        proba = clf.predict_proba(images[rows]).astype(np.float32)
+        per_run.append(compute_metrics(st.y[rows], proba, labels))
+        parts.append((rows, proba, np.full(rows.size, fold), np.full(rows.size, seed)))
+        params = clf.n_parameters()
+    rows, seeds = np.concatenate([p[0] for p in parts]), np.concatenate([p[3] for p in parts]).astype(np.int64)
+    order = np.lexsort((seeds, rows))
+    proba = np.concatenate([p[1] for p in parts])[order]
+    pred = Predictions(rows=rows[order], ids=st.ids[rows[order]], y_true=st.y[rows[order]],
+                       y_pred=proba.argmax(axis=1).astype(np.int64), proba=proba,
+                       fold=np.concatenate([p[2] for p in parts])[order], seed=seeds[order])
+    out = _summary(per_run, pred)
+    out.update(params=params, train_s=float(np.mean(seconds)), infer_ms_b1=np.nan, infer_ms_b64=np.nan, warnings="")
     return out, pred
 
 

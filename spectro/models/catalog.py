@@ -67,6 +67,9 @@ MODELS: dict[str, ModelInfo] = {
 COMPARE_ONLY: dict[str, ModelInfo] = {
     "ensemble": ModelInfo("ensemble", "ensemble", "compare",
                           "compare only: the mean of the other compared models' probabilities (no training)"),
+    "reference": ModelInfo("reference", "reference", "compare",
+                           "compare only: the practitioner's 30-line script (librosa log-mel statistics, "
+                           "scikit-learn SVC), on the same folds"),
 }
 
 

@@ -1,10 +1,13 @@
 """The SVM baseline: summary features of the same images, scaled, into an RBF SVC.
 
-Pipeline: :class:`SpectrogramFeatures` (per-frequency summaries over time:
-mean and standard deviation, optionally percentiles, delta statistics,
-MFCC-like DCT statistics, or PCA of the flattened image) -> ``StandardScaler``
--> an RBF ``SVC`` with calibrated probabilities, with C and gamma chosen by
-a seeded ``GridSearchCV`` on the training data. When the training rows carry
+Pipeline: :class:`~spectro.dataset.summaries.SpectrogramFeatures` (a front-end:
+optional time pooling, peak referencing and per-band normalisation of the image,
+then per-band summaries over time; see :mod:`spectro.dataset.summaries`) ->
+``StandardScaler`` -> an RBF ``SVC`` with calibrated probabilities. The front-end
+(with ``frontend="auto"``: one of :data:`FRONTENDS`), C and gamma are chosen by a
+seeded, group-aware inner cross-validation on the training data: first the
+front-end, each scored by its best C at ``gamma="scale"``, then C and gamma by a
+``GridSearchCV`` on the chosen one. When the training rows carry
 groups (speakers, kits, sound sets), the search's folds and the calibration's
 are ``StratifiedGroupKFold``: no group sits on both sides of an inner split,
 so C and gamma are chosen for unseen groups, not for memorising seen ones.
@@ -36,17 +39,15 @@ from typing import Any
 
 import numpy as np
 import skops.io
-from scipy.fft import dct
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.decomposition import IncrementalPCA
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils.validation import check_is_fitted
 
 from spectro.config import NET_ONLY_FIELDS
+from spectro.dataset.summaries import FEATURES, FRONTENDS, SpectrogramFeatures, parse_frontend, summarise
 from spectro.errors import SpectroError
 from spectro.models.base import (
     Classifier,
@@ -54,28 +55,22 @@ from spectro.models.base import (
     OnnxGraph,
     as_images,
     read_manifest,
-    read_rows,
     write_manifest,
 )
 from spectro.models.svm_onnx import svm_to_onnx
 
-__all__ = ["FEATURES", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier", "inner_folds"]
+__all__ = ["FEATURES", "FRONTENDS", "CALIBRATIONS", "TRUSTED_TYPES", "SpectrogramFeatures", "SVMClassifier",
+           "inner_folds", "summarise"]
 
-#: The parts a ``features`` option combines with "+", e.g. ``"stats+delta"``.
-FEATURES = ("stats", "pct", "delta", "dct", "pca")
 #: How the SVC's decision values become probabilities (see the module notes).
 CALIBRATIONS = ("temperature", "sigmoid")
-#: Percentiles over time of the ``pct`` part.
-PERCENTILES = (10.0, 50.0, 90.0)
-#: DCT coefficients (over frequency, per frame) kept by the ``dct`` part: on a
-#: log-mel image these are MFCCs (Davis & Mermelstein 1980); librosa keeps 20.
-N_DCT = 20
 WEIGHTS_FILE = "model.skops"
 
 #: Every type spectro's SVM pipeline is made of; a saved file holding any other
 #: type that skops does not trust by itself is refused before it is loaded.
 TRUSTED_TYPES = frozenset({
-    "spectro.models.svm.SpectrogramFeatures",
+    "spectro.dataset.summaries.SpectrogramFeatures",
+    "spectro.models.svm.SpectrogramFeatures",  # where runs saved before the move hold it
     "sklearn.decomposition._incremental_pca.IncrementalPCA",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
@@ -86,81 +81,6 @@ TRUSTED_TYPES = frozenset({
     "sklearn.calibration._TemperatureScaling",
     "sklearn.model_selection._split.StratifiedKFold",
 })
-
-
-class SpectrogramFeatures(TransformerMixin, BaseEstimator):
-    """Fixed-length features of images [shape=(N, C, F, T)] -> [shape=(N, D)].
-
-    Parameters
-    ----------
-    features : str
-        Parts joined by "+", each summarising every frequency bin (row) of
-        every channel over time (frame statistics, as in the baselines of
-        Piczak 2015, "ESC: Dataset for Environmental Sound Classification"):
-
-        * ``stats``: mean and standard deviation, 2 C F values;
-        * ``pct``: the 10th, 50th and 90th percentiles, 3 C F;
-        * ``delta``: mean absolute value and standard deviation of the
-          first difference along time (how fast each band changes), 2 C F;
-        * ``dct``: the first ``N_DCT`` coefficients of an orthonormal DCT-II
-          over frequency of each frame (MFCCs of a log-mel image), their
-          mean and standard deviation over time, 2 C min(F, N_DCT);
-        * ``pca``: the first ``n_components`` principal components of the
-          flattened image.
-    n_components : int
-        PCA size (clipped to the number of examples and pixels).
-    chunk_size : int
-        Images read and converted to float64 at a time: a float16 memmap is
-        never copied whole.
-    """
-
-    def __init__(self, features: str = "stats", n_components: int = 32, chunk_size: int = 256):
-        self.features = features
-        self.n_components = n_components
-        self.chunk_size = chunk_size
-
-    @property
-    def parts(self) -> list[str]:
-        """The parts of ``features``, in the order of :data:`FEATURES`."""
-        parts = str(self.features).split("+")
-        unknown = [p for p in parts if p not in FEATURES]
-        if unknown or not parts or len(set(parts)) != len(parts):
-            raise SpectroError(f"unknown features {self.features!r}: use one or more of "
-                               f"{', '.join(FEATURES)} joined by '+' (e.g. 'stats+delta')")
-        return [p for p in FEATURES if p in parts]
-
-    def fit(self, X: Any, y: Any = None) -> SpectrogramFeatures:
-        parts = self.parts
-        X = as_images(X)
-        self.image_shape_ = tuple(int(s) for s in X.shape[1:])
-        if "pca" in parts:
-            k = max(1, min(self.n_components, len(X), int(np.prod(self.image_shape_))))
-            self.pca_ = IncrementalPCA(n_components=k)
-            # Each partial_fit needs at least k rows: the last short chunk joins the one before.
-            step = max(self.chunk_size, k)
-            starts = list(range(0, len(X), step))
-            if len(starts) > 1 and len(X) - starts[-1] < k:
-                starts.pop()
-            for start, stop in zip(starts, [*starts[1:], len(X)]):
-                chunk = read_rows(X, slice(start, stop), np.float64)
-                self.pca_.partial_fit(chunk.reshape(len(chunk), -1))  # (n, C*F*T)
-            # skops reloads arrays C-ordered; a strided components_ would make transform
-            # take another BLAS path after reloading and differ in the last bit.
-            self.pca_.components_ = np.ascontiguousarray(self.pca_.components_)
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "image_shape_")
-        X = as_images(X)
-        if tuple(X.shape[1:]) != self.image_shape_:
-            raise SpectroError(f"images shaped {tuple(X.shape[1:])}, fitted on {self.image_shape_}")
-        chunks = [self._summarise(read_rows(X, slice(s, s + self.chunk_size), np.float64))
-                  for s in range(0, len(X), self.chunk_size)]
-        return np.concatenate(chunks)
-
-    def _summarise(self, x: np.ndarray) -> np.ndarray:
-        """(n, C, F, T) float64 -> (n, D)."""
-        return summarise(x, self.parts, pca=getattr(self, "pca_", None))
 
 
 def _non_finite_arrays(obj: Any, where: str = "pipeline", depth: int = 0) -> list[str]:
@@ -176,31 +96,6 @@ def _non_finite_arrays(obj: Any, where: str = "pipeline", depth: int = 0) -> lis
     else:
         return []
     return [name for key, value in items for name in _non_finite_arrays(value, key, depth + 1)]
-
-
-def summarise(x: np.ndarray, parts: Sequence[str], *, pca: Any = None) -> np.ndarray:
-    """Feature vectors of images: x [shape=(n, C, F, T)] -> [shape=(n, D)].
-
-    ``parts`` as in :class:`SpectrogramFeatures`, concatenated in the order given;
-    ``pca`` a fitted PCA, needed for the ``pca`` part only.
-    """
-    n = len(x)
-    out = []
-    for part in parts:
-        if part == "stats":
-            out += [x.mean(axis=-1), x.std(axis=-1)]  # (n, C, F) each
-        elif part == "pct":
-            q = np.percentile(x, PERCENTILES, axis=-1)  # (P, n, C, F)
-            out += list(q)
-        elif part == "delta":
-            d = np.diff(x, axis=-1) if x.shape[-1] > 1 else np.zeros_like(x)  # (n, C, F, T-1)
-            out += [np.abs(d).mean(axis=-1), d.std(axis=-1)]
-        elif part == "dct":
-            c = dct(x, type=2, norm="ortho", axis=-2)[:, :, :N_DCT]  # (n, C, K, T)
-            out += [c.mean(axis=-1), c.std(axis=-1)]
-        elif part == "pca":
-            out.append(pca.transform(x.reshape(n, -1)))  # (n, k)
-    return np.concatenate([o.reshape(n, -1) for o in out], axis=1)
 
 
 def inner_folds(y: np.ndarray, groups: Any, *, n_splits: int, seed: int) -> Any:
@@ -242,25 +137,32 @@ class SVMClassifier(Classifier, BaseEstimator):
 
     Parameters
     ----------
-    features, n_components, chunk_size
-        See :class:`SpectrogramFeatures`.
+    frontend : str
+        ``"auto"``: chosen among ``frontends`` by the inner cross-validation;
+        or one front-end spec (:mod:`spectro.dataset.summaries`), e.g.
+        ``"stats"`` or ``"pool6+peak+stats+delta"``. (``features``, its name
+        before the choice existed, is taken by :meth:`create` and by saved runs.)
+    frontends : sequence of str
+        The candidates of ``"auto"`` (default :data:`FRONTENDS`).
+    n_components, chunk_size
+        See :class:`~spectro.dataset.summaries.SpectrogramFeatures`.
     C_grid : sequence of float
         Values tried for the SVC's C.
     gamma_factors : sequence of float
         Values tried for gamma, as multiples of 1 / D for D features: on
         standardised features that is scikit-learn's ``gamma="scale"``, so the
-        grid stays centred whatever D the ``features`` option gives.
+        grid stays centred whatever D the front-end gives.
     calibration : {"temperature", "sigmoid"}
         How decision values become probabilities (see the module notes):
         ``temperature`` keeps the SVC's prediction as the most probable class.
     cv : int
-        Folds of the grid search and of the probability calibration: group-
-        aware when ``fit`` is given groups, else stratified (fewer if a class
-        or the number of groups is smaller; see :func:`inner_folds`).
+        Folds of the front-end choice, the grid search and the probability
+        calibration: group-aware when ``fit`` is given groups, else stratified
+        (fewer if a class or the number of groups is smaller; see :func:`inner_folds`).
     scoring : str
-        scikit-learn scorer the grid search maximises.
+        scikit-learn scorer the choice and the grid search maximise.
     seed : int
-        Seeds the folds of the search and of the calibration: fits repeat exactly.
+        Seeds the inner folds: fits repeat exactly.
     n_jobs : int or None
         Parallel grid-search fits.
     classes : array-like or None
@@ -271,8 +173,12 @@ class SVMClassifier(Classifier, BaseEstimator):
     classes_ : np.ndarray [shape=(C,)]
     pipeline_ : sklearn.pipeline.Pipeline
         features -> scale -> svc (the calibrated SVC), fitted on all the training data.
+    frontend_ : str
+        The front-end used (the chosen one under ``"auto"``).
+    frontend_scores_ : dict
+        Inner-CV score of each candidate front-end (its best C at gamma "scale").
     best_params_ : dict
-        The chosen C and gamma; ``cv_score_`` their mean CV score.
+        The chosen front-end, C and gamma; ``cv_score_`` their mean inner-CV score.
     val_score_ : float or None
         Accuracy on X_val when given (reported only, never used to choose).
     """
@@ -282,13 +188,14 @@ class SVMClassifier(Classifier, BaseEstimator):
     ignores = NET_ONLY_FIELDS
 
     def __init__(
-        self, *, features: str = "stats", n_components: int = 32,
+        self, *, frontend: str = "auto", frontends: Sequence[str] = FRONTENDS, n_components: int = 32,
         C_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
         gamma_factors: Sequence[float] = (0.1, 1.0, 10.0), calibration: str = "temperature",
         cv: int = 3, scoring: str = "accuracy", seed: int = 0, chunk_size: int = 256,
         n_jobs: int | None = None, classes: Sequence[Any] | None = None,
     ) -> None:
-        self.features = features
+        self.frontend = frontend
+        self.frontends = frontends
         self.n_components = n_components
         self.C_grid = C_grid
         self.gamma_factors = gamma_factors
@@ -302,7 +209,12 @@ class SVMClassifier(Classifier, BaseEstimator):
 
     @classmethod
     def create(cls, name: str = "svm", **kwargs: Any) -> SVMClassifier:
-        """An SVM with these parameters; one the SVM does not take is one line naming it."""
+        """An SVM with these parameters; one the SVM does not take is one line naming it.
+
+        ``features`` (the option's name before the front-end choice) is taken as ``frontend``.
+        """
+        if "features" in kwargs and "frontend" not in kwargs:
+            kwargs = {("frontend" if k == "features" else k): v for k, v in kwargs.items()}
         try:
             inspect.signature(cls).bind(**kwargs)
         except TypeError as exc:
@@ -333,11 +245,27 @@ class SVMClassifier(Classifier, BaseEstimator):
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
             raise SpectroError(too_few_examples(classes, counts))
         for callback in callbacks:
-            callback.on_fit_start(f"the {self.kind} (fitted once; its C and gamma by a {self.cv}-fold inner search)")
-        features = SpectrogramFeatures(self.features, self.n_components, self.chunk_size).fit(X)
+            callback.on_fit_start(f"the {self.kind} (fitted once; its front-end, C and gamma by a {self.cv}-fold "
+                                  "inner search)")
+        folds = inner_folds(y_idx, groups, n_splits=self.cv, seed=self.seed)
+        candidates = self._candidates()
+        self.frontend_scores_ = {}
+        if len(candidates) > 1:
+            # The front-end first, each at gamma "scale" with its best C: one small search per candidate.
+            for spec in candidates:
+                Z = SpectrogramFeatures(spec, self.n_components, self.chunk_size).fit(X).transform(X)
+                search = GridSearchCV(
+                    Pipeline([("scale", StandardScaler()), ("svc", SVC(kernel="rbf", gamma="scale"))]),
+                    {"svc__C": list(self.C_grid)}, cv=folds, scoring=self.scoring, n_jobs=self.n_jobs, refit=False)
+                self.frontend_scores_[spec] = float(search.fit(Z, y_idx).best_score_)
+            # Ties go to the earlier (simpler) candidate.
+            chosen = max(candidates, key=lambda c: (self.frontend_scores_[c], -candidates.index(c)))
+        else:
+            chosen = candidates[0]
+        self.frontend_ = chosen
+        features = SpectrogramFeatures(chosen, self.n_components, self.chunk_size).fit(X)
         Z = features.transform(X)  # (N, D): computed once, shared by every grid point
         # The features are label-free and fixed, so the search runs on Z, not on the images.
-        folds = inner_folds(y_idx, groups, n_splits=self.cv, seed=self.seed)
         gammas = [g / Z.shape[1] for g in self.gamma_factors]
         search = GridSearchCV(
             Pipeline([("scale", StandardScaler()), ("svc", SVC(kernel="rbf"))]),
@@ -354,6 +282,7 @@ class SVMClassifier(Classifier, BaseEstimator):
         svc = CalibratedClassifierCV(SVC(kernel="rbf", **self.best_params_), method=self.calibration,
                                      cv=folds, ensemble=False)
         svc.fit(scale.transform(Z), y_idx)
+        self.best_params_["frontend"] = chosen
         svc.cv = len(folds)  # the fitted model needs no row indices: only their count is saved
         self.pipeline_ = Pipeline([("features", features), ("scale", scale), ("svc", svc)])
         self.classes_, self.in_channels_ = classes, int(X.shape[1])
@@ -363,6 +292,13 @@ class SVMClassifier(Classifier, BaseEstimator):
             self.val_score_ = float(np.mean(self.predict(X_val) == self.classes_[val_idx]))
         self._report_single_fit(X, y_idx, started, callbacks)
         return self
+
+    def _candidates(self) -> list[str]:
+        """The front-ends to choose among, canonical and checked (a bad one is one line before any fit)."""
+        specs = list(self.frontends) if self.frontend == "auto" else [self.frontend]
+        if not specs:
+            raise SpectroError("the SVM needs at least one front-end to choose from")
+        return list(dict.fromkeys(str(parse_frontend(s)) for s in specs))
 
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         # batch_size is the networks' business: the pipeline reads X in chunks of chunk_size.
@@ -389,6 +325,7 @@ class SVMClassifier(Classifier, BaseEstimator):
             "in_channels": self.in_channels_, "options": options,
             "classes": self.classes_.tolist(), "best_params": self.best_params_,
             "cv_score": self.cv_score_, "val_score": self.val_score_,
+            "frontend_scores": getattr(self, "frontend_scores_", {}),
         })
         return directory
 
@@ -414,10 +351,12 @@ class SVMClassifier(Classifier, BaseEstimator):
         return int(n)
 
     def describe_fit(self) -> str:
-        """The chosen C and gamma, the support vectors, and the inner cross-validation's score."""
+        """The front-end, C and gamma chosen, the support vectors, and the inner cross-validation's score."""
         self._check_fitted()
         svc = self.pipeline_["svc"].calibrated_classifiers_[0].estimator
-        return (f"C {self.best_params_['C']:g}, gamma {self.best_params_['gamma']:.3g}, "
+        frontend = self.pipeline_["features"].features
+        choice = f" (chosen of {len(self.frontend_scores_)})" if len(self.frontend_scores_ or {}) > 1 else ""
+        return (f"front-end {frontend}{choice}, C {self.best_params_['C']:g}, gamma {self.best_params_['gamma']:.3g}, "
                 f"{svc.support_vectors_.shape[0]} support vectors of {svc.support_vectors_.shape[1]} features, "
                 f"inner-CV {self.scoring} {self.cv_score_:.3f}")
 
@@ -449,13 +388,18 @@ class SVMClassifier(Classifier, BaseEstimator):
         if bad:
             raise SpectroError(f"{path} holds non-finite values (NaN or Inf) in {bad[0]}: refusing to use it; "
                                "the file is damaged, train again")
-        # Runs saved before the calibration option existed were Platt-calibrated.
+        # Runs saved before the calibration option existed were Platt-calibrated; before the front-end
+        # choice, the option was ``features`` (one fixed front-end).
         options = {"calibration": "sigmoid", **manifest["options"]}
+        if "features" in options:
+            options["frontend"] = options.pop("features")
         clf = cls._from_manifest(directory, **options, classes=manifest["classes"])
         clf.pipeline_ = pipeline
         clf.classes_ = np.asarray(manifest["classes"])
         clf.in_channels_ = int(manifest["in_channels"])
         clf.best_params_ = manifest.get("best_params")
+        clf.frontend_ = pipeline["features"].features
+        clf.frontend_scores_ = manifest.get("frontend_scores") or {}
         clf.cv_score_, clf.val_score_ = manifest.get("cv_score"), manifest.get("val_score")
         return clf
 

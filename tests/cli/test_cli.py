@@ -121,7 +121,7 @@ def test_cli_and_api_build_the_same_store(tmp_path):
 def test_models_lists_every_name_without_and_with_sizes(capsys):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["name"] for r in rows) == sorted(spectro.list_models() + ["ensemble"])  # compare only, too
+    assert sorted(r["name"] for r in rows) == sorted(spectro.list_models() + ["ensemble", "reference"])  # compare only, too
     assert all(r["summary"] and "params" not in r for r in rows)
     assert main(["models", "--size", "--input-shape", "1x32x32", "--json"]) == 0
     sized = {r["name"]: r for r in json.loads(capsys.readouterr().out)}

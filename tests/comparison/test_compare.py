@@ -301,3 +301,38 @@ def test_options_added_later_keep_old_run_names_until_they_are_used():
     # an option added at its former value must not rename, and so retrain, every finished run.
     assert _options_hash(_config("resnet18", {"epochs": 20}, {})) == "206f39"
     assert _options_hash(_config("resnet18", {"epochs": 20, "gain_eq": 6.0}, {})) != "206f39"
+
+
+def test_reference_row_is_the_script_scored_on_the_same_test_examples(store, tmp_path, one_thread):
+    from spectro.models.reference import ReferenceClassifier, script_logmels
+
+    out = tmp_path / "ref"
+    c = spectro.compare(store, "svm,reference", str(out), timing=False, seeds=[0, 1], **TINY)
+    t = c.table.set_index("model")
+    assert list(t.index) == ["svm", "reference"] and (t["status"] == "ok").all(), t["error"]
+    r, s = c.predictions["reference"], c.predictions["svm"]
+    np.testing.assert_array_equal(r.rows, s.rows)  # the same test examples, seed for seed
+    np.testing.assert_array_equal(r.seed, s.seed)
+    assert t.loc["reference", "accuracy"] == pytest.approx(np.mean(r.y_pred == r.y_true))
+    assert not np.isnan(t.loc["reference", "p_mcnemar"]) or t.loc["reference", "significant"] == "best"
+    # The numbers are the script's: its own log-mels of the raw files, trained on every non-test row.
+    st = spectro.open_store(store)
+    base = st.meta["source"]["path"]
+    X = script_logmels([os.path.join(base, p) for p in st.paths])[:, None]
+    test = np.flatnonzero(st.folds == max(st.fold_ids))
+    train = np.setdiff1d(np.arange(len(st)), test)
+    names = np.asarray(st.labels, dtype=object)
+    clf = ReferenceClassifier(seed=1).fit(X[train], names[st.y[train]], groups=st.groups[train])
+    expected = [st.labels.index(v) for v in clf.predict(X[test])]
+    np.testing.assert_array_equal(r.y_pred[r.seed == 1], expected)
+    assert (out / "reference").is_dir()  # its log-mels, reused by a second compare into the same folder
+
+
+def test_reference_row_says_in_one_line_when_the_raw_files_are_gone(tmp_path, one_thread):
+    y = np.repeat([0, 1], 10)
+    store = _npz_store(tmp_path, "npz", y=y, folds=np.tile([0, 1], 10))
+    os.remove(tmp_path / "npz.npz")
+    c = spectro.compare(store, "svm,reference", str(tmp_path / "cmp"), timing=False, **TINY)
+    t = c.table.set_index("model")
+    assert t.loc["svm", "status"] == "ok" and t.loc["reference", "status"] == "failed"
+    assert "raw files" in t.loc["reference", "error"] and "\n" not in t.loc["reference", "error"]

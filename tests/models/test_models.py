@@ -309,7 +309,7 @@ def split():
 
 def test_svm_beats_chance_and_reloads_bit_exactly(split, tmp_path):
     X, y, X_test, y_test = split
-    clf = SVMClassifier(features="stats+pca", n_components=8, chunk_size=16)
+    clf = SVMClassifier(frontend="stats+pca", n_components=8, chunk_size=16)
     assert clf.fit(as_memmap(tmp_path, X), y, X_val=X_test, y_val=y_test) is clf
     assert list(clf.classes_) == ["high", "low", "mid"]
     proba = clf.predict_proba(X_test)
@@ -387,7 +387,7 @@ def test_spectrogram_features_known_answer_and_chunking(tmp_path):
     many = SpectrogramFeatures("stats+pca", n_components=4, chunk_size=7)
     many.fit(as_memmap(tmp_path, X))
     np.testing.assert_allclose(many.transform(X)[:, :32], one.transform(X)[:, :32], rtol=1e-12)
-    with pytest.raises(SpectroError, match="unknown features"):
+    with pytest.raises(SpectroError, match="unknown SVM front-end"):
         SpectrogramFeatures("mfcc").fit(X)
 
 
@@ -472,7 +472,7 @@ def test_cli_models_lists_every_name(capsys):
 
     assert main(["models", "--size", "--input-shape", "1x32x32", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["name"] for r in rows) == sorted(list_models() + ["ensemble"])  # compare only, no size
+    assert sorted(r["name"] for r in rows) == sorted(list_models() + ["ensemble", "reference"])  # compare only, no size
     assert {r["name"]: r["params"] for r in rows}["ensemble"] is None
     assert {r["name"]: r["params"] for r in rows}["cnn"] == count_params(build("cnn", 10))
     assert main(["models", "--size", "--input-shape", "64x101"]) == 2

@@ -12,7 +12,8 @@ import spectro
 from spectro.errors import SpectroError
 from spectro.models import SVMClassifier
 from spectro.models import svm as svm_module
-from spectro.models.svm import N_DCT, SpectrogramFeatures, inner_folds, summarise
+from spectro.dataset.summaries import N_DCT, SpectrogramFeatures, summarise
+from spectro.models.svm import inner_folds
 from spectro.training.classifier import load_classifier
 
 
@@ -71,7 +72,10 @@ def test_fit_searches_and_calibrates_on_group_disjoint_folds(monkeypatch, tmp_pa
 
     monkeypatch.setattr(svm_module, "GridSearchCV", spy)
     clf = SVMClassifier(C_grid=(1.0, 10.0), gamma_factors=(1.0,)).fit(X, y, groups=groups)
-    (folds,) = seen
+    # One search per candidate front-end, then the grid on the chosen one: all on the same folds.
+    assert len(seen) == len(svm_module.FRONTENDS) + 1
+    folds = seen[0]
+    assert all(s is folds for s in seen)
     assert len(folds) == 3
     for train, test in folds:
         assert not set(groups[train]) & set(groups[test])
@@ -156,7 +160,7 @@ def test_feature_sizes_and_order_of_parts():
 
 @pytest.mark.parametrize("bad", ["mfcc", "stats+stats", "", "stats+"])
 def test_unknown_feature_parts_are_refused(bad):
-    with pytest.raises(SpectroError, match="features"):
+    with pytest.raises(SpectroError, match="front-end"):
         SpectrogramFeatures(bad).fit(np.zeros((2, 1, 4, 4)))
 
 
@@ -168,7 +172,7 @@ def test_svm_size_counts_what_it_stores_to_predict(calibration):
     y = np.repeat([0, 1, 2, 3], 10)
     X[y == 1] += 1
     X[y == 2] -= 1
-    clf = SVMClassifier(C_grid=(1.0,), gamma_factors=(1.0,), calibration=calibration).fit(X, y)
+    clf = SVMClassifier(frontend="stats", C_grid=(1.0,), gamma_factors=(1.0,), calibration=calibration).fit(X, y)
     svc = clf.pipeline_["svc"].calibrated_classifiers_[0].estimator
     n_sv, d = svc.support_vectors_.shape
     assert d == 16
