@@ -16,6 +16,7 @@ tests/test_notebooks.py fails when a stamp no longer matches the code. Its last 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ import papermill
 import torch
 
 import spectro
-from spectro.training.defaults import defaults_stamp
+from spectro.training.defaults import defaults_stamp, stamp_kinds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOTEBOOKS = ("compare_baselines", "degradation", "vibration")
@@ -74,15 +75,31 @@ def machine() -> str:
     return f"{cpu} ({os.cpu_count()} cores{gpu})"
 
 
+def notebook_models(nb: nbformat.NotebookNode, params: dict) -> list[str]:
+    """The models a notebook trains: ``MODELS`` of its parameters cell, or as ``params`` overrides it.
+
+    A notebook with no ``MODELS`` parameter counts as training every kind (see ``stamp_kinds``).
+    """
+    if "MODELS" in params:
+        return list(params["MODELS"])
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "MODELS" for t in node.targets):
+                    return list(ast.literal_eval(node.value))
+    return ["?"]
+
+
 def stamp(path: str, seconds: float, params: dict) -> None:
     """Record what produced the outputs (metadata) and what the render cost (the last cell)."""
     nb = nbformat.read(path, as_version=4)
     seconds = round(seconds)  # the metadata and the cell say the same
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    nb.metadata["spectro"] = {"version": spectro.__version__, "defaults": defaults_stamp(), "rendered": when,
-                              "seconds": seconds, "machine": machine(), "parameters": params}
+    kinds = stamp_kinds(notebook_models(nb, params))
+    nb.metadata["spectro"] = {"version": spectro.__version__, "defaults": defaults_stamp(kinds), "kinds": list(kinds),
+                              "rendered": when, "seconds": seconds, "machine": machine(), "parameters": params}
     text = (f"*Rendered on {when} by `python notebooks/render.py` in {seconds / 60:.1f} min on {machine()}, "
-            f"spectro {spectro.__version__}, defaults stamp `{defaults_stamp()}`"
+            f"spectro {spectro.__version__}, defaults stamp `{defaults_stamp(kinds)}` ({' and '.join(kinds)})"
             + (f", with {json.dumps(params)}" if params else "") + ".*")
     cell = next((c for c in nb.cells if "render-cost" in c.metadata.get("tags", [])), None)
     if cell is None:

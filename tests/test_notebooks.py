@@ -54,15 +54,28 @@ def test_notebook_runs_with_figures_inline(name, kernel, tmp_path, monkeypatch):
 
 
 
+def _render_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render", os.path.join(NOTEBOOKS, "render.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_stored_outputs_were_made_with_todays_defaults(name):
-    from spectro.training.defaults import defaults_stamp
+    from spectro.training.defaults import defaults_stamp, stamp_kinds
 
     with open(os.path.join(NOTEBOOKS, f"{name}.ipynb")) as f:
-        meta = nbformat.read(f, as_version=4).metadata.get("spectro", {})
-    assert meta.get("defaults") == defaults_stamp(), (
+        nb = nbformat.read(f, as_version=4)
+    meta = nb.metadata.get("spectro", {})
+    # The kinds come from what the notebook trains (its MODELS as rendered), not from what the stamp claims.
+    kinds = stamp_kinds(_render_module().notebook_models(nb, meta.get("parameters") or {}))
+    assert meta.get("kinds") == list(kinds)
+    assert meta.get("defaults") == defaults_stamp(kinds), (
         f"notebooks/{name}.ipynb holds outputs made with other defaults (stamp {meta.get('defaults')}, "
-        f"the code's {defaults_stamp()}): run `python notebooks/render.py {name}`")
+        f"the code's {defaults_stamp(kinds)}): run `python notebooks/render.py {name}`")
     cost = [c for c in nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4).cells
             if "render-cost" in c.metadata.get("tags", [])]
     assert len(cost) == 1 and f"{meta['seconds'] / 60:.1f} min" in cost[0].source  # what the render cost, last cell

@@ -139,11 +139,11 @@ class ReferenceClassifier(Classifier, BaseEstimator):
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, groups: Any = None) -> ReferenceClassifier:
         X, classes, y_idx = self._fit_inputs(as_images(X), y)
         feats = self.summary(X)
-        if groups is not None:
-            cv = StratifiedGroupKFold(min(self.cv, len(set(np.asarray(groups).tolist()))), shuffle=True,
-                                      random_state=self.seed)
-        else:
-            cv = StratifiedKFold(self.cv, shuffle=True, random_state=self.seed)
+        n_groups = len(set(np.asarray(groups).tolist())) if groups is not None else 0
+        if n_groups >= 2:
+            cv = StratifiedGroupKFold(min(self.cv, n_groups), shuffle=True, random_state=self.seed)
+        else:  # no groups, or one (a cross-engine split trains on one engine): folds of examples
+            cv, groups = StratifiedKFold(self.cv, shuffle=True, random_state=self.seed), None
         search = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale")),
                               {"svc__C": list(self.C_grid)}, cv=cv)
         search.fit(feats, y_idx, groups=groups)

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from spectro import config as C
 from spectro.config import FeatureConfig, TrainConfig
 from spectro.dataset import augment
+from spectro.models.catalog import COMPARE_ONLY, KINDS, MODELS
 from spectro.models.svm import SVMClassifier
 from spectro.training import health
 
-__all__ = ["result_defaults", "defaults_stamp"]
+__all__ = ["result_defaults", "defaults_stamp", "stamp_kinds"]
 
 # TrainConfig settings that only add a log beside the run: no number changes with them.
 _LOG_FIELDS = ("tensorboard",)
@@ -29,8 +31,13 @@ _LOG_FIELDS = ("tensorboard",)
 _SVM_RUNTIME = ("n_jobs", "chunk_size", "classes", "seed")
 
 
-def result_defaults() -> dict[str, Any]:
-    """The defaults that decide the numbers a run reports, as plain JSON values."""
+def result_defaults(kinds: Sequence[str] = KINDS) -> dict[str, Any]:
+    """The defaults that decide the numbers a run reports, as plain JSON values.
+
+    ``kinds``: the kinds of classifier the output was made with (:func:`stamp_kinds`); the SVM's
+    own settings belong to the stamp only when an SVM is among them, so an output of networks alone
+    stays current when only the SVM changes. Everything else is in every stamp.
+    """
     svm = {k: list(v) if isinstance(v, tuple) else v
            for k, v in SVMClassifier().get_params().items() if k not in _SVM_RUNTIME}
     # identity(): an option added later and off by default keeps every stored stamp; turned on, it changes it.
@@ -43,7 +50,7 @@ def result_defaults() -> dict[str, Any]:
         "optimizers": {k: list(v) for k, v in C.OPTIMIZER_DEFAULTS.items()},
         "augmentation": {"mask_fraction": augment.MASK_FRACTION, "n_masks": augment.N_MASKS,
                          "time_shift_fraction": C.TIME_SHIFT_FRACTION},
-        "svm": svm,
+        **({"svm": svm} if "svm" in kinds else {}),
         "warnings": {"improving_by": health.IMPROVING_BY, "last_fraction": health.LAST_FRACTION,
                      "chance_margin": health.CHANCE_MARGIN},
     }
@@ -52,7 +59,20 @@ def result_defaults() -> dict[str, Any]:
     return found
 
 
-def defaults_stamp() -> str:
-    """Sixteen hex digits of :func:`result_defaults`: equal stamps, equal defaults."""
-    blob = json.dumps(result_defaults(), sort_keys=True, default=str).encode()
+def defaults_stamp(kinds: Sequence[str] = KINDS) -> str:
+    """Sixteen hex digits of :func:`result_defaults` (of ``kinds``): equal stamps, equal defaults."""
+    blob = json.dumps(result_defaults(tuple(kinds)), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def stamp_kinds(models: Iterable[str]) -> tuple[str, ...]:
+    """The kinds of classifier (in :data:`~spectro.models.catalog.KINDS` order) behind ``models``.
+
+    The rows compare adds (the ensemble, the reference script) train nothing of spectro's; a name the
+    catalog does not know counts as every kind, so a stamp is never narrower than its output.
+    """
+    names = list(models)
+    if any(m not in MODELS and m not in COMPARE_ONLY for m in names):
+        return tuple(KINDS)
+    found = {MODELS[m].kind for m in names if m in MODELS}
+    return tuple(k for k in KINDS if k in found)

@@ -336,3 +336,17 @@ def test_reference_row_says_in_one_line_when_the_raw_files_are_gone(tmp_path, on
     t = c.table.set_index("model")
     assert t.loc["svm", "status"] == "ok" and t.loc["reference", "status"] == "failed"
     assert "raw files" in t.loc["reference", "error"] and "\n" not in t.loc["reference", "error"]
+
+
+def test_reference_fits_when_the_training_rows_hold_one_group():
+    # A cross-engine split trains on one engine: one group, so grouped inner folds cannot split; it then
+    # searches C on folds of examples, as it does without groups.
+    from spectro.models.reference import ReferenceClassifier
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 12)
+    X = rng.normal(size=(24, 1, 64, 8)).astype(np.float32) + y[:, None, None, None]
+    one = ReferenceClassifier(seed=0).fit(X, y, groups=np.zeros(24, int))
+    none = ReferenceClassifier(seed=0).fit(X, y)
+    assert one.best_params_ == none.best_params_
+    np.testing.assert_array_equal(one.predict(X), none.predict(X))
