@@ -40,8 +40,6 @@ when fewer than two engines' lineages remain.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import os
 import shutil
 import subprocess
@@ -53,6 +51,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 import soxr
+
+from make_instruments import generator_args, write_manifest  # data/make_instruments.py
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 ESPEAK_DIALECTS = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
@@ -156,19 +156,13 @@ def make(out: str, *, rate: int = 16000, seed: int = 20261207) -> list[dict]:
     if len({r["engine"] for r in rows}) < 2:
         raise SystemExit("make_commands: fewer than two engine lineages could speak; install espeak-ng and flite")
     for name, group in (("manifest.csv", "group"), ("manifest-engine.csv", "engine")):
-        with open(os.path.join(out, name), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["path", "label", "group", "speaker", "engine", "voice", "setting"])
-            w.writeheader()
-            w.writerows({**r, "group": r[group], "speaker": r["group"]} for r in rows)
+        write_manifest(os.path.join(out, name), ["path", "label", "group", "speaker", "engine", "voice", "setting"],
+                       [{**r, "group": r[group], "speaker": r["group"]} for r in rows])
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--rate", type=int, default=16000)
-    parser.add_argument("--seed", type=int, default=20261207)
-    args = parser.parse_args(argv)
+    args = generator_args(__doc__, argv, seed=20261207)
     rows = make(args.out, rate=args.rate, seed=args.seed)
     print(f"make_commands: {len(rows)} clips, {len(WORDS)} words, {len({r['group'] for r in rows})} speakers, "
           f"{len({r['engine'] for r in rows})} engine lineages, {len({r['voice'] for r in rows})} voices in "

@@ -202,19 +202,29 @@ def make(out: str, *, rate: int = 16000, seed: int = 20251123) -> list[dict]:
                 os.makedirs(os.path.join(out, label), exist_ok=True)
                 sf.write(os.path.join(out, rel), x.astype(np.float32), rate, subtype="PCM_16", format="FLAC")
                 rows.append({"path": rel, "label": label, "group": s.group, "soundfont": s.tag})
-    with open(os.path.join(out, "manifest.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "label", "group", "soundfont"])
-        w.writeheader()
-        w.writerows(rows)
+    write_manifest(os.path.join(out, "manifest.csv"), ["path", "label", "group", "soundfont"], rows)
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def write_manifest(path: str, fields: list[str], rows) -> None:
+    """A data set's manifest: one row per clip under ``fields`` (what ``spectro preprocess --manifest`` reads)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def generator_args(doc: str, argv: list[str] | None, *, seed: int) -> argparse.Namespace:
+    """The options every data/make_*.py generator takes: --out, --rate and --seed (default ``seed``)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (replaced clips, manifest.csv)")
     parser.add_argument("--rate", type=int, default=16000, help="sample rate of the clips (Hz)")
-    parser.add_argument("--seed", type=int, default=20251123, help="seed of the per-clip gains")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=seed, help="seed of the per-clip gains")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = generator_args(__doc__, argv, seed=20251123)
     rows = make(args.out, rate=args.rate, seed=args.seed)
     size = sum(os.path.getsize(os.path.join(args.out, r["path"])) for r in rows)
     groups = sorted({r["group"] for r in rows})

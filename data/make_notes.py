@@ -23,8 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -34,6 +32,8 @@ import soundfile as sf
 import soxr
 
 from make_instruments import (  # data/make_instruments.py
+    generator_args,
+    write_manifest,
     CLIP_S,
     RENDER_RATE,
     SAMPLE_SETS,
@@ -101,19 +101,12 @@ def make(out: str, *, rate: int = 16000, seed: int = 20261207) -> list[dict]:
                 rows.append({"path": rel, "label": label, "group": s.group, "soundfont": s.tag})
             if silent:
                 print(f"make_notes: {s.tag}: {silent} of {len(events)} notes silent, left out", file=sys.stderr)
-    with open(os.path.join(out, "manifest.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "label", "group", "soundfont"])
-        w.writeheader()
-        w.writerows(rows)
+    write_manifest(os.path.join(out, "manifest.csv"), ["path", "label", "group", "soundfont"], rows)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--rate", type=int, default=16000)
-    parser.add_argument("--seed", type=int, default=20261207)
-    args = parser.parse_args(argv)
+    args = generator_args(__doc__, argv, seed=20261207)
     rows = make(args.out, rate=args.rate, seed=args.seed)
     print(f"make_notes: {len(rows)} clips, {len({r['label'] for r in rows})} classes, "
           f"{len({r['soundfont'] for r in rows})} sample sets in {len({r['group'] for r in rows})} groups in {args.out}")

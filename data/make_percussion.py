@@ -50,8 +50,6 @@ A kit or sound font that is missing is skipped with a note; the script fails
 
 from __future__ import annotations
 
-import argparse
-import csv
 import glob
 import os
 import re
@@ -67,7 +65,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from make_instruments import RENDER_RATE, TICKS_PER_S, _varlen  # data/make_instruments.py
+from make_instruments import RENDER_RATE, TICKS_PER_S, _varlen, generator_args, write_manifest  # data/make_instruments.py
 
 KITS = "/usr/share/hydrogen/data/drumkits"
 NOT_DRUMS = {"Gimme A Hand 1.0", "belofilms_GuitarStrums", "circAfrique v4"}
@@ -296,19 +294,12 @@ def make(out: str, *, rate: int = 16000, seed: int = 20261207) -> list[dict]:
         os.makedirs(os.path.join(out, label), exist_ok=True)
         sf.write(os.path.join(out, rel), y.astype(np.float32), rate, subtype="PCM_16", format="FLAC")
         rows.append({"path": rel, "label": label, "group": group, "kit": kit, "source": source})
-    with open(os.path.join(out, "manifest.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "label", "group", "kit", "source"])
-        w.writeheader()
-        w.writerows(rows)
+    write_manifest(os.path.join(out, "manifest.csv"), ["path", "label", "group", "kit", "source"], rows)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--rate", type=int, default=16000)
-    parser.add_argument("--seed", type=int, default=20261207)
-    args = parser.parse_args(argv)
+    args = generator_args(__doc__, argv, seed=20261207)
     rows = make(args.out, rate=args.rate, seed=args.seed)
     groups = sorted({r["group"] for r in rows})
     labels = sorted({r["label"] for r in rows})
