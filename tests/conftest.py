@@ -1,5 +1,7 @@
 """Fixtures shared by the training and evaluation tests."""
 
+import subprocess
+
 import pytest
 import torch
 
@@ -12,3 +14,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder on a read-only tmpfs (skipped where mounting is not allowed), unmounted afterwards."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

@@ -8,7 +8,6 @@ check passed.
 
 import errno
 import os
-import subprocess
 
 import pytest
 from matplotlib.figure import Figure
@@ -26,18 +25,6 @@ def svm_run(tmp_path_factory):
     store = tiny_store(root)
     train(store, "svm", str(root / "svm"), progress=False)
     return root
-
-
-@pytest.fixture
-def read_only(tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True,
-                          check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.fixture

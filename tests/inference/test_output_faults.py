@@ -7,7 +7,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -27,18 +26,6 @@ def root(tmp_path_factory):
     tiny_store(root)
     train(str(root / "store"), "svm", str(root / "svm"), device="cpu", progress=False)
     return root
-
-
-@pytest.fixture
-def read_only(tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True,
-                          check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("command", ["export", "preprocess", "compare"])
