@@ -167,20 +167,44 @@ def clip_seed(seed: int, group: str, label: str, pitch: int, vel: int) -> int:
     return zlib.crc32(f"{seed}/{group}/{label}/{pitch}/{vel}".encode())
 
 
+def usable_sets(sets, prog: str, missing: str) -> list:
+    """The sample sets (or fonts) of ``sets`` that render here, each other one named on stderr.
+
+    Fewer than two groups stop ``prog`` with ``missing`` (what to install): a leave-group-out fold needs two.
+    """
+    usable = []
+    for s in sets:
+        why = available(s)
+        if why:
+            print(f"{prog}: skipping {s.tag}: {why}", file=sys.stderr)
+        else:
+            usable.append(s)
+    if len({s.group for s in usable}) < 2:
+        raise SystemExit(f"{prog}: {missing}")
+    return usable
+
+
+def write_note(out: str, s: SampleSet, label: str, pitch: int, vel: int, x: np.ndarray, *, rate: int,
+               seed: int) -> dict:
+    """One rendered note (at RENDER_RATE) resampled to ``rate``, at its clip's gain, as OUT/label/tag_pitch_vel.flac.
+
+    Returns its manifest row.
+    """
+    x = soxr.resample(x, RENDER_RATE, rate, quality="HQ")
+    gain_db = np.random.default_rng(clip_seed(seed, s.tag, label, pitch, vel)).uniform(-6, 0)
+    x = x / np.abs(x).max() * 0.9 * 10 ** (gain_db / 20)
+    rel = os.path.join(label, f"{s.tag}_{pitch}_{vel}.flac")
+    os.makedirs(os.path.join(out, label), exist_ok=True)
+    sf.write(os.path.join(out, rel), x.astype(np.float32), rate, subtype="PCM_16", format="FLAC")
+    return {"path": rel, "label": label, "group": s.group, "soundfont": s.tag}
+
+
 def make(out: str, *, rate: int = 16000, seed: int = 20251123) -> list[dict]:
     """Render every available sample set into ``out``; return the manifest rows."""
     events = notes()
     rows = []
-    usable = []
-    for s in SAMPLE_SETS:
-        why = available(s)
-        if why:
-            print(f"make_instruments: skipping {s.tag}: {why}", file=sys.stderr)
-        else:
-            usable.append(s)
-    if len({s.group for s in usable}) < 2:
-        raise SystemExit("make_instruments: fewer than two groups of sample sets can be rendered; install "
-                         "fluidsynth timidity fluid-soundfont-gm timgm6mb-soundfont freepats")
+    usable = usable_sets(SAMPLE_SETS, "make_instruments", "fewer than two groups of sample sets can be rendered; "
+                         "install fluidsynth timidity fluid-soundfont-gm timgm6mb-soundfont freepats")
     os.makedirs(out, exist_ok=True)
     slot, clip = int(round(SLOT_S * RENDER_RATE)), int(round(CLIP_S * RENDER_RATE))
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,16 +216,9 @@ def make(out: str, *, rate: int = 16000, seed: int = 20251123) -> list[dict]:
             for i, (label, _, pitch, vel) in enumerate(events):
                 x = audio[i * slot: i * slot + clip]
                 x = np.pad(x, (0, clip - len(x)))
-                peak = np.abs(x).max()
-                if peak < 1e-4:
+                if np.abs(x).max() < 1e-4:
                     raise RuntimeError(f"{s.tag}: {label} note {pitch} velocity {vel} rendered silent")
-                x = soxr.resample(x, RENDER_RATE, rate, quality="HQ")
-                gain_db = np.random.default_rng(clip_seed(seed, s.tag, label, pitch, vel)).uniform(-6, 0)
-                x = x / np.abs(x).max() * 0.9 * 10 ** (gain_db / 20)
-                rel = os.path.join(label, f"{s.tag}_{pitch}_{vel}.flac")
-                os.makedirs(os.path.join(out, label), exist_ok=True)
-                sf.write(os.path.join(out, rel), x.astype(np.float32), rate, subtype="PCM_16", format="FLAC")
-                rows.append({"path": rel, "label": label, "group": s.group, "soundfont": s.tag})
+                rows.append(write_note(out, s, label, pitch, vel, x, rate=rate, seed=seed))
     write_manifest(os.path.join(out, "manifest.csv"), ["path", "label", "group", "soundfont"], rows)
     return rows
 

@@ -28,21 +28,19 @@ import sys
 import tempfile
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from make_instruments import (  # data/make_instruments.py
-    generator_args,
-    write_manifest,
     CLIP_S,
     RENDER_RATE,
     SAMPLE_SETS,
     SLOT_S,
     SampleSet,
-    available,
-    clip_seed,
+    generator_args,
     midi_file,
     render,
+    usable_sets,
+    write_manifest,
+    write_note,
 )
 
 # label -> (GM program, lowest and highest MIDI note played)
@@ -67,15 +65,7 @@ def notes() -> list[tuple[str, int, int, int]]:
 
 def make(out: str, *, rate: int = 16000, seed: int = 20261207) -> list[dict]:
     events = notes()
-    usable = []
-    for s in SETS:
-        why = available(s)
-        if why:
-            print(f"make_notes: skipping {s.tag}: {why}", file=sys.stderr)
-        else:
-            usable.append(s)
-    if len({s.group for s in usable}) < 2:
-        raise SystemExit("make_notes: fewer than two lineages of sample sets can be rendered (see the usage)")
+    usable = usable_sets(SETS, "make_notes", "fewer than two lineages of sample sets can be rendered (see the usage)")
     os.makedirs(out, exist_ok=True)
     slot, clip = int(round(SLOT_S * RENDER_RATE)), int(round(CLIP_S * RENDER_RATE))
     rows = []
@@ -92,13 +82,7 @@ def make(out: str, *, rate: int = 16000, seed: int = 20261207) -> list[dict]:
                 if np.abs(x).max() < 1e-4:
                     silent += 1
                     continue
-                x = soxr.resample(x, RENDER_RATE, rate, quality="HQ")
-                gain_db = np.random.default_rng(clip_seed(seed, s.tag, label, pitch, vel)).uniform(-6, 0)
-                x = x / np.abs(x).max() * 0.9 * 10 ** (gain_db / 20)
-                rel = os.path.join(label, f"{s.tag}_{pitch}_{vel}.flac")
-                os.makedirs(os.path.join(out, label), exist_ok=True)
-                sf.write(os.path.join(out, rel), x.astype(np.float32), rate, subtype="PCM_16", format="FLAC")
-                rows.append({"path": rel, "label": label, "group": s.group, "soundfont": s.tag})
+                rows.append(write_note(out, s, label, pitch, vel, x, rate=rate, seed=seed))
             if silent:
                 print(f"make_notes: {s.tag}: {silent} of {len(events)} notes silent, left out", file=sys.stderr)
     write_manifest(os.path.join(out, "manifest.csv"), ["path", "label", "group", "soundfont"], rows)

@@ -65,7 +65,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from make_instruments import RENDER_RATE, TICKS_PER_S, _varlen, generator_args, write_manifest  # data/make_instruments.py
+from make_instruments import (  # data/make_instruments.py
+    RENDER_RATE,
+    TICKS_PER_S,
+    _varlen,
+    generator_args,
+    render,
+    write_manifest,
+)
 
 KITS = "/usr/share/hydrogen/data/drumkits"
 NOT_DRUMS = {"Gimme A Hand 1.0", "belofilms_GuitarStrums", "circAfrique v4"}
@@ -179,15 +186,7 @@ def render_font(font: Font, tmp: str) -> list[tuple[str, str, np.ndarray]]:
     mid, wav = os.path.join(tmp, f"{font.tag}.mid"), os.path.join(tmp, f"{font.tag}.wav")
     with open(mid, "wb") as f:
         f.write(midi)
-    if font.renderer == "fluidsynth":
-        cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
-               "-F", wav, "-T", "wav", font.path, mid]
-    else:
-        cmd = ["timidity", "-c", font.path, "-Ow", "--output-mono", "-s", str(RENDER_RATE),
-               "-EFreverb=0", "-EFchorus=0", "-A100", "-o", wav, mid]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    audio, rate = sf.read(wav, dtype="float64", always_2d=True)
-    audio, slot = audio.mean(axis=1), int(round(SLOT_S * rate))
+    audio, slot = render(font, mid, wav), int(round(SLOT_S * RENDER_RATE))  # the renderers of make_instruments
     out, silent = [], 0
     for i, (label, pitch, vel) in enumerate(events):
         x = audio[i * slot:(i + 1) * slot]
