@@ -64,7 +64,7 @@ from spectro.signals.store import Store, open_store
 from spectro.training.classifier import classifier_class
 from spectro.training.run import read_split
 from spectro.utils.console import note, printer
-from spectro.utils.files import exclusive, read_json, write_json, write_text
+from spectro.utils.files import exclusive, read_json, write_json, write_npy, write_text
 
 __all__ = ["compare", "Comparison", "Predictions", "ALPHA"]
 
@@ -563,8 +563,7 @@ def _reference_row(st: Store, folds: list[int], all_jobs: list[Job], out: str, l
         else:
             images = store_logmels(st)
             os.makedirs(os.path.dirname(cache), exist_ok=True)
-            np.save(cache + ".tmp.npy", images)
-            os.replace(cache + ".tmp.npy", cache)
+            write_npy(cache, images)
         row_r, preds[REFERENCE] = score_reference(st, images, cells, tests, trains, labels)
         row.update(row_r)
     except (SpectroError, OSError, ValueError, RuntimeError) as err:  # e.g. the raw files are gone

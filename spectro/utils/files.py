@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 
 from spectro.errors import SpectroError, cannot_write, write_advice
 
-__all__ = ["read_json", "write_json", "read_csv", "write_csv", "write_text", "write_bytes", "swap_dir", "recover_dir", "umask_mode",
+__all__ = ["read_json", "write_json", "read_csv", "write_csv", "write_text", "write_bytes", "write_npy", "swap_dir", "recover_dir", "umask_mode",
            "make_temp_dir", "exclusive", "lock_path", "temp_prefix", "clean_stale_temps",
            "unique_name"]
 
@@ -92,6 +92,12 @@ def write_bytes(path: str, data: Any) -> None:
     suffix = os.path.splitext(path)[1] or ".bin"
     with _atomic(path, suffix, binary=True) as f:
         f.write(data)
+
+
+def write_npy(path: str, array: np.ndarray) -> None:
+    """Save ``array`` as ``.npy`` atomically: a reader (a cache check) sees the whole array or no file."""
+    with _atomic(path, ".npy", binary=True) as f:
+        np.save(f, array)
 
 
 def read_csv(path: str, *, what: str = "spectro directory") -> list[dict[str, str]]:
