@@ -265,7 +265,11 @@ def _kill_midway(cmd, tmp_path, name):
     killed = False
     while time.time() < deadline and proc.poll() is None:
         tmps = [p for p in os.listdir(tmp_path) if p.startswith(f".{name}.tmp-")]
-        if tmps and os.path.getsize(tmp_path / tmps[0] / "features.npy") > 100_000:
+        try:  # the temporary store exists a moment before its images file does
+            written = os.path.getsize(tmp_path / tmps[0] / "features.npy") if tmps else 0
+        except FileNotFoundError:
+            written = 0
+        if written > 100_000:
             proc.send_signal(signal.SIGKILL)
             killed = True
             break
