@@ -22,18 +22,24 @@ re-run) counts once: the last row.
 
 Usage::
 
+    python benchmarks/accuracy_table.py            # the committed suite: SUITE below
     python benchmarks/accuracy_table.py benchmarks/results/accuracy-2026-12-03-*.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import pandas as pd
 
 from datasets import CLASSES  # benchmarks/datasets.py
 
+#: The committed rows the README's accuracy section is made from, in the order read (a later row of a cell wins).
+SUITE = ("accuracy-2026-12-03-nets-reused.csv", "accuracy-2026-12-07-suite.csv", "accuracy-2026-12-07-frontends.csv",
+         "accuracy-2026-12-07-nets.csv")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DEFAULTS = ("svm", "cnn", "resnet18", "ensemble")
 CHANCE = CLASSES  # one in this many
 
@@ -173,9 +179,10 @@ def print_defaults(rows: pd.DataFrame, prefix: str = "svm", against: str = "scri
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("csv", nargs="+")
+    p.add_argument("csv", nargs="*", help="bench_accuracy.py CSV files (default: the committed suite, "
+                   f"{', '.join(SUITE)} in benchmarks/results)")
     args = p.parse_args(argv)
-    rows = load(args.csv)
+    rows = load(args.csv or [os.path.join(RESULTS, f) for f in SUITE])
     summary: dict[str, dict[str, str]] = {}
     for dataset in rows.dataset.unique():
         text, _ = table(rows, dataset)

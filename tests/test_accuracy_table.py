@@ -62,3 +62,13 @@ def test_the_four_targets_each_have_their_margin():
     assert "AT CHANCE" in lines["no default at chance"]  # the cnn, 0.11 against 1 / 10
     worse = d.assign(accuracy=d.accuracy.where(d.model != "svm", 0.5))
     assert "MISSED" in dict(at.target_margins(worse, "digits"))["svm >= script-svc"]
+
+
+def test_without_arguments_it_reads_the_committed_suite(capsys):
+    for name in at.SUITE:  # every file it names is committed
+        assert os.path.isfile(os.path.join(at.RESULTS, name)), name
+    assert at.main([]) == 0
+    out = capsys.readouterr().out
+    committed = set(pd.concat([pd.read_csv(os.path.join(at.RESULTS, f)) for f in at.SUITE]).dataset)
+    for dataset in committed:  # a table per set of the committed rows
+        assert f"### {dataset}\n" in out, dataset
