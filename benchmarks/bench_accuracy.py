@@ -302,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="folds of the store (default per set: "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_FOLDS.items()) + ")")
     p.add_argument("--only-folds", default=None, help="comma-separated test folds to run (default: all)")
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=spectro.TrainConfig().epochs,
+                   help="epochs of every network, the script's too (default: spectro's default recipe, %(default)s)")
     p.add_argument("--models", default=None, help=f"comma-separated specs (default {DEFAULT_MODELS})")
     p.add_argument("--seeds", default="0", help="comma-separated seeds; every model and fold runs once per seed")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 2 test folds, no resnet18")
